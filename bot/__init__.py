@@ -1,0 +1,1 @@
+"""Mustafid wiring: settings, command line, building the app."""

@@ -1,0 +1,99 @@
+"""The one place that builds everything: settings -> database, catalogs, form, guides, service."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flows.clock import SystemClock
+from flows.engine import FlowSettings
+from flows.form import FormDefinition, FormDefinitionError, load_form
+from flows.service import Clock, ConversationService
+from locales import LANGUAGES, compile_catalogs, translator
+from storage.db import Database
+from storage.migrate import upgrade_async
+
+from bot.settings import Settings
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message says why in one line."""
+
+
+def both_languages_have(key: str) -> bool:
+    return all(translator(lang).has(key) for lang in LANGUAGES)
+
+
+def load_content(settings: Settings) -> tuple[FormDefinition, Any]:
+    """The form and the guides, checked. A mistake stops start-up with a message naming the file and entry."""
+    compile_catalogs()
+    try:
+        form = load_form(settings.content_dir / "forms" / "support_request.yaml", has_key=both_languages_have)
+    except FormDefinitionError as exc:
+        raise StartupError(str(exc)) from None
+    return form, load_faq(settings)
+
+
+def load_faq(settings: Settings) -> Any:
+    guides = settings.content_dir / "guides"
+    if not guides.is_dir():
+        return None
+    from flows.faq import FaqIndex, GuideError, load_guides
+
+    try:
+        entries = load_guides(guides)
+    except GuideError as exc:
+        raise StartupError(str(exc)) from None
+    return FaqPort(FaqIndex.build(entries), entries)
+
+
+class FaqPort:
+    """What the engine needs from the guides: answer a text, and find an entry by id."""
+
+    def __init__(self, index: Any, entries: list) -> None:
+        self.index = index
+        self._by_id = {entry.id: entry for entry in entries}
+
+    def __call__(self, text: str) -> Any:
+        return self.index.query(text)
+
+    def entry(self, entry_id: str) -> Any:
+        return self._by_id.get(entry_id)
+
+
+@dataclass
+class App:
+    settings: Settings
+    db: Database
+    service: ConversationService
+    form: FormDefinition
+    faq: Any
+    clock: Clock
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def flow_settings(settings: Settings) -> FlowSettings:
+    return FlowSettings(
+        decision_days=settings.decision_days,
+        draft_expiry=timedelta(hours=settings.draft_expiry_hours),
+        resume_prompt_after=timedelta(minutes=settings.resume_prompt_minutes),
+        timezone=settings.timezone,
+    )
+
+
+async def build_app(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> App:
+    # The ranker's BLAS threads would fight the event loop for the two cores.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    form, faq = load_content(settings)
+    if migrate:
+        await upgrade_async(settings.database_url)
+    db = Database(settings.database_url)
+    clock = clock or SystemClock()
+    service = ConversationService(
+        db, form, clock, flow_settings(settings), faq=faq, default_language=settings.default_language
+    )
+    return App(settings=settings, db=db, service=service, form=form, faq=faq, clock=clock)

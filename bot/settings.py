@@ -1,0 +1,89 @@
+"""Settings from the environment (prefix BOT_) and an optional .env file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SettingsError(Exception):
+    """A configuration problem, explained in one line."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BOT_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(default="sqlite+aiosqlite:///./data/mustafid.db")
+    default_language: str = "ar"
+    data_dir: Path = Path("./data")
+    content_dir: Path = PROJECT_ROOT / "content"
+    timezone: str = "Asia/Riyadh"
+    # The policy: the research committee answers in not less than two weeks.
+    decision_days: int = Field(default=14, ge=1, le=365)
+    draft_expiry_hours: int = Field(default=24 * 7, ge=1)
+    resume_prompt_minutes: int = Field(default=30, ge=1)
+    max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+
+    telegram_token: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: str | None = None
+    webhook_listen: str = "0.0.0.0"
+    webhook_port: int = 8080
+    staff_chat_id: int | None = None
+    admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
+
+    outbox_tick_seconds: float = Field(default=2.0, gt=0)
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    digest_time: str = "09:00"
+    survey_delay_seconds: int = Field(default=3600, ge=0)
+
+    @field_validator("default_language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("ar", "en"):
+            raise ValueError("must be 'ar' or 'en'")
+        return value
+
+    @field_validator("admin_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.split(",") if p.strip()]
+            try:
+                return tuple(int(p) for p in parts)
+            except ValueError:
+                raise ValueError("must be comma-separated numeric Telegram user ids, e.g. 9001,9002") from None
+        if isinstance(value, int):
+            return (value,)
+        return value
+
+    @field_validator("digest_time")
+    @classmethod
+    def _hh_mm(cls, value: str) -> str:
+        try:
+            hours, minutes = (int(x) for x in value.split(":"))
+        except ValueError:
+            raise ValueError("must be HH:MM, e.g. 09:00") from None
+        if not (0 <= hours < 24 and 0 <= minutes < 60):
+            raise ValueError("must be HH:MM, e.g. 09:00")
+        return f"{hours:02d}:{minutes:02d}"
+
+    @property
+    def files_dir(self) -> Path:
+        return self.data_dir / "files"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings, or a SettingsError whose message is one line naming the variable."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "BOT_" + str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise SettingsError(f"{name}: {first['msg']}") from None

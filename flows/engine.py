@@ -1,0 +1,870 @@
+"""The conversation engine: one pure step per inbound message.
+
+step(state, inbound, ctx) -> StepResult(state, messages, events). It reads nothing and sends nothing: the
+service loads the context, applies the events and stores the new state; channels render the messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from flows.events import (
+    BeneficiaryMessage,
+    ConsentGiven,
+    DraftDiscarded,
+    EscalationRequested,
+    Event,
+    LanguageChanged,
+    QuestionUnanswered,
+    RequestSubmitted,
+)
+from flows.form import FieldKind, FormDefinition, FormField
+from flows.messages import Expect, Inbound, Option, Outbound
+from flows.text import MAX_TEXT_LENGTH, clean, fold
+from flows.validators import VALIDATORS, Invalid
+from locales import Translator, translator
+
+
+class Mode(StrEnum):
+    MENU = "menu"
+    ASK = "ask"  # waiting for a question
+    LANGUAGE = "language"
+    CONSENT = "consent"
+    RESUME = "resume"
+    FORM = "form"
+    SUMMARY = "summary"
+    EDIT_PICK = "edit_pick"
+    DECLARATION = "declaration"
+    HANDOFF = "handoff"
+
+
+FORM_MODES = frozenset({Mode.FORM, Mode.SUMMARY, Mode.EDIT_PICK, Mode.DECLARATION})
+
+
+@dataclass
+class State:
+    lang: str = "ar"
+    mode: Mode = Mode.MENU
+    step: str | None = None  # the form field being asked
+    draft: dict = field(default_factory=dict)
+    draft_started: str | None = None  # ISO time
+    editing: bool = False
+    resume_to: dict | None = None
+    offered: list = field(default_factory=list)  # [[option id, label], ...] of the last prompt
+    faq_suggestions: list = field(default_factory=list)
+    last_at: str | None = None
+    held: bool = False  # a staff member holds the conversation: the bot stays quiet
+    missing: list = field(default_factory=list)  # fields staff asked to complete (needs more information)
+    resubmits: str | None = None
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        data["mode"] = self.mode.value
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict | None, default_lang: str = "ar") -> State:
+        if not data:
+            return cls(lang=default_lang)
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        try:
+            known["mode"] = Mode(known.get("mode", Mode.MENU))
+        except ValueError:
+            known["mode"] = Mode.MENU
+        return cls(**known)
+
+
+@dataclass(frozen=True)
+class RequestView:
+    reference: str
+    status: str
+    submitted_at: datetime
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class FlowSettings:
+    decision_days: int = 14
+    draft_expiry: timedelta = timedelta(days=7)
+    resume_prompt_after: timedelta = timedelta(minutes=30)
+    timezone: str = "Asia/Riyadh"
+
+
+@dataclass(frozen=True)
+class Context:
+    now: datetime
+    form: FormDefinition
+    settings: FlowSettings = FlowSettings()
+    requests: tuple[RequestView, ...] = ()
+    consented: bool = False
+    first_contact: bool = False
+    faq: Callable[[str], Any] | None = None  # text -> flows.faq.FaqResult
+
+
+@dataclass
+class StepResult:
+    state: State
+    messages: list[Outbound]
+    events: list[Event]
+
+
+OPEN_STATUSES = frozenset({"submitted", "under_study", "needs_info", "resubmitted", "approved", "registered"})
+AWAITING_DECISION = frozenset({"submitted", "under_study", "resubmitted"})
+
+MENU_ITEMS = (
+    ("menu.ask", "menu.option.ask"),
+    ("menu.apply", "menu.option.apply"),
+    ("menu.status", "menu.option.status"),
+    ("menu.volunteer", "menu.option.volunteer"),
+    ("menu.feedback", "menu.option.feedback"),
+    ("menu.human", "menu.option.human"),
+    ("menu.language", "menu.option.language"),
+)
+# Option ids that stay valid after their message has scrolled away (navigation buttons).
+NAVIGATION = frozenset({item[0] for item in MENU_ITEMS} | {"menu.main", "menu.unclear", "lang.ar", "lang.en"})
+
+COMMANDS = {
+    "menu.main": {"/start", "start", "/menu", "menu", "القائمه", "قائمه", "القائمه الرئيسيه", "ابدا"},
+    "help": {"/help", "help", "مساعده", "المساعده", "ساعدني"},
+    "cancel": {"/cancel", "cancel", "الغاء", "الغا", "إلغاء"},
+    "menu.language": {"/language", "language", "اللغه", "لغه", "تغيير اللغه"},
+    "lang.en": {"english", "انجليزي", "الانجليزيه"},
+    "lang.ar": {"arabic", "عربي", "العربيه"},
+    "menu.human": {"/human", "human", "agent", "موظف", "كلم موظف", "التحدث مع موظف", "ابي موظف", "اريد موظف"},
+}
+_COMMAND_OF = {fold(word): command for command, words in COMMANDS.items() for word in words}
+
+
+class _Turn:
+    """Collects what one step says, in the contact's language."""
+
+    def __init__(self, state: State, ctx: Context) -> None:
+        self.state = state
+        self.ctx = ctx
+        self.messages: list[Outbound] = []
+        self.events: list[Event] = []
+
+    @property
+    def t(self) -> Translator:
+        return translator(self.state.lang)
+
+    def say(self, key: str, *, options: tuple[Option, ...] = (), expect: Expect | None = None, **params: Any) -> None:
+        text = self.t(key, **params)
+        self.say_text(text, key=key, options=options, expect=expect)
+
+    def say_text(
+        self, text: str, *, key: str = "", options: tuple[Option, ...] = (), expect: Expect | None = None, lang: str | None = None
+    ) -> None:
+        if expect is None:
+            expect = Expect.CHOICE if options else Expect.TEXT
+        self.messages.append(Outbound(text=text, key=key, options=options, expect=expect, lang=lang or self.state.lang))
+        # The options of the newest message are the ones a typed number or label refers to.
+        self.state.offered = [[o.id, o.label] for o in options]
+
+    def option(self, option_id: str, key: str, **params: Any) -> Option:
+        return Option(option_id, self.t(key, **params))
+
+    def result(self) -> StepResult:
+        return StepResult(self.state, self.messages, self.events)
+
+
+def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
+    """Handle one inbound message. Never raises on bad input: every path ends in a clear reply."""
+    previous_at = state.last_at
+    state = replace(state, offered=list(state.offered), draft=dict(state.draft), last_at=ctx.now.isoformat())
+    turn = _Turn(state, ctx)
+    text = clean(inbound.text)
+
+    if len(inbound.text or "") > MAX_TEXT_LENGTH:
+        turn.say("error.message_too_long", max=turn.t.number(MAX_TEXT_LENGTH))
+        _reprompt(turn)
+        return turn.result()
+
+    if _draft_expired(state, ctx):
+        state.draft, state.draft_started, state.step, state.editing = {}, None, None, False
+        turn.events.append(DraftDiscarded("expired"))
+        if state.mode in FORM_MODES or state.mode == Mode.RESUME:
+            state.mode = Mode.MENU
+            turn.say("form.expired", hours=turn.t.number(int(ctx.settings.draft_expiry.total_seconds() // 3600)))
+            _menu(turn, greet=False)
+            return turn.result()
+
+    choice = _resolve_choice(state, inbound, text)
+    command = choice if choice in NAVIGATION else _COMMAND_OF.get(fold(text)) if text and not inbound.option else None
+    if command is None and choice is None and inbound.option:
+        turn.say("error.unknown_option")
+        _reprompt(turn)
+        return turn.result()
+
+    if state.held and command is None:
+        # A person is answering: the bot relays and stays quiet.
+        turn.events.append(BeneficiaryMessage(text=text, attachments=inbound.attachments))
+        return turn.result()
+
+    if command is not None:
+        _command(turn, command, text)
+        return turn.result()
+
+    if ctx.first_contact and state.mode == Mode.MENU and not state.draft:
+        _menu(turn, greet=True)
+        return turn.result()
+
+    if state.mode in FORM_MODES and _came_back_after_a_while(previous_at, ctx) and choice is None:
+        state.resume_to = {"mode": state.mode.value, "step": state.step, "editing": state.editing}
+        state.mode = Mode.RESUME
+        _ask_resume(turn)
+        return turn.result()
+
+    handler = _HANDLERS[state.mode]
+    handler(turn, inbound, text, choice)
+    return turn.result()
+
+
+# ---------------------------------------------------------------- choices and commands
+
+
+def _resolve_choice(state: State, inbound: Inbound, text: str) -> str | None:
+    offered = [entry[0] for entry in state.offered]
+    if inbound.option is not None:
+        return inbound.option if inbound.option in offered or inbound.option in NAVIGATION else None
+    if not text or not offered:
+        return None
+    folded = fold(text)
+    if folded.isdigit() and folded.isascii():
+        number = int(folded)
+        return offered[number - 1] if 1 <= number <= len(offered) else None
+    for option_id, label in state.offered:
+        if fold(label) == folded:
+            return option_id
+    return None
+
+
+def _command(turn: _Turn, command: str, text: str) -> None:
+    state = turn.state
+    state.held = False if command in ("menu.main", "cancel") else state.held
+    if command == "menu.main":
+        state.mode = Mode.MENU
+        _menu(turn, greet=False)
+    elif command == "help":
+        state.mode = Mode.MENU
+        turn.say(
+            "help.text",
+            options=(
+                turn.option("menu.main", "option.menu"),
+                turn.option("menu.unclear", "option.unclear"),
+                turn.option("menu.human", "menu.option.human"),
+            ),
+        )
+    elif command == "cancel":
+        if state.draft or state.mode in FORM_MODES or state.mode == Mode.RESUME:
+            _discard_draft(turn, "cancelled")
+            turn.say("form.cancelled")
+        else:
+            turn.say("cancel.nothing")
+        state.mode = Mode.MENU
+        _menu(turn, greet=False)
+    elif command == "menu.language":
+        state.mode = Mode.LANGUAGE
+        turn.say("language.choose", options=(Option("lang.ar", "العربية"), Option("lang.en", "English")))
+    elif command in ("lang.ar", "lang.en"):
+        _set_language(turn, command.split(".")[1])
+    elif command == "menu.human":
+        _handoff(turn, "human")
+    elif command == "menu.unclear":
+        _handoff(turn, "unclear")
+    elif command == "menu.ask":
+        state.mode = Mode.ASK
+        turn.say("faq.ask_prompt", options=(turn.option("menu.main", "option.menu"),))
+    elif command == "menu.apply":
+        _start_application(turn)
+    elif command == "menu.status":
+        state.mode = Mode.MENU
+        _status(turn)
+    elif command in ("menu.volunteer", "menu.feedback"):
+        state.mode = Mode.MENU
+        turn.say(
+            "not_ready.volunteer" if command == "menu.volunteer" else "not_ready.feedback",
+            options=(turn.option("menu.human", "menu.option.human"), turn.option("menu.main", "option.menu")),
+        )
+
+
+def _set_language(turn: _Turn, lang: str) -> None:
+    turn.state.lang = lang
+    turn.events.append(LanguageChanged(lang))
+    turn.say("language.changed")
+    if turn.state.mode == Mode.LANGUAGE or turn.state.mode not in FORM_MODES:
+        turn.state.mode = Mode.MENU
+        _menu(turn, greet=False)
+    else:
+        _reprompt(turn)
+
+
+def _menu(turn: _Turn, greet: bool) -> None:
+    turn.state.mode = Mode.MENU
+    options = tuple(turn.option(option_id, key) for option_id, key in MENU_ITEMS)
+    turn.say("menu.greeting" if greet else "menu.title", options=options)
+
+
+def _handoff(turn: _Turn, reason: str) -> None:
+    turn.events.append(EscalationRequested(reason))
+    turn.say(
+        "handoff.unclear" if reason == "unclear" else "handoff.recorded",
+        options=(turn.option("menu.main", "option.menu"),),
+    )
+
+
+# ---------------------------------------------------------------- menu, questions, status
+
+
+def _on_menu(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    if choice is not None and choice.startswith("faq."):
+        _answer_suggestion(turn, choice)
+        _after_answer(turn)
+        return
+    if inbound.attachments and not text:
+        turn.say("error.file_not_expected")
+        _menu(turn, greet=False)
+        return
+    if not text:
+        turn.say("error.empty_menu")
+        _menu(turn, greet=False)
+        return
+    _answer_question(turn, text)
+    _after_answer(turn)
+
+
+def _after_answer(turn: _Turn) -> None:
+    if turn.state.mode == Mode.ASK:
+        turn.state.mode = Mode.MENU
+
+
+def _answer_question(turn: _Turn, text: str) -> str:
+    """Answer free text from the guides. Returns the FAQ status: confident | unsure | none."""
+    ctx, state = turn.ctx, turn.state
+    result = ctx.faq(text) if ctx.faq is not None else None
+    status = getattr(result, "status", "none")
+    lang = getattr(result, "lang", state.lang) if result is not None else state.lang
+    t = translator(lang)
+    if status == "confident":
+        entry = result.entry
+        source = t("faq.source", guide=entry.guide_title.get(lang, ""), section=entry.section.get(lang, ""))
+        options = []
+        if entry.action in ACTIONS:
+            option_id, key = ACTIONS[entry.action]
+            options.append(Option(option_id, t(key)))
+        options.append(Option("menu.main", t("option.menu")))
+        turn.say_text(f"{entry.answer[lang]}\n\n{source}", key=f"faq:{entry.id}", options=tuple(options), lang=lang)
+        return status
+    if status == "unsure" and result.suggestions:
+        state.faq_suggestions = [entry.id for entry in result.suggestions[:3]]
+        options = [
+            Option(f"faq.{index}", entry.questions[lang][0][:100])
+            for index, entry in enumerate(result.suggestions[:3], start=1)
+        ]
+        options.append(Option("menu.human", t("faq.none_of_these")))
+        turn.say_text(t("faq.did_you_mean"), key="faq.did_you_mean", options=tuple(options), lang=lang)
+        return status
+    from_key = getattr(result, "gap", None) if result is not None else None
+    turn.events.append(QuestionUnanswered(key=from_key or fold(text)[:200], lang=lang))
+    turn.say_text(
+        t("faq.no_answer"),
+        key="faq.no_answer",
+        options=(Option("menu.human", t("menu.option.human")), Option("menu.main", t("option.menu"))),
+        lang=lang,
+    )
+    return "none"
+
+
+ACTIONS = {
+    "apply": ("menu.apply", "faq.action.apply"),
+    "status": ("menu.status", "faq.action.status"),
+    "human": ("menu.human", "menu.option.human"),
+    "volunteer": ("menu.volunteer", "menu.option.volunteer"),
+    "complaint": ("menu.feedback", "menu.option.feedback"),
+}
+
+
+def _answer_suggestion(turn: _Turn, choice: str) -> None:
+    state, ctx = turn.state, turn.ctx
+    index = int(choice.split(".")[1]) - 1 if choice.split(".")[1].isdigit() else -1
+    entry_id = state.faq_suggestions[index] if 0 <= index < len(state.faq_suggestions) else None
+    finder = getattr(ctx.faq, "entry", None)
+    entry = finder(entry_id) if entry_id and callable(finder) else None
+    if entry is None:
+        turn.say("error.unknown_option")
+        return
+    t = turn.t
+    source = t("faq.source", guide=entry.guide_title.get(state.lang, ""), section=entry.section.get(state.lang, ""))
+    options = []
+    if entry.action in ACTIONS:
+        option_id, key = ACTIONS[entry.action]
+        options.append(Option(option_id, t(key)))
+    options.append(Option("menu.main", t("option.menu")))
+    turn.say_text(f"{entry.answer[state.lang]}\n\n{source}", key=f"faq:{entry.id}", options=tuple(options))
+
+
+def _status(turn: _Turn) -> None:
+    requests = turn.ctx.requests
+    if not requests:
+        turn.say(
+            "status.none",
+            options=(turn.option("menu.apply", "menu.option.apply"), turn.option("menu.main", "option.menu")),
+        )
+        return
+    t = turn.t
+    lines = [t.n("status.count", len(requests))]
+    for request in requests:
+        line = t("status.line", reference=request.reference, status=t(f"status.{request.status}"))
+        if request.status in AWAITING_DECISION:
+            line += "\n" + t("status.due", date=t.date(_local(request.due_at, turn.ctx)))
+        lines.append(line)
+    turn.say_text("\n\n".join(lines), key="status.list", options=(turn.option("menu.main", "option.menu"),))
+
+
+def _local(moment: datetime, ctx: Context) -> datetime:
+    from zoneinfo import ZoneInfo
+
+    return moment.astimezone(ZoneInfo(ctx.settings.timezone))
+
+
+# ---------------------------------------------------------------- the support request
+
+
+def _start_application(turn: _Turn) -> None:
+    state, ctx = turn.state, turn.ctx
+    open_requests = [r for r in ctx.requests if r.status in OPEN_STATUSES]
+    if open_requests and not state.resubmits:
+        existing = open_requests[0]
+        state.mode = Mode.MENU
+        turn.say(
+            "apply.already_open",
+            reference=existing.reference,
+            status=turn.t(f"status.{existing.status}"),
+            options=(turn.option("menu.status", "menu.option.status"), turn.option("menu.human", "menu.option.human")),
+        )
+        return
+    if state.draft:
+        state.resume_to = {"mode": Mode.FORM.value, "step": state.step or _first_unanswered(turn), "editing": False}
+        state.mode = Mode.RESUME
+        _ask_resume(turn)
+        return
+    if not ctx.consented:
+        state.mode = Mode.CONSENT
+        turn.say(
+            "consent.text",
+            options=(turn.option("consent.yes", "consent.agree"), turn.option("consent.no", "consent.decline")),
+        )
+        return
+    _begin_form(turn)
+
+
+def _begin_form(turn: _Turn) -> None:
+    state = turn.state
+    state.draft, state.editing = {}, False
+    state.draft_started = turn.ctx.now.isoformat()
+    state.mode = Mode.FORM
+    first = turn.ctx.form.fields[0]
+    state.step = first.name
+    turn.say("form.intro", count=turn.t.number(len(turn.ctx.form.fields)))
+    _prompt_field(turn, first)
+
+
+def _on_consent(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    if choice == "consent.yes":
+        turn.events.append(ConsentGiven())
+        _begin_form(turn)
+    elif choice == "consent.no":
+        turn.say("consent.declined")
+        _menu(turn, greet=False)
+    else:
+        turn.say("error.choose_option")
+        _reprompt(turn)
+
+
+def _ask_resume(turn: _Turn) -> None:
+    answered = len([f for f in turn.ctx.form.fields if f.name in turn.state.draft])
+    turn.say(
+        "form.resume",
+        answered=turn.t.n("form.answered", answered),
+        total=turn.t.number(len(turn.ctx.form.fields)),
+        options=(turn.option("resume.continue", "resume.continue"), turn.option("resume.restart", "resume.restart")),
+    )
+
+
+def _on_resume(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    state = turn.state
+    if choice == "resume.continue":
+        target = state.resume_to or {"mode": Mode.FORM.value, "step": _first_unanswered(turn)}
+        state.mode = Mode(target.get("mode", Mode.FORM.value))
+        state.step = target.get("step") or _first_unanswered(turn)
+        state.editing = bool(target.get("editing"))
+        state.resume_to = None
+        if state.mode == Mode.FORM and state.step is None:
+            state.mode = Mode.SUMMARY
+        _reprompt(turn)
+    elif choice == "resume.restart":
+        _discard_draft(turn, "restarted")
+        _begin_form(turn)
+    else:
+        turn.say("error.choose_option")
+        _reprompt(turn)
+
+
+def _first_unanswered(turn: _Turn) -> str | None:
+    return next((f.name for f in turn.ctx.form.fields if f.name not in turn.state.draft), None)
+
+
+def _discard_draft(turn: _Turn, reason: str) -> None:
+    state = turn.state
+    if state.draft:
+        turn.events.append(DraftDiscarded(reason))
+    state.draft, state.draft_started, state.step, state.editing, state.resume_to = {}, None, None, False, None
+    state.missing, state.resubmits = [], None
+
+
+def _prompt_field(turn: _Turn, form_field: FormField) -> None:
+    t = turn.t
+    options: list[Option] = []
+    if form_field.kind == FieldKind.CHOICE:
+        options = [Option(f"c.{choice.id}", t(choice.label)) for choice in form_field.choices]
+    if not form_field.required:
+        options.append(Option("form.skip", t("option.skip")))
+    expect = Expect.ATTACHMENT if form_field.kind == FieldKind.ATTACHMENT else None
+    position = [f.name for f in turn.ctx.form.fields].index(form_field.name) + 1
+    progress = t("form.progress", n=t.number(position), total=t.number(len(turn.ctx.form.fields)))
+    turn.say_text(f"{progress}\n{t(form_field.prompt)}", key=form_field.prompt, options=tuple(options), expect=expect)
+
+
+def _on_form(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    state, ctx = turn.state, turn.ctx
+    form_field = ctx.form.field(state.step or "")
+    if form_field is None:  # the form changed under a saved draft
+        state.step = _first_unanswered(turn)
+        _reprompt(turn)
+        return
+    if choice is not None and choice.startswith("faq."):
+        _answer_suggestion(turn, choice)
+        turn.say("form.back_to_step")
+        _prompt_field(turn, form_field)
+        return
+    if choice == "form.skip" and not form_field.required:
+        state.draft.pop(form_field.name, None)
+        _advance(turn, form_field)
+        return
+
+    value: Any
+    if form_field.kind == FieldKind.ATTACHMENT:
+        if not inbound.attachments:
+            if text and _is_question(turn, text):
+                _question_in_form(turn, text, form_field)
+                return
+            turn.say("error.attachment_expected")
+            _prompt_field(turn, form_field)
+            return
+        value = inbound.attachments[0]
+    elif form_field.kind == FieldKind.CHOICE:
+        if choice is None or not choice.startswith("c."):
+            if text and _is_question(turn, text):
+                _question_in_form(turn, text, form_field)
+                return
+            turn.say("error.choose_option" if text else "error.empty")
+            _prompt_field(turn, form_field)
+            return
+        value = choice[2:]
+    else:
+        if inbound.attachments and not text:
+            turn.say("error.text_expected")
+            _prompt_field(turn, form_field)
+            return
+        value = text
+
+    outcome = VALIDATORS[form_field.validator](value, state.draft)
+    if isinstance(outcome, Invalid):
+        if isinstance(value, str) and value and _is_question(turn, value):
+            _question_in_form(turn, value, form_field)
+            return
+        turn.say(outcome.error_key, **{k: _param(turn, v) for k, v in outcome.params.items()})
+        _prompt_field(turn, form_field)
+        return
+    if isinstance(value, str) and _is_question(turn, value) and _faq_confident(turn, value):
+        _question_in_form(turn, value, form_field)
+        return
+    state.draft[form_field.name] = outcome.value
+    _advance(turn, form_field)
+
+
+def _param(turn: _Turn, value: Any) -> Any:
+    return turn.t.number(value) if isinstance(value, int) else value
+
+
+def _is_question(turn: _Turn, text: str) -> bool:
+    if turn.ctx.faq is None:
+        return False
+    from flows.faq import looks_like_question
+
+    return looks_like_question(text)
+
+
+def _faq_confident(turn: _Turn, text: str) -> bool:
+    return turn.ctx.faq is not None and getattr(turn.ctx.faq(text), "status", "none") == "confident"
+
+
+def _question_in_form(turn: _Turn, text: str, form_field: FormField) -> None:
+    """A question asked in the middle of the form: answer it, then ask the same field again."""
+    _answer_question(turn, text)
+    turn.say("form.back_to_step")
+    _prompt_field(turn, form_field)
+
+
+def _advance(turn: _Turn, answered: FormField) -> None:
+    state, form = turn.state, turn.ctx.form
+    if state.missing:
+        remaining = [name for name in state.missing if name != answered.name and name not in state.draft]
+        state.missing = [name for name in state.missing if name != answered.name]
+        if remaining:
+            state.step = remaining[0]
+            _prompt_field(turn, form.field(remaining[0]))  # type: ignore[arg-type]
+            return
+        _show_summary(turn)
+        return
+    if state.editing:
+        state.editing = False
+        _show_summary(turn)
+        return
+    following = form.next_after(answered.name)
+    while following is not None and following.name in state.draft:
+        following = form.next_after(following.name)
+    if following is None:
+        _show_summary(turn)
+        return
+    state.step = following.name
+    _prompt_field(turn, following)
+
+
+def display_value(form_field: FormField, value: Any, t: Translator) -> str:
+    if value is None:
+        return t("summary.empty")
+    if form_field.kind == FieldKind.CHOICE:
+        choice = next((c for c in form_field.choices if c.id == value), None)
+        return t(choice.label) if choice else str(value)
+    if form_field.kind == FieldKind.ATTACHMENT:
+        return t("summary.file_received", name=value.get("name") or value.get("mime", ""))
+    if isinstance(value, int):
+        return t.number(value)
+    # Phone numbers and IDs: keep left-to-right inside Arabic text.
+    return f"\u2068{value}\u2069" if form_field.validator in ("saudi_mobile", "saudi_national_id") else str(value)
+
+
+def _show_summary(turn: _Turn) -> None:
+    state, form, t = turn.state, turn.ctx.form, turn.t
+    state.mode, state.step = Mode.SUMMARY, None
+    lines = [t("summary.title")]
+    for form_field in form.fields:
+        lines.append(f"• {t(form_field.label)}: {display_value(form_field, state.draft.get(form_field.name), t)}")
+    lines.append(t("summary.hint"))
+    turn.say_text(
+        "\n".join(lines),
+        key="summary.title",
+        options=(
+            turn.option("summary.send", "summary.send"),
+            turn.option("summary.edit", "summary.edit"),
+            turn.option("summary.cancel", "summary.cancel"),
+        ),
+    )
+
+
+def _on_summary(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    state = turn.state
+    missing = [f.name for f in turn.ctx.form.fields if f.required and f.name not in state.draft]
+    if choice == "summary.send":
+        if missing:
+            state.mode, state.step = Mode.FORM, missing[0]
+            turn.say("summary.incomplete")
+            _reprompt(turn)
+            return
+        state.mode = Mode.DECLARATION
+        _ask_declaration(turn)
+    elif choice == "summary.edit":
+        state.mode = Mode.EDIT_PICK
+        _ask_edit_pick(turn)
+    elif choice == "summary.cancel":
+        _discard_draft(turn, "cancelled")
+        turn.say("form.cancelled")
+        _menu(turn, greet=False)
+    else:
+        if text and _is_question(turn, text):
+            _answer_question(turn, text)
+        else:
+            turn.say("error.choose_option")
+        _show_summary(turn)
+
+
+def _ask_edit_pick(turn: _Turn) -> None:
+    options = tuple(Option(f"e.{f.name}", turn.t(f.label)) for f in turn.ctx.form.fields)
+    turn.say("summary.pick_field", options=options + (turn.option("summary.back", "option.back"),))
+
+
+def _on_edit_pick(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    state = turn.state
+    if choice == "summary.back":
+        _show_summary(turn)
+        return
+    form_field = turn.ctx.form.field(choice[2:]) if choice and choice.startswith("e.") else None
+    if form_field is None:
+        turn.say("error.choose_option")
+        _ask_edit_pick(turn)
+        return
+    state.mode, state.step, state.editing = Mode.FORM, form_field.name, True
+    _prompt_field(turn, form_field)
+
+
+def _ask_declaration(turn: _Turn) -> None:
+    turn.say(
+        turn.ctx.form.declaration_text,
+        options=(
+            turn.option("declaration.confirm", "declaration.confirm"),
+            turn.option("declaration.back", "declaration.back"),
+        ),
+    )
+
+
+def confirmed_data_hash(answers: dict, declaration_version: str) -> str:
+    """SHA-256 of exactly what the applicant confirmed (canonical JSON), stored with the declaration."""
+    canonical = json.dumps(
+        {"answers": answers, "declaration_version": declaration_version},
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _on_declaration(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    state, form = turn.state, turn.ctx.form
+    if choice == "declaration.back":
+        _show_summary(turn)
+        return
+    if choice != "declaration.confirm":
+        turn.say("error.choose_option")
+        _ask_declaration(turn)
+        return
+    attachments = {f.name: state.draft[f.name] for f in form.fields if f.kind == FieldKind.ATTACHMENT and f.name in state.draft}
+    answers = {f.name: state.draft[f.name] for f in form.fields if f.name in state.draft}
+    support_type = str(answers.get("support_type", "other"))
+    turn.events.append(
+        RequestSubmitted(
+            answers=answers,
+            attachments=attachments,
+            support_type=support_type,
+            declaration_version=form.declaration_version,
+            data_sha256=confirmed_data_hash(answers, form.declaration_version),
+            resubmits=state.resubmits,
+        )
+    )
+    state.draft, state.draft_started, state.step, state.editing = {}, None, None, False
+    state.missing, state.resubmits = [], None
+    state.mode = Mode.MENU
+    state.offered = []
+
+
+def submitted_messages(reference: str, due_at: datetime, lang: str, ctx: Context, resubmitted: bool) -> list[Outbound]:
+    """The confirmation after the service has stored the request and given it a reference."""
+    t = translator(lang)
+    key = "submitted.again" if resubmitted else "submitted.text"
+    text = t(key, reference=reference, days=t.n("days", ctx.settings.decision_days), date=t.date(_local(due_at, ctx)))
+    options = (
+        Option("menu.status", t("menu.option.status")),
+        Option("menu.main", t("option.menu")),
+    )
+    return [Outbound(text=text, key=key, options=options, expect=Expect.CHOICE, lang=lang)]
+
+
+# ---------------------------------------------------------------- other modes
+
+
+def _on_ask(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    _on_menu(turn, inbound, text, choice)
+
+
+def _on_language(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    turn.say("error.choose_option")
+    _reprompt(turn)
+
+
+def _on_handoff(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    turn.state.mode = Mode.MENU
+    _on_menu(turn, inbound, text, choice)
+
+
+_HANDLERS = {
+    Mode.MENU: _on_menu,
+    Mode.ASK: _on_ask,
+    Mode.LANGUAGE: _on_language,
+    Mode.CONSENT: _on_consent,
+    Mode.RESUME: _on_resume,
+    Mode.FORM: _on_form,
+    Mode.SUMMARY: _on_summary,
+    Mode.EDIT_PICK: _on_edit_pick,
+    Mode.DECLARATION: _on_declaration,
+    Mode.HANDOFF: _on_handoff,
+}
+
+
+def _reprompt(turn: _Turn) -> None:
+    """Ask again whatever the current mode is waiting for."""
+    state, form = turn.state, turn.ctx.form
+    if state.mode == Mode.FORM:
+        form_field = form.field(state.step or "") or form.fields[0]
+        _prompt_field(turn, form_field)
+    elif state.mode == Mode.SUMMARY:
+        _show_summary(turn)
+    elif state.mode == Mode.EDIT_PICK:
+        _ask_edit_pick(turn)
+    elif state.mode == Mode.DECLARATION:
+        _ask_declaration(turn)
+    elif state.mode == Mode.RESUME:
+        _ask_resume(turn)
+    elif state.mode == Mode.CONSENT:
+        turn.say(
+            "consent.text",
+            options=(turn.option("consent.yes", "consent.agree"), turn.option("consent.no", "consent.decline")),
+        )
+    elif state.mode == Mode.LANGUAGE:
+        turn.say("language.choose", options=(Option("lang.ar", "العربية"), Option("lang.en", "English")))
+    elif state.mode == Mode.ASK:
+        turn.say("faq.ask_prompt", options=(turn.option("menu.main", "option.menu"),))
+    else:
+        _menu(turn, greet=False)
+
+
+def _draft_expired(state: State, ctx: Context) -> bool:
+    if not state.draft or not state.draft_started:
+        return False
+    return ctx.now - datetime.fromisoformat(state.draft_started) > ctx.settings.draft_expiry
+
+
+def _came_back_after_a_while(previous_at: str | None, ctx: Context) -> bool:
+    if previous_at is None:
+        return False
+    return ctx.now - datetime.fromisoformat(previous_at) >= ctx.settings.resume_prompt_after
+
+
+def needs_info_state(state: State, reference: str, fields: list[str], answers: dict) -> State:
+    """Put a contact back into the form at exactly the fields staff asked for (the decisions issue uses it)."""
+    draft = {k: v for k, v in answers.items() if k not in fields}
+    return replace(
+        state,
+        mode=Mode.FORM,
+        step=fields[0],
+        draft=draft,
+        missing=list(fields),
+        resubmits=reference,
+        editing=False,
+        held=False,
+    )

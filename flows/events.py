@@ -1,0 +1,60 @@
+"""What a conversation step asks the rest of the system to do. Steps return events; the service applies them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class ConsentGiven:
+    pass
+
+
+@dataclass(frozen=True)
+class LanguageChanged:
+    lang: str
+
+
+@dataclass(frozen=True)
+class RequestSubmitted:
+    answers: dict
+    attachments: dict  # field name -> attachment dict (kind, ref, mime, size, name, sha256)
+    support_type: str
+    declaration_version: str
+    data_sha256: str
+    resubmits: str | None = None  # the reference, when answering a "needs more information"
+
+
+@dataclass(frozen=True)
+class EscalationRequested:
+    reason: str  # human | unclear | unanswered
+
+
+@dataclass(frozen=True)
+class BeneficiaryMessage:
+    """Something the beneficiary wrote while a person holds the conversation: relayed to staff."""
+
+    text: str
+    attachments: tuple = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class QuestionUnanswered:
+    key: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class DraftDiscarded:
+    reason: str  # cancelled | expired | restarted
+
+
+Event = (
+    ConsentGiven
+    | LanguageChanged
+    | RequestSubmitted
+    | EscalationRequested
+    | BeneficiaryMessage
+    | QuestionUnanswered
+    | DraftDiscarded
+)

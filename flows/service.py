@@ -1,0 +1,270 @@
+"""The conversation service: loads a contact's state and context, runs one pure step, applies its events and
+stores the result, all in one transaction. Channels call `handle`; nothing here knows about any channel."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows import engine
+from flows.engine import Context, FlowSettings, RequestView, State
+from flows.events import (
+    BeneficiaryMessage,
+    ConsentGiven,
+    DraftDiscarded,
+    EscalationRequested,
+    Event,
+    LanguageChanged,
+    QuestionUnanswered,
+    RequestSubmitted,
+)
+from flows.form import FormDefinition
+from flows.messages import ContactKey, Expect, Inbound, Outbound
+from locales import translator
+from storage import repo
+from storage.db import Database
+from storage.models import Attachment, Contact, RequestStatus, RequestStatusChange, SupportRequest
+
+log = logging.getLogger(__name__)
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+@dataclass(frozen=True)
+class RequestCreated:
+    request_id: int
+    reference: str
+    resubmitted: bool
+
+
+@dataclass(frozen=True)
+class EscalationOpened:
+    escalation_id: int
+    contact_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RelayedMessage:
+    contact_id: int
+    text: str
+    attachments: tuple = ()
+
+
+StaffNotice = RequestCreated | EscalationOpened | RelayedMessage
+Listener = Callable[[StaffNotice], Awaitable[None]]
+
+
+@dataclass
+class _Applied:
+    messages: list[Outbound] = field(default_factory=list)
+    notices: list[StaffNotice] = field(default_factory=list)
+
+
+class ConversationService:
+    def __init__(
+        self,
+        db: Database,
+        form: FormDefinition,
+        clock: Clock,
+        settings: FlowSettings | None = None,
+        faq: Any = None,
+        default_language: str = "ar",
+    ) -> None:
+        self.db = db
+        self.form = form
+        self.clock = clock
+        self.settings = settings or FlowSettings()
+        self.faq = faq
+        self.default_language = default_language
+        self.listeners: list[Listener] = []
+        self._locks: weakref.WeakValueDictionary[ContactKey, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _lock(self, key: ContactKey) -> asyncio.Lock:
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = asyncio.Lock()
+            self._locks[key] = lock
+        return lock
+
+    def _initial_language(self, hint: str | None) -> str:
+        if hint and hint.lower().startswith("en") and self.default_language != "en":
+            return "en"
+        if hint and hint.lower().startswith("ar"):
+            return "ar"
+        return self.default_language
+
+    async def handle(self, inbound: Inbound) -> list[Outbound]:
+        """One inbound message -> the replies. Never raises: a failure rolls back and apologises."""
+        lock = self._lock(inbound.contact)
+        async with lock:
+            try:
+                messages, notices = await self._handle(inbound)
+            except Exception as exc:  # a beneficiary never sees a traceback
+                log.exception("handling a message failed (%s, channel=%s)", type(exc).__name__, inbound.contact.channel)
+                lang = self._initial_language(inbound.language_hint)
+                t = translator(lang)
+                return [Outbound(text=t("error.internal"), key="error.internal", lang=lang)]
+        for notice in notices:
+            await self._notify(notice)
+        return messages
+
+    async def _notify(self, notice: StaffNotice) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(notice)
+            except Exception as exc:
+                log.exception("a staff listener failed (%s)", type(exc).__name__)
+
+    async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice]]:
+        async with self.db.transaction() as session:
+            now = self.clock.now()
+            key = inbound.contact
+            if not await repo.mark_processed(session, key.channel, inbound.message_id, now):
+                return [], []
+            contact, created = await repo.get_or_create_contact(
+                session, key.channel, key.user_id, self._initial_language(inbound.language_hint), now
+            )
+            raw = await repo.load_state(session, contact.id, lock=self.db.is_postgres)  # type: ignore[arg-type]
+            state = State.from_json(raw, contact.language)
+            ctx = await self._context(session, contact, now, created)
+            result = engine.step(state, inbound, ctx)
+            applied = _Applied(messages=list(result.messages))
+            for event in result.events:
+                await self._apply(session, contact, event, now, ctx, result.state, applied)
+            await repo.save_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
+            return applied.messages, applied.notices
+
+    async def _context(self, session: AsyncSession, contact: Contact, now: datetime, created: bool) -> Context:
+        requests = await repo.requests_of(session, contact.id)  # type: ignore[arg-type]
+        return Context(
+            now=now,
+            form=self.form,
+            settings=self.settings,
+            requests=tuple(RequestView(r.reference, r.status, r.submitted_at, r.due_at) for r in requests),
+            consented=contact.consent_at is not None,
+            first_contact=created,
+            faq=self.faq,
+        )
+
+    async def _apply(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        event: Event,
+        now: datetime,
+        ctx: Context,
+        state: State,
+        applied: _Applied,
+    ) -> None:
+        actor = f"contact:{contact.id}"
+        if isinstance(event, ConsentGiven):
+            contact.consent_at = now
+            session.add(contact)
+            await repo.audit(session, actor, "consent.given", actor, now)
+        elif isinstance(event, LanguageChanged):
+            contact.language = event.lang
+            session.add(contact)
+        elif isinstance(event, RequestSubmitted):
+            request, resubmitted = await self._store_request(session, contact, event, now)
+            applied.messages += engine.submitted_messages(request.reference, request.due_at, state.lang, ctx, resubmitted)
+            applied.notices.append(RequestCreated(request.id, request.reference, resubmitted))  # type: ignore[arg-type]
+        elif isinstance(event, EscalationRequested):
+            escalation = await repo.open_escalation(session, contact.id, event.reason, now)  # type: ignore[arg-type]
+            await repo.audit(session, actor, "escalation.opened", f"escalation:{escalation.id}", now, reason=event.reason)
+            applied.notices.append(EscalationOpened(escalation.id, contact.id, event.reason))  # type: ignore[arg-type]
+        elif isinstance(event, BeneficiaryMessage):
+            applied.notices.append(RelayedMessage(contact.id, event.text, event.attachments))  # type: ignore[arg-type]
+        elif isinstance(event, QuestionUnanswered):
+            await repo.record_gap(session, event.key, event.lang, now)
+        elif isinstance(event, DraftDiscarded):
+            await repo.audit(session, actor, "draft.discarded", actor, now, reason=event.reason)
+
+    async def _store_request(
+        self, session: AsyncSession, contact: Contact, event: RequestSubmitted, now: datetime
+    ) -> tuple[SupportRequest, bool]:
+        due_at = now + timedelta(days=self.settings.decision_days)
+        if event.resubmits:
+            request = await repo.request_by_reference(session, event.resubmits)
+            if request is not None and request.contact_id == contact.id:
+                old = request.status
+                request.data = {**request.data, **event.answers}
+                request.status = RequestStatus.RESUBMITTED
+                request.data_sha256, request.declared_at = event.data_sha256, now
+                request.declaration_version = event.declaration_version
+                request.due_at, request.updated_at = due_at, now
+                session.add(request)
+                session.add(
+                    RequestStatusChange(
+                        request_id=request.id, from_status=old, to_status=request.status, actor=f"contact:{contact.id}", at=now  # type: ignore[arg-type]
+                    )
+                )
+                for name, info in event.attachments.items():
+                    if name in event.answers and info is not request.data.get(name):
+                        session.add(_attachment(request.id, name, info, now))  # type: ignore[arg-type]
+                await repo.audit(session, f"contact:{contact.id}", "request.resubmitted", f"request:{request.reference}", now)
+                return request, True
+        year = now.astimezone(ZoneInfo(self.settings.timezone)).year
+        reference = await repo.next_reference(session, year)
+        request = SupportRequest(
+            reference=reference,
+            contact_id=contact.id,  # type: ignore[arg-type]
+            channel=contact.channel,
+            status=RequestStatus.SUBMITTED,
+            support_type=event.support_type,
+            data=event.answers,
+            declaration_version=event.declaration_version,
+            declared_at=now,
+            data_sha256=event.data_sha256,
+            submitted_at=now,
+            due_at=due_at,
+            updated_at=now,
+        )
+        attachments = [_attachment(None, name, info, now) for name, info in event.attachments.items()]
+        await repo.add_request(session, request, attachments)
+        await repo.audit(
+            session,
+            f"contact:{contact.id}",
+            "request.submitted",
+            f"request:{reference}",
+            now,
+            declaration_version=event.declaration_version,
+            data_sha256=event.data_sha256,
+        )
+        return request, False
+
+    async def contact_state(self, key: ContactKey) -> State | None:
+        async with self.db.transaction() as session:
+            contact = await repo.find_contact(session, key.channel, key.user_id)
+            if contact is None:
+                return None
+            raw = await repo.load_state(session, contact.id, lock=False)  # type: ignore[arg-type]
+            return State.from_json(raw, contact.language)
+
+
+def _attachment(request_id: int | None, name: str, info: dict, now: datetime) -> Attachment:
+    return Attachment(
+        request_id=request_id,  # type: ignore[arg-type]
+        field=name,
+        kind=info.get("kind", "document"),
+        mime=info.get("mime", ""),
+        size=int(info.get("size", 0)),
+        ref=info.get("ref", ""),
+        name=info.get("name"),
+        sha256=info.get("sha256"),
+        created_at=now,
+    )
+
+
+def prompt_expects_file(messages: list[Outbound]) -> bool:
+    return bool(messages) and messages[-1].expect == Expect.ATTACHMENT

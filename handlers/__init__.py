@@ -1,0 +1,1 @@
+"""Channel adapters: platform payloads <-> neutral messages."""

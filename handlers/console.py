@@ -1,0 +1,122 @@
+"""The console channel: a conversation in the terminal, options as a numbered list, files by path."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import mimetypes
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+from flows.messages import Attachment, AttachmentKind, ContactKey, Expect, Inbound, Outbound
+from locales import translator
+
+_SIGNATURES = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"%PDF-", "application/pdf"),
+    (b"RIFF", "image/webp"),
+)
+
+
+def sniff_mime(path: Path) -> str:
+    """The type the file's bytes say, not only its name."""
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    for signature, mime in _SIGNATURES:
+        if head.startswith(signature):
+            return mime
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def store_file(path: Path, files_dir: Path) -> Attachment:
+    """Copy a local file into the data folder, named by its SHA-256."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 16), b""):
+            digest.update(chunk)
+    sha = digest.hexdigest()
+    files_dir.mkdir(parents=True, exist_ok=True)
+    target = files_dir / f"{sha}{path.suffix.lower()}"
+    if not target.exists():
+        shutil.copyfile(path, target)
+    mime = sniff_mime(path)
+    kind = AttachmentKind.PHOTO if mime.startswith("image/") else AttachmentKind.DOCUMENT
+    return Attachment(kind=kind, ref=f"file:{target}", mime=mime, size=path.stat().st_size, name=path.name, sha256=sha)
+
+
+def render_console(message: Outbound) -> str:
+    lines = [message.text]
+    for number, option in enumerate(message.options, start=1):
+        lines.append(f"  {number}. {option.label}")
+    if message.expect == Expect.ATTACHMENT:
+        lines.append(translator(message.lang)("console.attach_hint"))
+    return "\n".join(lines)
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith(("/", "~", "./", "../")) or (len(text) < 300 and Path(text).suffix.lower() in (".jpg", ".jpeg", ".png", ".pdf", ".webp", ".heic"))
+
+
+class ConsoleChannel:
+    def __init__(
+        self,
+        handle: Callable,
+        contact: str,
+        files_dir: Path,
+        lang: str = "ar",
+        read: Callable[[str], str] = input,
+        write: Callable[[str], None] = print,
+    ) -> None:
+        self.handle = handle
+        self.key = ContactKey("console", contact)
+        self.files_dir = files_dir
+        self.lang = lang
+        self.read = read
+        self.write = write
+        self.expect_file = False
+
+    def inbound_for(self, line: str) -> Inbound | Outbound:
+        """The neutral message for a typed line, or a local answer when a typed path does not exist."""
+        attachments: tuple[Attachment, ...] = ()
+        text: str | None = line
+        candidate = line.strip().strip("'\"")
+        if self.expect_file and candidate and _looks_like_path(candidate):
+            path = Path(candidate).expanduser()
+            if not path.is_file():
+                t = translator(self.lang)
+                return Outbound(text=t("error.file_not_found"), key="error.file_not_found", lang=self.lang)
+            attachments, text = (store_file(path, self.files_dir),), None
+        return Inbound(
+            contact=self.key,
+            message_id=f"console:{uuid.uuid4().hex}",
+            text=text,
+            attachments=attachments,
+            language_hint=self.lang,
+        )
+
+    async def send(self, line: str) -> list[Outbound]:
+        message = self.inbound_for(line)
+        replies = [message] if isinstance(message, Outbound) else await self.handle(message)
+        for reply in replies:
+            self.lang = reply.lang or self.lang
+        if replies and not isinstance(message, Outbound):
+            self.expect_file = replies[-1].expect == Expect.ATTACHMENT
+        for reply in replies:
+            self.write(render_console(reply) + "\n")
+        return replies
+
+    async def run(self) -> None:
+        await self.send("/start")
+        while True:
+            try:
+                line = await asyncio.to_thread(self.read, "> ")
+            except (EOFError, KeyboardInterrupt):
+                self.write(translator(self.lang)("console.bye"))
+                return
+            if line.strip().lower() in ("/quit", "/exit", "exit", "quit"):
+                self.write(translator(self.lang)("console.bye"))
+                return
+            await self.send(line)
