@@ -130,7 +130,8 @@ MENU_ITEMS = (
 NAVIGATION = frozenset({item[0] for item in MENU_ITEMS} | {"menu.main", "menu.unclear", "lang.ar", "lang.en"})
 
 COMMANDS = {
-    "menu.main": {"/start", "start", "/menu", "menu", "القائمه", "قائمه", "القائمه الرئيسيه", "ابدا"},
+    "start": {"/start", "start", "ابدا", "البدايه"},
+    "menu.main": {"/menu", "menu", "القائمه", "قائمه", "القائمه الرئيسيه"},
     "help": {"/help", "help", "مساعده", "المساعده", "ساعدني"},
     "cancel": {"/cancel", "cancel", "الغاء", "الغا", "إلغاء"},
     "menu.language": {"/language", "language", "اللغه", "لغه", "تغيير اللغه"},
@@ -247,10 +248,9 @@ def _resolve_choice(state: State, inbound: Inbound, text: str) -> str | None:
 
 def _command(turn: _Turn, command: str, text: str) -> None:
     state = turn.state
-    state.held = False if command in ("menu.main", "cancel") else state.held
-    if command == "menu.main":
+    if command in ("start", "menu.main"):
         state.mode = Mode.MENU
-        _menu(turn, greet=False)
+        _menu(turn, greet=command == "start")
     elif command == "help":
         state.mode = Mode.MENU
         turn.say(
@@ -262,7 +262,7 @@ def _command(turn: _Turn, command: str, text: str) -> None:
             ),
         )
     elif command == "cancel":
-        if state.draft or state.mode in FORM_MODES or state.mode == Mode.RESUME:
+        if state.draft or state.mode in FORM_MODES or state.mode in (Mode.RESUME, Mode.CONSENT):
             _discard_draft(turn, "cancelled")
             turn.say("form.cancelled")
         else:
@@ -288,10 +288,11 @@ def _command(turn: _Turn, command: str, text: str) -> None:
         _status(turn)
     elif command in ("menu.volunteer", "menu.feedback"):
         state.mode = Mode.MENU
-        turn.say(
-            "not_ready.volunteer" if command == "menu.volunteer" else "not_ready.feedback",
-            options=(turn.option("menu.human", "menu.option.human"), turn.option("menu.main", "option.menu")),
-        )
+        options = (turn.option("menu.human", "menu.option.human"), turn.option("menu.main", "option.menu"))
+        if command == "menu.volunteer":
+            turn.say("not_ready.volunteer", options=options)
+        else:
+            turn.say("not_ready.feedback", options=options)
 
 
 def _set_language(turn: _Turn, lang: str) -> None:
@@ -308,15 +309,19 @@ def _set_language(turn: _Turn, lang: str) -> None:
 def _menu(turn: _Turn, greet: bool) -> None:
     turn.state.mode = Mode.MENU
     options = tuple(turn.option(option_id, key) for option_id, key in MENU_ITEMS)
-    turn.say("menu.greeting" if greet else "menu.title", options=options)
+    if greet:
+        turn.say("menu.greeting", options=options)
+    else:
+        turn.say("menu.title", options=options)
 
 
 def _handoff(turn: _Turn, reason: str) -> None:
     turn.events.append(EscalationRequested(reason))
-    turn.say(
-        "handoff.unclear" if reason == "unclear" else "handoff.recorded",
-        options=(turn.option("menu.main", "option.menu"),),
-    )
+    options = (turn.option("menu.main", "option.menu"),)
+    if reason == "unclear":
+        turn.say("handoff.unclear", options=options)
+    else:
+        turn.say("handoff.recorded", options=options)
 
 
 # ---------------------------------------------------------------- menu, questions, status
@@ -350,6 +355,8 @@ def _answer_question(turn: _Turn, text: str) -> str:
     result = ctx.faq(text) if ctx.faq is not None else None
     status = getattr(result, "status", "none")
     lang = getattr(result, "lang", state.lang) if result is not None else state.lang
+    if lang != state.lang and not any(ch.isascii() and ch.isalpha() for ch in text):
+        lang = state.lang  # emoji, digits or symbols only: keep the contact's language
     t = translator(lang)
     if status == "confident":
         entry = result.entry
@@ -573,7 +580,10 @@ def _on_form(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> No
             if text and _is_question(turn, text):
                 _question_in_form(turn, text, form_field)
                 return
-            turn.say("error.choose_option" if text else "error.empty")
+            if text:
+                turn.say("error.choose_option")
+            else:
+                turn.say("error.empty")
             _prompt_field(turn, form_field)
             return
         value = choice[2:]
@@ -776,8 +786,12 @@ def _on_declaration(turn: _Turn, inbound: Inbound, text: str, choice: str | None
 def submitted_messages(reference: str, due_at: datetime, lang: str, ctx: Context, resubmitted: bool) -> list[Outbound]:
     """The confirmation after the service has stored the request and given it a reference."""
     t = translator(lang)
-    key = "submitted.again" if resubmitted else "submitted.text"
-    text = t(key, reference=reference, days=t.n("days", ctx.settings.decision_days), date=t.date(_local(due_at, ctx)))
+    due = t.date(_local(due_at, ctx))
+    if resubmitted:
+        key, text = "submitted.again", t("submitted.again", reference=reference, date=due)
+    else:
+        days = t.n("days", ctx.settings.decision_days)
+        key, text = "submitted.text", t("submitted.text", reference=reference, days=days, date=due)
     options = (
         Option("menu.status", t("menu.option.status")),
         Option("menu.main", t("option.menu")),

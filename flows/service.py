@@ -243,6 +243,52 @@ class ConversationService:
         )
         return request, False
 
+    # ------------------------------------------------------------ for the staff desk
+
+    async def contact_by_id(self, contact_id: int) -> Contact | None:
+        async with self.db.transaction() as session:
+            return await session.get(Contact, contact_id)
+
+    async def set_held(self, contact_id: int, held: bool, actor: str) -> None:
+        """A staff member takes (or leaves) the conversation: while held, the bot only relays."""
+        async with self.db.transaction() as session:
+            contact = await session.get(Contact, contact_id)
+            if contact is None:
+                return
+            state = State.from_json(await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language)
+            state.held = held
+            await repo.save_state(session, contact_id, state.to_json(), self.clock.now())
+            await repo.audit(session, actor, "handoff.held" if held else "handoff.released", f"contact:{contact_id}", self.clock.now())
+
+    async def release(self, contact_id: int, actor: str) -> list[Outbound]:
+        """`/close` in a staff thread: close the escalation, hand the conversation back to the bot and say so."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            contact = await session.get(Contact, contact_id)
+            if contact is None:
+                return []
+            state = State.from_json(await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language)
+            state.held = False
+            await repo.save_state(session, contact_id, state.to_json(), now)
+            await repo.close_escalations(session, contact_id, now)
+            await repo.audit(session, actor, "handoff.closed", f"contact:{contact_id}", now)
+            t = translator(state.lang)
+            return [Outbound(text=t("handoff.closed"), key="handoff.closed", lang=state.lang)]
+
+    def staff_reply(self, text: str, lang: str) -> Outbound:
+        return Outbound(text=translator(lang)("handoff.staff_says", text=text), key="handoff.staff_says", lang=lang)
+
+    async def mark_unreachable(self, key: ContactKey, unreachable: bool = True) -> None:
+        """The contact blocked the bot (or unblocked it)."""
+        async with self.db.transaction() as session:
+            contact = await repo.find_contact(session, key.channel, key.user_id)
+            if contact is None or contact.unreachable == unreachable:
+                return
+            contact.unreachable = unreachable
+            session.add(contact)
+            action = "contact.unreachable" if unreachable else "contact.reachable"
+            await repo.audit(session, "system", action, f"contact:{contact.id}", self.clock.now())
+
     async def contact_state(self, key: ContactKey) -> State | None:
         async with self.db.transaction() as session:
             contact = await repo.find_contact(session, key.channel, key.user_id)

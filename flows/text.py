@@ -34,5 +34,5 @@ def fold(text: str) -> str:
     return text.translate(str.maketrans("أإآٱىة", "اااايه"))
 
 
-def has_letters_or_digits(text: str) -> bool:
-    return any(unicodedata.category(ch)[0] in ("L", "N") for ch in text)
+def has_letters(text: str) -> bool:
+    return any(unicodedata.category(ch).startswith("L") for ch in text)

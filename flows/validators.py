@@ -13,7 +13,7 @@ from typing import Any
 import phonenumbers
 
 from flows.messages import Attachment, AttachmentKind
-from flows.text import ascii_digits, clean, has_letters_or_digits
+from flows.text import ascii_digits, clean, has_letters
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,7 @@ def description(value: str, _answers: Mapping[str, Any]) -> Result:
         return Invalid("error.empty")
     if len(text) > 1000:
         return Invalid("error.too_long", {"max": 1000})
-    if len(text) < 10 or not has_letters_or_digits(text):
+    if len(text) < 10 or not has_letters(text):
         return Invalid("error.description_short")
     return Valid(text)
 

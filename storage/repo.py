@@ -161,6 +161,15 @@ async def open_escalation(session: AsyncSession, contact_id: int, reason: str, n
     return escalation
 
 
+async def close_escalations(session: AsyncSession, contact_id: int, now: datetime) -> int:
+    result = await session.execute(
+        update(Escalation)
+        .where(Escalation.contact_id == contact_id, Escalation.status != "closed")
+        .values(status="closed", closed_at=now)
+    )
+    return result.rowcount
+
+
 async def record_gap(session: AsyncSession, key: str, lang: str, now: datetime) -> None:
     stmt = _insert(session, FaqGap).values(key=key, lang=lang, count=1, last_at=now)
     stmt = stmt.on_conflict_do_update(

@@ -1,0 +1,164 @@
+"""Load: N simulated contacts each complete the whole support request through the real engine and database.
+
+    python bench/conversation_load.py                     # 1,000 contacts on SQLite (a temporary file)
+    python bench/conversation_load.py --db postgresql     # on PostgreSQL (BOT_TEST_DATABASE_URL or --pg-url)
+    python bench/conversation_load.py --db both --contacts 1000
+
+All contacts run concurrently; at most --workers messages are handled at once (like a channel's worker pool).
+Prints messages per second, p50/p99 latency per message (handling time, and time including waiting for a
+worker) and peak memory (tracemalloc peak of Python allocations, and the process's max RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
+
+from bot.app import build_app  # noqa: E402
+from bot.settings import load_settings  # noqa: E402
+from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound  # noqa: E402
+
+SCRIPT: list[dict] = [
+    {"text": "/start"},
+    {"option": "menu.apply"},
+    {"option": "consent.yes"},
+    {"text": "فاطمة محمد العتيبي"},
+    {"text": "١٠٠٠٠٠٠٠٠٨"},
+    {"text": "٠٥٠١٢٣٤٥٦٧"},
+    {"text": "الرياض"},
+    {"text": "٥"},
+    {"text": "٣"},
+    {"text": "٢٥٠٠"},
+    {"option": "c.food"},
+    {"text": "نحتاج سلة غذائية شهرية للأسرة"},
+    {"file": Attachment(AttachmentKind.PHOTO, "file:/tmp/id.jpg", "image/jpeg", 80_000, "id.jpg", "a" * 64)},
+    {"file": Attachment(AttachmentKind.DOCUMENT, "file:/tmp/p.pdf", "application/pdf", 90_000, "p.pdf", "b" * 64)},
+    {"option": "summary.send"},
+    {"option": "declaration.confirm"},
+]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
+
+
+async def run(url: str, contacts: int, workers: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = load_settings(database_url=url, data_dir=Path(tmp) / "data", content_dir=ROOT / "content")
+        app = await build_app(settings)
+        pool = asyncio.Semaphore(workers)
+        handling: list[float] = []
+        waiting: list[float] = []
+        failures = 0
+
+        async def contact(index: int) -> None:
+            nonlocal failures
+            key = ContactKey("bench", f"{uuid.uuid4().hex[:8]}-{index}")
+            for number, message in enumerate(SCRIPT):
+                inbound = Inbound(
+                    contact=key,
+                    message_id=f"{key.user_id}:{number}",
+                    text=message.get("text"),
+                    option=message.get("option"),
+                    attachments=(message["file"],) if "file" in message else (),
+                )
+                queued = time.perf_counter()
+                async with pool:
+                    started = time.perf_counter()
+                    replies = await app.service.handle(inbound)
+                    done = time.perf_counter()
+                handling.append(done - started)
+                waiting.append(done - queued)
+                if not replies or replies[0].key == "error.internal":
+                    failures += 1
+            if "submitted.text" not in [r.key for r in replies]:
+                failures += 1
+
+        tracemalloc.start()
+        began = time.perf_counter()
+        await asyncio.gather(*(contact(i) for i in range(contacts)))
+        elapsed = time.perf_counter() - began
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        await app.close()
+    return {
+        "messages": len(handling),
+        "seconds": elapsed,
+        "rate": len(handling) / elapsed,
+        "p50_ms": percentile(handling, 0.50) * 1000,
+        "p99_ms": percentile(handling, 0.99) * 1000,
+        "p50_total_ms": percentile(waiting, 0.50) * 1000,
+        "p99_total_ms": percentile(waiting, 0.99) * 1000,
+        "mean_ms": statistics.fmean(handling) * 1000,
+        "failures": failures,
+        "peak_python_mb": peak / 2**20,
+        "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+async def pg_database(server_url: str) -> tuple[str, str]:
+    name = f"mustafid_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'CREATE DATABASE "{name}"'))
+    await admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False), name
+
+
+async def drop_pg(server_url: str, name: str) -> None:
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    async with admin.connect() as connection:
+        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await admin.dispose()
+
+
+def report(name: str, figures: dict) -> None:
+    print(
+        f"{name:10s} contacts' messages: {figures['messages']:,} in {figures['seconds']:.1f} s -> "
+        f"{figures['rate']:.0f} messages/s\n"
+        f"{'':10s} handling latency p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms "
+        f"(mean {figures['mean_ms']:.1f} ms); including wait for a worker p50 {figures['p50_total_ms']:.0f} ms, "
+        f"p99 {figures['p99_total_ms']:.0f} ms\n"
+        f"{'':10s} peak Python memory {figures['peak_python_mb']:.0f} MB, max RSS {figures['max_rss_mb']:.0f} MB, "
+        f"failures {figures['failures']}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=1000)
+    parser.add_argument("--workers", type=int, default=8, help="messages handled at once (default 8)")
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
+    parser.add_argument("--pg-url", default=os.environ.get("BOT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
+    args = parser.parse_args()
+    print(f"{args.contacts} contacts x {len(SCRIPT)} messages each, {args.workers} workers, {os.cpu_count()} cores")
+    if args.db in ("sqlite", "both"):
+        with tempfile.TemporaryDirectory() as tmp:
+            report("SQLite", await run(f"sqlite+aiosqlite:///{tmp}/bench.db", args.contacts, args.workers))
+    if args.db in ("postgresql", "both"):
+        url, name = await pg_database(args.pg_url)
+        try:
+            report("PostgreSQL", await run(url, args.contacts, args.workers))
+        finally:
+            await drop_pg(args.pg_url, name)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,765 @@
+"""The Telegram channel: python-telegram-bot updates <-> neutral messages (flows.messages).
+
+Only private chats with beneficiaries are handled here; group chats (the staff desk) are left to other
+handlers added to the same ``Application``.
+
+    channel = TelegramChannel(token, port, files_dir=Path("data/files"))
+    await run_polling(channel, stop=stop_event)                    # long polling
+    app = webhook_app(channel, secret, public_url="https://…/telegram/webhook")   # or a webhook
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import inspect
+import logging
+import mimetypes
+import re
+import unicodedata
+import warnings
+from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
+from dataclasses import replace
+from datetime import timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeAllPrivateChats,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Update,
+)
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    BaseRateLimiter,
+    BaseUpdateProcessor,
+    CallbackQueryHandler,
+    ChatMemberHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
+from flows.validators import DOCUMENT_TYPES
+
+try:
+    from aiolimiter import AsyncLimiter
+except ImportError:  # pragma: no cover - installed with python-telegram-bot[rate-limiter]
+    AsyncLimiter = None  # type: ignore[assignment,misc]
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+DEFAULT_API_BASE = "https://api.telegram.org"
+MAX_TEXT_UTF16 = 4096
+MAX_CALLBACK_DATA_BYTES = 64
+CALLBACK_PREFIX = "o:"
+# Given to the core for callback data we did not produce: it is never a real option id, so the core
+# answers "please choose one of the buttons" instead of acting on it.
+UNKNOWN_OPTION = "?"
+TELEGRAM_REF = "telegram:"
+FILE_REF = "file:"
+MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024
+DEFAULT_ALLOWED_MIMES = DOCUMENT_TYPES
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+WEBHOOK_PATH = "/telegram/webhook"
+
+DEFAULT_COMMANDS: Mapping[str, Sequence[tuple[str, str]]] = {
+    "ar": (
+        ("start", "القائمة الرئيسية"),
+        ("help", "المساعدة"),
+        ("cancel", "إلغاء الخطوة الحالية"),
+        ("language", "تغيير اللغة"),
+    ),
+    "en": (
+        ("start", "Main menu"),
+        ("help", "Help"),
+        ("cancel", "Cancel the current step"),
+        ("language", "Change language"),
+    ),
+}
+# "" is the default list, shown to users whose app language has no list of its own.
+COMMAND_LANGUAGES: Mapping[str, str] = {"": "ar", "ar": "ar", "en": "en"}
+
+_SEND_ENDPOINTS = frozenset(
+    {
+        "sendMessage",
+        "sendPhoto",
+        "sendDocument",
+        "sendMediaGroup",
+        "copyMessage",
+        "forwardMessage",
+        "editMessageText",
+        "editMessageReplyMarkup",
+        "editMessageCaption",
+    }
+)
+_COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]+)?(?=\s|$)(.*)$", re.DOTALL)
+_SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+
+
+class ConversationPort(Protocol):
+    async def handle(self, inbound: Inbound) -> list[Outbound]: ...
+
+
+class Delivery(StrEnum):
+    DELIVERED = "delivered"
+    UNREACHABLE = "unreachable"  # the user blocked the bot (403)
+    FAILED = "failed"  # gave up after retries, or Telegram refused the message (400)
+
+
+# ---- inbound -------------------------------------------------------------------------------------
+
+
+def update_to_inbound(update: Update) -> Inbound | None:
+    """A private-chat message or button press as a neutral Inbound; None for anything else.
+
+    Attachments carry ``ref="telegram:<file_id>"`` here; the channel downloads accepted files and
+    replaces the ref with ``file:<path>``."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or chat.type != ChatType.PRIVATE or user.is_bot:
+        return None
+    contact = ContactKey(CHANNEL, str(user.id))
+    message_id = f"tg:{update.update_id}"
+    language = user.language_code
+    if update.callback_query is not None:
+        option = option_from_callback_data(update.callback_query.data)
+        return Inbound(contact=contact, message_id=message_id, option=option, language_hint=language)
+    message = update.message
+    if message is None:
+        return None  # edits, reactions and the like are not conversation turns
+    attachments: list[Attachment] = []
+    if message.photo:
+        largest = max(message.photo, key=lambda size: (size.width * size.height, size.file_size or 0))
+        attachments.append(
+            Attachment(
+                kind=AttachmentKind.PHOTO,
+                ref=TELEGRAM_REF + largest.file_id,
+                mime="image/jpeg",  # Telegram re-encodes every photo as JPEG
+                size=largest.file_size or 0,
+            )
+        )
+    if message.document is not None:
+        document = message.document
+        attachments.append(
+            Attachment(
+                kind=AttachmentKind.DOCUMENT,
+                ref=TELEGRAM_REF + document.file_id,
+                mime=document.mime_type or _guess_mime(document.file_name),
+                size=document.file_size or 0,
+                name=document.file_name,
+            )
+        )
+    return Inbound(
+        contact=contact,
+        message_id=message_id,
+        text=_normalise_command(message.text or message.caption),
+        attachments=tuple(attachments),
+        language_hint=language,
+        at=message.date,
+    )
+
+
+def option_from_callback_data(data: object) -> str:
+    """The option id inside callback data we produced, else UNKNOWN_OPTION (forged or stale data)."""
+    if not isinstance(data, str) or not data.startswith(CALLBACK_PREFIX):
+        return UNKNOWN_OPTION
+    option = data[len(CALLBACK_PREFIX) :]
+    if not option or not option.isascii() or not option.isprintable():
+        return UNKNOWN_OPTION
+    if len(data.encode("utf-8")) > MAX_CALLBACK_DATA_BYTES:
+        return UNKNOWN_OPTION
+    return option
+
+
+def _normalise_command(text: str | None) -> str | None:
+    """ "/Start@MustafidBot" -> "/start". The deep-link payload of /start is dropped: the core knows
+    the bare command only."""
+    if text is None:
+        return None
+    match = _COMMAND_RE.match(text)
+    if match is None:
+        return text
+    command, rest = match.group(1).lower(), match.group(2)
+    if command == "start":
+        return "/start"
+    return f"/{command}{rest}"
+
+
+def _guess_mime(name: str | None) -> str:
+    guessed = mimetypes.guess_type(name or "")[0]
+    return guessed or "application/octet-stream"
+
+
+# ---- outbound ------------------------------------------------------------------------------------
+
+
+def render(outbound: Outbound) -> list[dict[str, Any]]:
+    """One Outbound as sendMessage keyword arguments (without chat_id): the text in chunks that fit,
+    options as inline buttons (one per row) on the last chunk."""
+    chunks = split_text(outbound.text)
+    markup = _keyboard(outbound)
+    if not chunks:
+        if markup is None:
+            return []
+        chunks = ["…"]  # Telegram refuses an empty text, and buttons need a message to hang on
+    messages: list[dict[str, Any]] = [{"text": chunk} for chunk in chunks]
+    if markup is not None:
+        messages[-1]["reply_markup"] = markup
+    return messages
+
+
+def _keyboard(outbound: Outbound) -> InlineKeyboardMarkup | None:
+    if not outbound.options:
+        return None
+    rows = []
+    for option in outbound.options:
+        data = CALLBACK_PREFIX + option.id
+        if len(data.encode("utf-8")) > MAX_CALLBACK_DATA_BYTES:
+            raise ValueError(f"option id too long for Telegram callback_data: {option.id[:16]!r}…")
+        rows.append([InlineKeyboardButton(option.label, callback_data=data)])
+    return InlineKeyboardMarkup(rows)
+
+
+def split_text(text: str, limit: int = MAX_TEXT_UTF16) -> list[str]:
+    """Split text into chunks of at most ``limit`` UTF-16 code units (how Telegram measures text),
+    preferring paragraph, then line, then word boundaries; a single over-long word is cut between
+    characters, never inside a surrogate pair or before a combining mark."""
+    chunks: list[str] = []
+    rest = text.strip()
+    while rest:
+        if _utf16_len(rest) <= limit:
+            chunks.append(rest)
+            break
+        cut = _boundary(rest, _fit(rest, limit))
+        head, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
+        if head:
+            chunks.append(head)
+    return chunks
+
+
+def _utf16_len(text: str) -> int:
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _fit(text: str, limit: int) -> int:
+    """How many code points of ``text`` fit in ``limit`` UTF-16 units."""
+    units = 0
+    for index, char in enumerate(text):
+        units += 2 if ord(char) > 0xFFFF else 1
+        if units > limit:
+            return index
+    return len(text)
+
+
+def _boundary(text: str, end: int) -> int:
+    """Where to cut ``text`` at or before ``end``."""
+    window = text[:end]
+    half = end // 2
+    for separator in ("\n\n", "\n", " "):
+        index = window.rfind(separator)
+        if index >= half:
+            return index
+    for separator in ("\n", " ", "\t"):
+        index = window.rfind(separator)
+        if index > 0:
+            return index
+    cut = end
+    while cut > 1 and _joins_previous(text[cut - 1], text[cut]):
+        cut -= 1
+    return cut
+
+
+def _joins_previous(before: str, after: str) -> bool:
+    return (
+        unicodedata.combining(after) > 0
+        or unicodedata.category(after) in ("Mn", "Me", "Cf")
+        or after in "\u200d\ufe0f"
+        or before == "\u200d"
+        or 0xD800 <= ord(after) <= 0xDFFF
+    )
+
+
+# ---- rate limits and concurrency ------------------------------------------------------------------
+
+
+class FloodLimiter(BaseRateLimiter[None]):
+    """Telegram's published flood limits for sending: about 1 message/s per private chat (short bursts
+    allowed), 30/s overall and 20/min per group. Other calls (getFile, answerCallbackQuery,
+    sendChatAction…) are not throttled. A 429 is handled by the sender, not here."""
+
+    def __init__(
+        self,
+        overall_per_second: float = 30,
+        per_chat_per_second: float = 1,
+        per_chat_burst: int = 3,
+        group_per_minute: float = 20,
+    ) -> None:
+        if AsyncLimiter is None:  # pragma: no cover
+            raise RuntimeError("install python-telegram-bot[rate-limiter]")
+        self._overall = AsyncLimiter(overall_per_second, 1)
+        self._per_chat = (per_chat_burst, per_chat_burst / per_chat_per_second)
+        self._per_group = (group_per_minute, 60.0)
+        self._limiters: dict[int | str, AsyncLimiter] = {}
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        chat_id = data.get("chat_id")
+        if endpoint not in _SEND_ENDPOINTS or chat_id is None:
+            return await callback(*args, **kwargs)
+        async with self._chat_limiter(chat_id), self._overall:
+            return await callback(*args, **kwargs)
+
+    def _chat_limiter(self, chat_id: int | str) -> AsyncLimiter:
+        with contextlib.suppress(TypeError, ValueError):
+            chat_id = int(chat_id)
+        limiter = self._limiters.get(chat_id)
+        if limiter is None:
+            if len(self._limiters) > 4096:
+                self._limiters = {k: v for k, v in self._limiters.items() if not v.has_capacity(v.max_rate)}
+            is_group = not isinstance(chat_id, int) or chat_id < 0
+            rate, period = self._per_group if is_group else self._per_chat
+            limiter = self._limiters[chat_id] = AsyncLimiter(rate, period)
+        return limiter
+
+
+class PerChatUpdateProcessor(BaseUpdateProcessor):
+    """Updates from different chats run concurrently (one user's 429 wait does not hold up others);
+    updates from one chat run one at a time, in arrival order."""
+
+    def __init__(self, max_concurrent_updates: int = 64) -> None:
+        super().__init__(max_concurrent_updates)
+        self._locks: dict[int, asyncio.Lock] = {}
+        self._users: dict[int, int] = {}
+
+    async def do_process_update(self, update: object, coroutine: Any) -> None:
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            await coroutine
+            return
+        lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        self._users[chat.id] = self._users.get(chat.id, 0) + 1
+        try:
+            async with lock:
+                await coroutine
+        finally:
+            self._users[chat.id] -= 1
+            if self._users[chat.id] == 0:
+                del self._users[chat.id]
+                del self._locks[chat.id]
+
+    async def initialize(self) -> None:
+        """Nothing to set up."""
+
+    async def shutdown(self) -> None:
+        """Nothing to release."""
+
+
+def _in_private_chat(update: object) -> bool:
+    return (
+        isinstance(update, Update)
+        and update.effective_chat is not None
+        and update.effective_chat.type == ChatType.PRIVATE
+    )
+
+
+class _PrivateCallbackQueryHandler(CallbackQueryHandler):
+    """CallbackQueryHandler has no chat filter; presses in the staff group are the desk's, and a handler
+    that matched would stop other handlers of its group from seeing them."""
+
+    def check_update(self, update: object) -> bool | object | None:
+        return super().check_update(update) if _in_private_chat(update) else None
+
+
+class _PrivateChatMemberHandler(ChatMemberHandler):
+    """As above: the bot being added to or removed from the staff group is not ours."""
+
+    def check_update(self, update: object) -> bool:
+        return _in_private_chat(update) and super().check_update(update)
+
+
+# ---- the channel ---------------------------------------------------------------------------------
+
+
+class TelegramChannel:
+    def __init__(
+        self,
+        token: str,
+        port: ConversationPort,
+        api_base: str | None = None,
+        *,
+        files_dir: Path,
+        max_file_bytes: int = MAX_DOWNLOAD_BYTES,
+        allowed_mimes: Collection[str] = DEFAULT_ALLOWED_MIMES,
+        commands: Mapping[str, Sequence[tuple[str, str]]] = DEFAULT_COMMANDS,
+        allowed_updates: Sequence[str] = ALLOWED_UPDATES,
+        retry_delays: Sequence[float] = (0.5, 1.0, 2.0, 4.0),
+        max_retry_after: float = 300.0,
+        rate_limiter: BaseRateLimiter[Any] | None = None,
+        max_concurrent_updates: int = 64,
+        handler_group: int = 0,
+    ) -> None:
+        self.port = port
+        self.files_dir = Path(files_dir)
+        self.max_file_bytes = min(max_file_bytes, MAX_DOWNLOAD_BYTES)
+        self.allowed_mimes = frozenset(allowed_mimes)
+        self.commands = commands
+        self.allowed_updates = list(allowed_updates)
+        self.retry_delays = tuple(retry_delays)
+        self.max_retry_after = max_retry_after
+        base = (api_base or DEFAULT_API_BASE).rstrip("/")
+        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+            ApplicationBuilder()
+            .token(token)
+            .base_url(f"{base}/bot")
+            .base_file_url(f"{base}/file/bot")
+            .rate_limiter(rate_limiter or FloodLimiter())
+            .concurrent_updates(PerChatUpdateProcessor(max_concurrent_updates))
+            .job_queue(None)  # scheduling is bot/'s job, not PTB's
+            .build()
+        )
+        private = filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED
+        self.application.add_handlers(
+            [
+                _PrivateCallbackQueryHandler(self._on_update),
+                MessageHandler(private, self._on_update),
+                _PrivateChatMemberHandler(self._on_my_chat_member, ChatMemberHandler.MY_CHAT_MEMBER),
+            ],
+            group=handler_group,
+        )
+        self.application.add_error_handler(self._on_error)
+
+    @property
+    def bot(self) -> Bot:
+        return self.application.bot
+
+    @property
+    def running(self) -> bool:
+        return self.application.running
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        """Initialise the bot (getMe), register the commands and start processing updates."""
+        await self.application.initialize()
+        await self.register_commands()
+        await self.application.start()
+
+    async def stop(self) -> None:
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def start_polling(self, *, poll_timeout: float = 10, drop_pending_updates: bool = False) -> None:
+        """start() and long-poll getUpdates in the background (PTB deletes any webhook first)."""
+        await self.start()
+        updater = self.application.updater
+        if updater is None:
+            raise RuntimeError("the Application was built without an Updater")
+        await updater.start_polling(
+            timeout=timedelta(seconds=poll_timeout),
+            allowed_updates=self.allowed_updates,
+            drop_pending_updates=drop_pending_updates,
+        )
+
+    async def set_webhook(self, url: str, secret: str, *, drop_pending_updates: bool = False) -> None:
+        await self.bot.set_webhook(
+            url=url,
+            secret_token=secret,
+            allowed_updates=self.allowed_updates,
+            drop_pending_updates=drop_pending_updates,
+        )
+
+    async def register_commands(self) -> None:
+        for language_code, texts_of in COMMAND_LANGUAGES.items():
+            texts = self.commands.get(texts_of)
+            if not texts:
+                continue
+            try:
+                await self.bot.set_my_commands(
+                    [BotCommand(name, description) for name, description in texts],
+                    scope=BotCommandScopeAllPrivateChats(),
+                    language_code=language_code or None,
+                )
+            except TelegramError as error:
+                log.warning("setMyCommands failed (%s)", type(error).__name__)
+
+    async def feed_update(self, data: dict[str, Any]) -> None:
+        """Queue one update as received from a webhook; processed by the running Application."""
+        await self.application.update_queue.put(Update.de_json(data, self.bot))
+
+    # -- handlers
+
+    async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if update.callback_query is not None:
+            # Always answered, first: the button stops spinning and the query cannot expire meanwhile.
+            with contextlib.suppress(TelegramError):
+                await update.callback_query.answer()
+        inbound = update_to_inbound(update)
+        if inbound is None or update.effective_chat is None:
+            return
+        chat_id = update.effective_chat.id
+        with contextlib.suppress(TelegramError):
+            await self.bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
+        if inbound.attachments:
+            inbound = replace(inbound, attachments=tuple([await self._fetch(a) for a in inbound.attachments]))
+        outbounds = await self.port.handle(inbound)
+        await self.send(chat_id, outbounds)
+
+    async def _on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        member = update.my_chat_member
+        if member is None:
+            return
+        contact = ContactKey(CHANNEL, str(member.chat.id))
+        status = member.new_chat_member.status
+        if status == ChatMemberStatus.BANNED:  # "kicked": the user blocked the bot
+            await _call_if_present(self.port, "mark_unreachable", contact)
+        elif status == ChatMemberStatus.MEMBER:
+            await _call_if_present(self.port, "mark_reachable", contact)
+
+    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        update_id = update.update_id if isinstance(update, Update) else None
+        error = context.error
+        log.error(
+            "handling a Telegram update failed (%s, update_id=%s)",
+            type(error).__name__,
+            update_id,
+            exc_info=(type(error), error, error.__traceback__) if error is not None else None,
+        )
+
+    # -- sending
+
+    async def send(self, chat_id: int | str, outbounds: Sequence[Outbound]) -> Delivery:
+        """Send the messages in order. 429: wait retry_after and resend; network errors and 5xx: retry
+        with backoff; 403: mark the contact unreachable and stop."""
+        for outbound in outbounds:
+            for kwargs in render(outbound):
+                result = await self._send_one(chat_id, kwargs)
+                if result is not Delivery.DELIVERED:
+                    if result is Delivery.UNREACHABLE:
+                        await _call_if_present(
+                            self.port, "mark_unreachable", ContactKey(CHANNEL, str(chat_id))
+                        )
+                    return result
+        return Delivery.DELIVERED
+
+    async def _send_one(self, chat_id: int | str, kwargs: dict[str, Any]) -> Delivery:
+        failures = 0
+        waits = 0
+        while True:
+            try:
+                await self.bot.send_message(chat_id=chat_id, **kwargs)
+                return Delivery.DELIVERED
+            except RetryAfter as error:
+                delay = _retry_after_seconds(error)
+                waits += 1
+                if delay > self.max_retry_after or waits > 5:
+                    log.warning("giving up after repeated flood control (%.0f s)", delay)
+                    return Delivery.FAILED
+                await asyncio.sleep(delay)
+            except Forbidden:
+                return Delivery.UNREACHABLE
+            except BadRequest as error:  # a subclass of NetworkError: must come first, never retried
+                log.warning("Telegram refused a message (%s)", type(error).__name__)
+                return Delivery.FAILED
+            except NetworkError as error:  # includes TimedOut and 5xx answers
+                if failures >= len(self.retry_delays):
+                    log.warning(
+                        "giving up sending after %d network errors (%s)", failures + 1, type(error).__name__
+                    )
+                    return Delivery.FAILED
+                await asyncio.sleep(self.retry_delays[failures])
+                failures += 1
+
+    # -- files
+
+    async def _fetch(self, attachment: Attachment) -> Attachment:
+        """Download an acceptable file into files_dir, named by its sha256. Files too big or of a type we
+        do not take are passed on undownloaded with their real size and type: the core explains."""
+        if not attachment.ref.startswith(TELEGRAM_REF):
+            return attachment
+        if attachment.size > self.max_file_bytes or attachment.mime not in self.allowed_mimes:
+            return attachment
+        file_id = attachment.ref.removeprefix(TELEGRAM_REF)
+        data: bytes | None = None
+        for delay in (*self.retry_delays, None):
+            try:
+                telegram_file = await self.bot.get_file(file_id)
+                data = bytes(await telegram_file.download_as_bytearray())
+                break
+            except BadRequest as error:  # "file is too big", "invalid file_id"
+                log.warning("getFile refused (%s)", type(error).__name__)
+                return attachment
+            except NetworkError as error:
+                if delay is None:
+                    log.warning("file download failed (%s)", type(error).__name__)
+                    return attachment
+                await asyncio.sleep(delay)
+        if data is None or len(data) > self.max_file_bytes:
+            return replace(attachment, size=len(data) if data is not None else attachment.size)
+        actual = sniff_mime(data)
+        if actual != attachment.mime:
+            # The declared type comes from the sender's file name; the bytes decide.
+            return replace(attachment, mime=actual, size=len(data))
+        digest = hashlib.sha256(data).hexdigest()
+        suffix = mimetypes.guess_extension(attachment.mime) or ""
+        path = self.files_dir / f"{digest}{suffix}"
+        await asyncio.to_thread(_write_once, path, data)
+        return replace(attachment, ref=FILE_REF + str(path), size=len(data), sha256=digest)
+
+
+def sniff_mime(data: bytes) -> str:
+    """The type the bytes say, for the types we accept; anything else is octet-stream."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+        return "image/heic"
+    return "application/octet-stream"
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    partial.replace(path)
+
+
+def _retry_after_seconds(error: RetryAfter) -> float:
+    # PTB 22 warns on RetryAfter.retry_after (it will become a timedelta); accept both forms.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = error.retry_after
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+async def _call_if_present(port: object, name: str, contact: ContactKey) -> None:
+    method = getattr(port, name, None)
+    if method is None:
+        return
+    result = method(contact)
+    if inspect.isawaitable(result):
+        await result
+
+
+# ---- running -------------------------------------------------------------------------------------
+
+
+async def run_polling(
+    channel: TelegramChannel,
+    *,
+    stop: asyncio.Event | None = None,
+    poll_timeout: float = 10,
+    drop_pending_updates: bool = False,
+) -> None:
+    """Poll until ``stop`` is set (or the task is cancelled), then shut down cleanly."""
+    await channel.start_polling(poll_timeout=poll_timeout, drop_pending_updates=drop_pending_updates)
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await channel.stop()
+
+
+def webhook_app(channel: TelegramChannel, secret: str, *, public_url: str | None = None) -> Starlette:
+    """POST /telegram/webhook (checks X-Telegram-Bot-Api-Secret-Token) and GET /healthz.
+
+    The app's lifespan starts and stops the channel, and registers the webhook when ``public_url``
+    is given. Serve it with uvicorn (``uvicorn.Server(uvicorn.Config(app, ...)).serve()``)."""
+    if not _SECRET_RE.match(secret):
+        raise ValueError("the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+    expected = secret.encode()
+
+    async def receive(request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), expected):
+            return Response(status_code=401)
+        if not channel.running:
+            return Response(status_code=503)  # Telegram retries later
+        try:
+            data = await request.json()
+        except ValueError:
+            return Response(status_code=400)
+        if not isinstance(data, dict) or "update_id" not in data:
+            return Response(status_code=400)
+        try:
+            await channel.feed_update(data)
+        except (KeyError, TypeError, ValueError) as error:
+            # A payload PTB cannot read is dropped (200): Telegram would otherwise retry it for hours.
+            log.error("unreadable Telegram update dropped (%s)", type(error).__name__)
+        return Response(status_code=200)
+
+    async def healthz(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await channel.start()
+        try:
+            if public_url:
+                await channel.set_webhook(public_url, secret)
+            yield
+        finally:
+            await channel.stop()
+
+    return Starlette(
+        routes=[
+            Route(WEBHOOK_PATH, receive, methods=["POST"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+async def run_webhook(
+    channel: TelegramChannel,
+    secret: str,
+    *,
+    public_url: str | None = None,
+    host: str = "0.0.0.0",
+    port: int = 8080,
+) -> None:
+    """Serve webhook_app with uvicorn until the process is told to stop."""
+    import uvicorn
+
+    config = uvicorn.Config(webhook_app(channel, secret, public_url=public_url), host=host, port=port)
+    await uvicorn.Server(config).serve()
