@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ from flows.events import (
 )
 from flows.form import FieldKind, FormDefinition, FormField
 from flows.messages import Expect, Inbound, Option, Outbound
-from flows.text import MAX_TEXT_LENGTH, clean, fold
+from flows.text import MAX_TEXT_LENGTH, clean, fold, has_letters
 from flows.validators import VALIDATORS, Invalid
 from locales import Translator, translator
 
@@ -317,6 +318,7 @@ def _menu(turn: _Turn, greet: bool) -> None:
 
 def _handoff(turn: _Turn, reason: str) -> None:
     turn.events.append(EscalationRequested(reason))
+    turn.state.mode = Mode.HANDOFF
     options = (turn.option("menu.main", "option.menu"),)
     if reason == "unclear":
         turn.say("handoff.unclear", options=options)
@@ -377,15 +379,31 @@ def _answer_question(turn: _Turn, text: str) -> str:
         options.append(Option("menu.human", t("faq.none_of_these")))
         turn.say_text(t("faq.did_you_mean"), key="faq.did_you_mean", options=tuple(options), lang=lang)
         return status
-    from_key = getattr(result, "gap", None) if result is not None else None
-    turn.events.append(QuestionUnanswered(key=from_key or fold(text)[:200], lang=lang))
-    turn.say_text(
-        t("faq.no_answer"),
-        key="faq.no_answer",
-        options=(Option("menu.human", t("menu.option.human")), Option("menu.main", t("option.menu"))),
-        lang=lang,
-    )
+    forward = has_letters(text) and len(fold(text)) >= 6
+    turn.events.append(QuestionUnanswered(key=_gap_key(text), lang=lang, text=text, forward=forward))
+    if forward:
+        turn.say_text(
+            t("faq.no_answer_forwarded"),
+            key="faq.no_answer_forwarded",
+            options=(Option("menu.main", t("option.menu")),),
+            lang=lang,
+        )
+    else:
+        turn.say_text(
+            t("faq.no_answer"),
+            key="faq.no_answer",
+            options=(Option("menu.human", t("menu.option.human")), Option("menu.main", t("option.menu"))),
+            lang=lang,
+        )
     return "none"
+
+
+def _gap_key(text: str) -> str:
+    try:
+        from flows.faq import gap_key
+    except ImportError:  # guides not installed: keep a digit-free folded form
+        return re.sub(r"\d+", "#", fold(text))[:200]
+    return gap_key(text)
 
 
 ACTIONS = {
@@ -812,8 +830,15 @@ def _on_language(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -
 
 
 def _on_handoff(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
-    turn.state.mode = Mode.MENU
-    _on_menu(turn, inbound, text, choice)
+    """Waiting for a person: what the beneficiary writes goes to the staff thread."""
+    if choice is not None and choice.startswith("faq."):
+        _answer_suggestion(turn, choice)
+        return
+    if not text and not inbound.attachments:
+        turn.say("error.empty")
+        return
+    turn.events.append(BeneficiaryMessage(text=text, attachments=inbound.attachments))
+    turn.say("handoff.relayed", options=(turn.option("menu.main", "option.menu"),))
 
 
 _HANDLERS = {

@@ -40,8 +40,10 @@ class BeneficiaryMessage:
 
 @dataclass(frozen=True)
 class QuestionUnanswered:
-    key: str
+    key: str  # normalised, digits removed: safe for the gaps report
     lang: str
+    text: str = ""  # the question as asked, relayed to the staff thread when `forward` (never logged)
+    forward: bool = False
 
 
 @dataclass(frozen=True)

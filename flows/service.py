@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows import engine
-from flows.engine import Context, FlowSettings, RequestView, State
+from flows.engine import Context, FlowSettings, Mode, RequestView, State
 from flows.events import (
     BeneficiaryMessage,
     ConsentGiven,
@@ -187,6 +187,10 @@ class ConversationService:
             applied.notices.append(RelayedMessage(contact.id, event.text, event.attachments))  # type: ignore[arg-type]
         elif isinstance(event, QuestionUnanswered):
             await repo.record_gap(session, event.key, event.lang, now)
+            if event.forward:
+                escalation = await repo.open_escalation(session, contact.id, "unanswered", now)  # type: ignore[arg-type]
+                applied.notices.append(EscalationOpened(escalation.id, contact.id, escalation.reason))  # type: ignore[arg-type]
+                applied.notices.append(RelayedMessage(contact.id, event.text))  # type: ignore[arg-type]
         elif isinstance(event, DraftDiscarded):
             await repo.audit(session, actor, "draft.discarded", actor, now, reason=event.reason)
 
@@ -269,6 +273,8 @@ class ConversationService:
                 return []
             state = State.from_json(await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language)
             state.held = False
+            if state.mode == Mode.HANDOFF:
+                state.mode = Mode.MENU
             await repo.save_state(session, contact_id, state.to_json(), now)
             await repo.close_escalations(session, contact_id, now)
             await repo.audit(session, actor, "handoff.closed", f"contact:{contact_id}", now)
