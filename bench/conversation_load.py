@@ -5,8 +5,10 @@
     python bench/conversation_load.py --db both --contacts 1000
 
 All contacts run concurrently; at most --workers messages are handled at once (like a channel's worker pool).
-Prints messages per second, p50/p99 latency per message (handling time, and time including waiting for a
-worker) and peak memory (tracemalloc peak of Python allocations, and the process's max RSS).
+By default every contact sends its next message as soon as it has the reply (closed loop: the throughput
+figure); with --rate R the messages are offered at R per second (open loop: the latency a user would see at
+that load). Prints messages per second, p50/p99 latency per message (handling time, and time including
+waiting for a worker) and peak memory (the process's maximum resident set size).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-import tracemalloc
 import uuid
 from pathlib import Path
 
@@ -48,7 +49,11 @@ SCRIPT: list[dict] = [
     {"option": "c.food"},
     {"text": "نحتاج سلة غذائية شهرية للأسرة"},
     {"file": Attachment(AttachmentKind.PHOTO, "file:/tmp/id.jpg", "image/jpeg", 80_000, "id.jpg", "a" * 64)},
-    {"file": Attachment(AttachmentKind.DOCUMENT, "file:/tmp/p.pdf", "application/pdf", 90_000, "p.pdf", "b" * 64)},
+    {
+        "file": Attachment(
+            AttachmentKind.DOCUMENT, "file:/tmp/p.pdf", "application/pdf", 90_000, "p.pdf", "b" * 64
+        )
+    },
     {"option": "summary.send"},
     {"option": "declaration.confirm"},
 ]
@@ -59,11 +64,38 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-async def run(url: str, contacts: int, workers: int) -> dict:
+class Pace:
+    """Offered load: hands out send times at a fixed rate across all contacts (open loop)."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.next = 0.0
+
+    async def wait(self) -> None:
+        if not self.rate:
+            return
+        now = time.perf_counter()
+        self.next = max(self.next + 1 / self.rate, now)
+        await asyncio.sleep(self.next - now)
+
+
+async def run(url: str, contacts: int, workers: int, rate: float | None = None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         settings = load_settings(database_url=url, data_dir=Path(tmp) / "data", content_dir=ROOT / "content")
         app = await build_app(settings)
-        pool = asyncio.Semaphore(workers)
+        # A FIFO queue and a fixed set of workers, like a channel's update queue.
+        queue: asyncio.Queue = asyncio.Queue()
+        pace = Pace(rate)
+
+        async def worker() -> None:
+            while True:
+                inbound, reply = await queue.get()
+                started = time.perf_counter()
+                result = await app.service.handle(inbound)
+                handling.append(time.perf_counter() - started)
+                reply.set_result(result)
+
+        pool = [asyncio.create_task(worker()) for _ in range(workers)]
         handling: list[float] = []
         waiting: list[float] = []
         failures = 0
@@ -79,24 +111,22 @@ async def run(url: str, contacts: int, workers: int) -> dict:
                     option=message.get("option"),
                     attachments=(message["file"],) if "file" in message else (),
                 )
+                await pace.wait()
                 queued = time.perf_counter()
-                async with pool:
-                    started = time.perf_counter()
-                    replies = await app.service.handle(inbound)
-                    done = time.perf_counter()
-                handling.append(done - started)
-                waiting.append(done - queued)
+                reply: asyncio.Future = asyncio.get_running_loop().create_future()
+                await queue.put((inbound, reply))
+                replies = await reply
+                waiting.append(time.perf_counter() - queued)
                 if not replies or replies[0].key == "error.internal":
                     failures += 1
             if "submitted.text" not in [r.key for r in replies]:
                 failures += 1
 
-        tracemalloc.start()
         began = time.perf_counter()
         await asyncio.gather(*(contact(i) for i in range(contacts)))
         elapsed = time.perf_counter() - began
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        for task in pool:
+            task.cancel()
         await app.close()
     return {
         "messages": len(handling),
@@ -108,7 +138,6 @@ async def run(url: str, contacts: int, workers: int) -> dict:
         "p99_total_ms": percentile(waiting, 0.99) * 1000,
         "mean_ms": statistics.fmean(handling) * 1000,
         "failures": failures,
-        "peak_python_mb": peak / 2**20,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }
 
@@ -136,26 +165,40 @@ def report(name: str, figures: dict) -> None:
         f"{'':10s} handling latency p50 {figures['p50_ms']:.1f} ms, p99 {figures['p99_ms']:.1f} ms "
         f"(mean {figures['mean_ms']:.1f} ms); including wait for a worker p50 {figures['p50_total_ms']:.0f} ms, "
         f"p99 {figures['p99_total_ms']:.0f} ms\n"
-        f"{'':10s} peak Python memory {figures['peak_python_mb']:.0f} MB, max RSS {figures['max_rss_mb']:.0f} MB, "
+        f"{'':10s} peak memory (max RSS of the process) {figures['max_rss_mb']:.0f} MB, "
         f"failures {figures['failures']}"
     )
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--contacts", type=int, default=1000)
-    parser.add_argument("--workers", type=int, default=8, help="messages handled at once (default 8)")
+    parser.add_argument("--workers", type=int, default=4, help="messages handled at once (default 4)")
+    parser.add_argument(
+        "--rate", type=float, default=None, help="offered messages/s (default: as fast as possible)"
+    )
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="sqlite")
-    parser.add_argument("--pg-url", default=os.environ.get("BOT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("BOT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
+    )
     args = parser.parse_args()
-    print(f"{args.contacts} contacts x {len(SCRIPT)} messages each, {args.workers} workers, {os.cpu_count()} cores")
+    offered = f"offered {args.rate:.0f} messages/s" if args.rate else "as fast as possible"
+    print(
+        f"{args.contacts} contacts x {len(SCRIPT)} messages each, {args.workers} workers, {offered}, {os.cpu_count()} cores"
+    )
     if args.db in ("sqlite", "both"):
         with tempfile.TemporaryDirectory() as tmp:
-            report("SQLite", await run(f"sqlite+aiosqlite:///{tmp}/bench.db", args.contacts, args.workers))
+            report(
+                "SQLite",
+                await run(f"sqlite+aiosqlite:///{tmp}/bench.db", args.contacts, args.workers, args.rate),
+            )
     if args.db in ("postgresql", "both"):
         url, name = await pg_database(args.pg_url)
         try:
-            report("PostgreSQL", await run(url, args.contacts, args.workers))
+            report("PostgreSQL", await run(url, args.contacts, args.workers, args.rate))
         finally:
             await drop_pg(args.pg_url, name)
 

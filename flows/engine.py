@@ -97,12 +97,16 @@ class FlowSettings:
     timezone: str = "Asia/Riyadh"
 
 
+class NeedsRequests(Exception):
+    """The step needs the contact's requests, which were not loaded: load them and run the step again."""
+
+
 @dataclass(frozen=True)
 class Context:
     now: datetime
     form: FormDefinition
     settings: FlowSettings = FlowSettings()
-    requests: tuple[RequestView, ...] = ()
+    requests: tuple[RequestView, ...] | None = ()  # None: not loaded (see NeedsRequests)
     consented: bool = False
     first_contact: bool = False
     faq: Callable[[str], Any] | None = None  # text -> flows.faq.FaqResult
@@ -434,8 +438,14 @@ def _answer_suggestion(turn: _Turn, choice: str) -> None:
     turn.say_text(f"{entry.answer[state.lang]}\n\n{source}", key=f"faq:{entry.id}", options=tuple(options))
 
 
+def _requests(ctx: Context) -> tuple[RequestView, ...]:
+    if ctx.requests is None:
+        raise NeedsRequests
+    return ctx.requests
+
+
 def _status(turn: _Turn) -> None:
-    requests = turn.ctx.requests
+    requests = _requests(turn.ctx)
     if not requests:
         turn.say(
             "status.none",
@@ -463,7 +473,7 @@ def _local(moment: datetime, ctx: Context) -> datetime:
 
 def _start_application(turn: _Turn) -> None:
     state, ctx = turn.state, turn.ctx
-    open_requests = [r for r in ctx.requests if r.status in OPEN_STATUSES]
+    open_requests = [r for r in _requests(ctx) if r.status in OPEN_STATUSES]
     if open_requests and not state.resubmits:
         existing = open_requests[0]
         state.mode = Mode.MENU

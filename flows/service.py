@@ -7,7 +7,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
@@ -132,30 +132,41 @@ class ConversationService:
             key = inbound.contact
             if not await repo.mark_processed(session, key.channel, inbound.message_id, now):
                 return [], []
-            contact, created = await repo.get_or_create_contact(
-                session, key.channel, key.user_id, self._initial_language(inbound.language_hint), now
-            )
-            raw = await repo.load_state(session, contact.id, lock=self.db.is_postgres)  # type: ignore[arg-type]
+            found = await repo.contact_with_state(session, key.channel, key.user_id, lock=self.db.is_postgres)
+            created = found is None
+            if found is None:
+                contact, created = await repo.get_or_create_contact(
+                    session, key.channel, key.user_id, self._initial_language(inbound.language_hint), now
+                )
+                raw = None
+            else:
+                contact, raw = found
             state = State.from_json(raw, contact.language)
-            ctx = await self._context(session, contact, now, created)
-            result = engine.step(state, inbound, ctx)
+            ctx = Context(
+                now=now,
+                form=self.form,
+                settings=self.settings,
+                requests=() if created else None,
+                consented=contact.consent_at is not None,
+                first_contact=created,
+                faq=self.faq,
+            )
+            try:
+                result = engine.step(state, inbound, ctx)
+            except engine.NeedsRequests:
+                # Most messages never look at the contact's requests: load them only when a step asks.
+                requests = await repo.requests_of(session, contact.id)  # type: ignore[arg-type]
+                views = tuple(RequestView(r.reference, r.status, r.submitted_at, r.due_at) for r in requests)
+                ctx = replace(ctx, requests=views)
+                result = engine.step(state, inbound, ctx)
             applied = _Applied(messages=list(result.messages))
             for event in result.events:
                 await self._apply(session, contact, event, now, ctx, result.state, applied)
-            await repo.save_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
+            if raw is None:
+                await repo.save_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
+            else:
+                await repo.update_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
             return applied.messages, applied.notices
-
-    async def _context(self, session: AsyncSession, contact: Contact, now: datetime, created: bool) -> Context:
-        requests = await repo.requests_of(session, contact.id)  # type: ignore[arg-type]
-        return Context(
-            now=now,
-            form=self.form,
-            settings=self.settings,
-            requests=tuple(RequestView(r.reference, r.status, r.submitted_at, r.due_at) for r in requests),
-            consented=contact.consent_at is not None,
-            first_contact=created,
-            faq=self.faq,
-        )
 
     async def _apply(
         self,
@@ -169,12 +180,10 @@ class ConversationService:
     ) -> None:
         actor = f"contact:{contact.id}"
         if isinstance(event, ConsentGiven):
-            contact.consent_at = now
-            session.add(contact)
+            await repo.update_contact(session, contact.id, consent_at=now)  # type: ignore[arg-type]
             await repo.audit(session, actor, "consent.given", actor, now)
         elif isinstance(event, LanguageChanged):
-            contact.language = event.lang
-            session.add(contact)
+            await repo.update_contact(session, contact.id, language=event.lang)  # type: ignore[arg-type]
         elif isinstance(event, RequestSubmitted):
             request, resubmitted = await self._store_request(session, contact, event, now)
             applied.messages += engine.submitted_messages(request.reference, request.due_at, state.lang, ctx, resubmitted)

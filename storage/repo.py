@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,18 +26,40 @@ from storage.models import (
 
 
 def _insert(session: AsyncSession, table):  # type: ignore[no-untyped-def]
-    dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+    return (postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert)(table)
+
+
+# The per-message statements are built once: building a statement costs more than running it on SQLite.
+_STATEMENTS: dict[tuple[str, str], Any] = {}
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.bind.dialect.name if session.bind is not None else "sqlite"
+
+
+def _statement(session: AsyncSession, name: str, build: Callable[[str], Any]) -> Any:
+    key = (_dialect(session), name)
+    statement = _STATEMENTS.get(key)
+    if statement is None:
+        statement = _STATEMENTS[key] = build(key[0])
+    return statement
+
+
+def _mark_processed_statement(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = ProcessedMessage.__table__  # type: ignore[attr-defined]
+    return (
+        insert(table)
+        .values(channel=bindparam("channel"), message_id=bindparam("message_id"), at=bindparam("at"))
+        .on_conflict_do_nothing(index_elements=["channel", "message_id"])
+    )
 
 
 async def mark_processed(session: AsyncSession, channel: str, message_id: str, now: datetime) -> bool:
     """Record an inbound message id; False when it was already processed (a re-delivery)."""
-    stmt = (
-        _insert(session, ProcessedMessage)
-        .values(channel=channel, message_id=message_id, at=now)
-        .on_conflict_do_nothing(index_elements=["channel", "message_id"])
-    )
-    result = await session.execute(stmt)
+    connection = await session.connection()
+    statement = _statement(session, "mark_processed", _mark_processed_statement)
+    result = await connection.execute(statement, {"channel": channel, "message_id": message_id, "at": now})
     return result.rowcount == 1
 
 
@@ -70,6 +94,56 @@ async def load_state(session: AsyncSession, contact_id: int, lock: bool) -> dict
         stmt = stmt.with_for_update()
     row = (await session.execute(stmt)).scalar_one_or_none()
     return dict(row.state) if row is not None else None
+
+
+_CONTACT_COLUMNS = [column.name for column in Contact.__table__.columns]  # type: ignore[attr-defined]
+
+
+def _contact_with_state_statement(dialect: str, lock: bool) -> Any:
+    contact = Contact.__table__  # type: ignore[attr-defined]
+    conversation = Conversation.__table__  # type: ignore[attr-defined]
+    statement = (
+        select(contact, conversation.c.state.label("conversation_state"))
+        .select_from(contact.outerjoin(conversation, conversation.c.contact_id == contact.c.id))
+        .where(contact.c.channel == bindparam("channel"), contact.c.channel_user_id == bindparam("user_id"))
+    )
+    return statement.with_for_update(of=contact) if lock else statement
+
+
+async def contact_with_state(
+    session: AsyncSession, channel: str, user_id: str, lock: bool
+) -> tuple[Contact, dict | None] | None:
+    """The contact (detached: change it with update_contact) and its conversation state in one query.
+    On PostgreSQL the contact row is locked, so one contact's messages are handled one at a time even
+    across workers."""
+    connection = await session.connection()
+    statement = _statement(session, f"contact_with_state:{lock}", lambda d: _contact_with_state_statement(d, lock))
+    row = (await connection.execute(statement, {"channel": channel, "user_id": user_id})).first()
+    if row is None:
+        return None
+    values = row._mapping
+    contact = Contact(**{name: values[name] for name in _CONTACT_COLUMNS})
+    state = values["conversation_state"]
+    return contact, (dict(state) if state is not None else None)
+
+
+def _update_state_statement(dialect: str) -> Any:
+    conversation = Conversation.__table__  # type: ignore[attr-defined]
+    return (
+        update(conversation)
+        .where(conversation.c.contact_id == bindparam("cid"))
+        .values(state=bindparam("state"), updated_at=bindparam("now"))
+    )
+
+
+async def update_state(session: AsyncSession, contact_id: int, state: dict, now: datetime) -> None:
+    connection = await session.connection()
+    statement = _statement(session, "update_state", _update_state_statement)
+    await connection.execute(statement, {"cid": contact_id, "state": state, "now": now})
+
+
+async def update_contact(session: AsyncSession, contact_id: int, **values: object) -> None:
+    await session.execute(update(Contact).where(Contact.id == contact_id).values(**values))
 
 
 async def save_state(session: AsyncSession, contact_id: int, state: dict, now: datetime) -> None:

@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401  (registers the tables)
+import storage.desk  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata
