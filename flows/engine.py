@@ -29,7 +29,7 @@ from flows.form import FieldKind, FormDefinition, FormField
 from flows.messages import Expect, Inbound, Option, Outbound
 from flows.text import MAX_TEXT_LENGTH, clean, fold, has_letters
 from flows.validators import VALIDATORS, Invalid
-from locales import Translator, translator
+from locales import N_, Translator, translator
 
 
 class Mode(StrEnum):
@@ -123,14 +123,31 @@ OPEN_STATUSES = frozenset({"submitted", "under_study", "needs_info", "resubmitte
 AWAITING_DECISION = frozenset({"submitted", "under_study", "resubmitted"})
 
 MENU_ITEMS = (
-    ("menu.ask", "menu.option.ask"),
-    ("menu.apply", "menu.option.apply"),
-    ("menu.status", "menu.option.status"),
-    ("menu.volunteer", "menu.option.volunteer"),
-    ("menu.feedback", "menu.option.feedback"),
-    ("menu.human", "menu.option.human"),
-    ("menu.language", "menu.option.language"),
+    ("menu.ask", N_("menu.option.ask")),
+    ("menu.apply", N_("menu.option.apply")),
+    ("menu.status", N_("menu.option.status")),
+    ("menu.volunteer", N_("menu.option.volunteer")),
+    ("menu.feedback", N_("menu.option.feedback")),
+    ("menu.human", N_("menu.option.human")),
+    ("menu.language", N_("menu.option.language")),
 )
+STATUS_WORDS = {
+    "submitted": N_("status.submitted"),
+    "under_study": N_("status.under_study"),
+    "needs_info": N_("status.needs_info"),
+    "resubmitted": N_("status.resubmitted"),
+    "approved": N_("status.approved"),
+    "rejected": N_("status.rejected"),
+    "registered": N_("status.registered"),
+    "delivered": N_("status.delivered"),
+    "closed": N_("status.closed"),
+}
+
+
+def status_words(status: str, t: Translator) -> str:
+    return t(STATUS_WORDS[status]) if status in STATUS_WORDS else status
+
+
 # Option ids that stay valid after their message has scrolled away (navigation buttons).
 NAVIGATION = frozenset({item[0] for item in MENU_ITEMS} | {"menu.main", "menu.unclear", "lang.ar", "lang.en"})
 
@@ -160,16 +177,26 @@ class _Turn:
     def t(self) -> Translator:
         return translator(self.state.lang)
 
-    def say(self, key: str, *, options: tuple[Option, ...] = (), expect: Expect | None = None, **params: Any) -> None:
+    def say(
+        self, key: str, *, options: tuple[Option, ...] = (), expect: Expect | None = None, **params: Any
+    ) -> None:
         text = self.t(key, **params)
         self.say_text(text, key=key, options=options, expect=expect)
 
     def say_text(
-        self, text: str, *, key: str = "", options: tuple[Option, ...] = (), expect: Expect | None = None, lang: str | None = None
+        self,
+        text: str,
+        *,
+        key: str = "",
+        options: tuple[Option, ...] = (),
+        expect: Expect | None = None,
+        lang: str | None = None,
     ) -> None:
         if expect is None:
             expect = Expect.CHOICE if options else Expect.TEXT
-        self.messages.append(Outbound(text=text, key=key, options=options, expect=expect, lang=lang or self.state.lang))
+        self.messages.append(
+            Outbound(text=text, key=key, options=options, expect=expect, lang=lang or self.state.lang)
+        )
         # The options of the newest message are the ones a typed number or label refers to.
         self.state.offered = [[o.id, o.label] for o in options]
 
@@ -197,12 +224,20 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
         turn.events.append(DraftDiscarded("expired"))
         if state.mode in FORM_MODES or state.mode == Mode.RESUME:
             state.mode = Mode.MENU
-            turn.say("form.expired", hours=turn.t.number(int(ctx.settings.draft_expiry.total_seconds() // 3600)))
+            turn.say(
+                "form.expired", hours=turn.t.number(int(ctx.settings.draft_expiry.total_seconds() // 3600))
+            )
             _menu(turn, greet=False)
             return turn.result()
 
     choice = _resolve_choice(state, inbound, text)
-    command = choice if choice in NAVIGATION else _COMMAND_OF.get(fold(text)) if text and not inbound.option else None
+    command = (
+        choice
+        if choice in NAVIGATION
+        else _COMMAND_OF.get(fold(text))
+        if text and not inbound.option
+        else None
+    )
     if command is None and choice is None and inbound.option:
         turn.say("error.unknown_option")
         _reprompt(turn)
@@ -258,14 +293,12 @@ def _command(turn: _Turn, command: str, text: str) -> None:
         _menu(turn, greet=command == "start")
     elif command == "help":
         state.mode = Mode.MENU
-        turn.say(
-            "help.text",
-            options=(
-                turn.option("menu.main", "option.menu"),
-                turn.option("menu.unclear", "option.unclear"),
-                turn.option("menu.human", "menu.option.human"),
-            ),
+        options = (
+            turn.option("menu.main", "option.menu"),
+            turn.option("menu.unclear", "option.unclear"),
+            turn.option("menu.human", "menu.option.human"),
         )
+        turn.say("help.text", options=options)
     elif command == "cancel":
         if state.draft or state.mode in FORM_MODES or state.mode in (Mode.RESUME, Mode.CONSENT):
             _discard_draft(turn, "cancelled")
@@ -276,7 +309,8 @@ def _command(turn: _Turn, command: str, text: str) -> None:
         _menu(turn, greet=False)
     elif command == "menu.language":
         state.mode = Mode.LANGUAGE
-        turn.say("language.choose", options=(Option("lang.ar", "العربية"), Option("lang.en", "English")))
+        options = (Option("lang.ar", "العربية"), Option("lang.en", "English"))
+        turn.say("language.choose", options=options)
     elif command in ("lang.ar", "lang.en"):
         _set_language(turn, command.split(".")[1])
     elif command == "menu.human":
@@ -285,7 +319,8 @@ def _command(turn: _Turn, command: str, text: str) -> None:
         _handoff(turn, "unclear")
     elif command == "menu.ask":
         state.mode = Mode.ASK
-        turn.say("faq.ask_prompt", options=(turn.option("menu.main", "option.menu"),))
+        options = (turn.option("menu.main", "option.menu"),)
+        turn.say("faq.ask_prompt", options=options)
     elif command == "menu.apply":
         _start_application(turn)
     elif command == "menu.status":
@@ -372,7 +407,9 @@ def _answer_question(turn: _Turn, text: str) -> str:
             option_id, key = ACTIONS[entry.action]
             options.append(Option(option_id, t(key)))
         options.append(Option("menu.main", t("option.menu")))
-        turn.say_text(f"{entry.answer[lang]}\n\n{source}", key=f"faq:{entry.id}", options=tuple(options), lang=lang)
+        turn.say_text(
+            f"{entry.answer[lang]}\n\n{source}", key=f"faq:{entry.id}", options=tuple(options), lang=lang
+        )
         return status
     if status == "unsure" and result.suggestions:
         state.faq_suggestions = [entry.id for entry in result.suggestions[:3]]
@@ -411,11 +448,11 @@ def _gap_key(text: str) -> str:
 
 
 ACTIONS = {
-    "apply": ("menu.apply", "faq.action.apply"),
-    "status": ("menu.status", "faq.action.status"),
-    "human": ("menu.human", "menu.option.human"),
-    "volunteer": ("menu.volunteer", "menu.option.volunteer"),
-    "complaint": ("menu.feedback", "menu.option.feedback"),
+    "apply": ("menu.apply", N_("faq.action.apply")),
+    "status": ("menu.status", N_("faq.action.status")),
+    "human": ("menu.human", N_("menu.option.human")),
+    "volunteer": ("menu.volunteer", N_("menu.option.volunteer")),
+    "complaint": ("menu.feedback", N_("menu.option.feedback")),
 }
 
 
@@ -429,7 +466,9 @@ def _answer_suggestion(turn: _Turn, choice: str) -> None:
         turn.say("error.unknown_option")
         return
     t = turn.t
-    source = t("faq.source", guide=entry.guide_title.get(state.lang, ""), section=entry.section.get(state.lang, ""))
+    source = t(
+        "faq.source", guide=entry.guide_title.get(state.lang, ""), section=entry.section.get(state.lang, "")
+    )
     options = []
     if entry.action in ACTIONS:
         option_id, key = ACTIONS[entry.action]
@@ -447,15 +486,13 @@ def _requests(ctx: Context) -> tuple[RequestView, ...]:
 def _status(turn: _Turn) -> None:
     requests = _requests(turn.ctx)
     if not requests:
-        turn.say(
-            "status.none",
-            options=(turn.option("menu.apply", "menu.option.apply"), turn.option("menu.main", "option.menu")),
-        )
+        options = (turn.option("menu.apply", "menu.option.apply"), turn.option("menu.main", "option.menu"))
+        turn.say("status.none", options=options)
         return
     t = turn.t
     lines = [t.n("status.count", len(requests))]
     for request in requests:
-        line = t("status.line", reference=request.reference, status=t(f"status.{request.status}"))
+        line = t("status.line", reference=request.reference, status=status_words(request.status, t))
         if request.status in AWAITING_DECISION:
             line += "\n" + t("status.due", date=t.date(_local(request.due_at, turn.ctx)))
         lines.append(line)
@@ -477,24 +514,30 @@ def _start_application(turn: _Turn) -> None:
     if open_requests and not state.resubmits:
         existing = open_requests[0]
         state.mode = Mode.MENU
+        options = (
+            turn.option("menu.status", "menu.option.status"),
+            turn.option("menu.human", "menu.option.human"),
+        )
         turn.say(
             "apply.already_open",
             reference=existing.reference,
-            status=turn.t(f"status.{existing.status}"),
-            options=(turn.option("menu.status", "menu.option.status"), turn.option("menu.human", "menu.option.human")),
+            status=status_words(existing.status, turn.t),
+            options=options,
         )
         return
     if state.draft:
-        state.resume_to = {"mode": Mode.FORM.value, "step": state.step or _first_unanswered(turn), "editing": False}
+        state.resume_to = {
+            "mode": Mode.FORM.value,
+            "step": state.step or _first_unanswered(turn),
+            "editing": False,
+        }
         state.mode = Mode.RESUME
         _ask_resume(turn)
         return
     if not ctx.consented:
         state.mode = Mode.CONSENT
-        turn.say(
-            "consent.text",
-            options=(turn.option("consent.yes", "consent.agree"), turn.option("consent.no", "consent.decline")),
-        )
+        options = (turn.option("consent.yes", "consent.agree"), turn.option("consent.no", "consent.decline"))
+        turn.say("consent.text", options=options)
         return
     _begin_form(turn)
 
@@ -524,11 +567,15 @@ def _on_consent(turn: _Turn, inbound: Inbound, text: str, choice: str | None) ->
 
 def _ask_resume(turn: _Turn) -> None:
     answered = len([f for f in turn.ctx.form.fields if f.name in turn.state.draft])
+    options = (
+        turn.option("resume.continue", "resume.continue"),
+        turn.option("resume.restart", "resume.restart"),
+    )
     turn.say(
         "form.resume",
         answered=turn.t.n("form.answered", answered),
         total=turn.t.number(len(turn.ctx.form.fields)),
-        options=(turn.option("resume.continue", "resume.continue"), turn.option("resume.restart", "resume.restart")),
+        options=options,
     )
 
 
@@ -573,7 +620,9 @@ def _prompt_field(turn: _Turn, form_field: FormField) -> None:
     expect = Expect.ATTACHMENT if form_field.kind == FieldKind.ATTACHMENT else None
     position = [f.name for f in turn.ctx.form.fields].index(form_field.name) + 1
     progress = t("form.progress", n=t.number(position), total=t.number(len(turn.ctx.form.fields)))
-    turn.say_text(f"{progress}\n{t(form_field.prompt)}", key=form_field.prompt, options=tuple(options), expect=expect)
+    turn.say_text(
+        f"{progress}\n{t(form_field.prompt)}", key=form_field.prompt, options=tuple(options), expect=expect
+    )
 
 
 def _on_form(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
@@ -696,7 +745,11 @@ def display_value(form_field: FormField, value: Any, t: Translator) -> str:
     if isinstance(value, int):
         return t.number(value)
     # Phone numbers and IDs: keep left-to-right inside Arabic text.
-    return f"\u2068{value}\u2069" if form_field.validator in ("saudi_mobile", "saudi_national_id") else str(value)
+    return (
+        f"\u2068{value}\u2069"
+        if form_field.validator in ("saudi_mobile", "saudi_national_id")
+        else str(value)
+    )
 
 
 def _show_summary(turn: _Turn) -> None:
@@ -704,7 +757,9 @@ def _show_summary(turn: _Turn) -> None:
     state.mode, state.step = Mode.SUMMARY, None
     lines = [t("summary.title")]
     for form_field in form.fields:
-        lines.append(f"• {t(form_field.label)}: {display_value(form_field, state.draft.get(form_field.name), t)}")
+        lines.append(
+            f"• {t(form_field.label)}: {display_value(form_field, state.draft.get(form_field.name), t)}"
+        )
     lines.append(t("summary.hint"))
     turn.say_text(
         "\n".join(lines),
@@ -745,7 +800,8 @@ def _on_summary(turn: _Turn, inbound: Inbound, text: str, choice: str | None) ->
 
 def _ask_edit_pick(turn: _Turn) -> None:
     options = tuple(Option(f"e.{f.name}", turn.t(f.label)) for f in turn.ctx.form.fields)
-    turn.say("summary.pick_field", options=options + (turn.option("summary.back", "option.back"),))
+    back = turn.option("summary.back", "option.back")
+    turn.say("summary.pick_field", options=options + (back,))
 
 
 def _on_edit_pick(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
@@ -763,13 +819,11 @@ def _on_edit_pick(turn: _Turn, inbound: Inbound, text: str, choice: str | None) 
 
 
 def _ask_declaration(turn: _Turn) -> None:
-    turn.say(
-        turn.ctx.form.declaration_text,
-        options=(
-            turn.option("declaration.confirm", "declaration.confirm"),
-            turn.option("declaration.back", "declaration.back"),
-        ),
+    options = (
+        turn.option("declaration.confirm", "declaration.confirm"),
+        turn.option("declaration.back", "declaration.back"),
     )
+    turn.say(turn.ctx.form.declaration_text, options=options)
 
 
 def confirmed_data_hash(answers: dict, declaration_version: str) -> str:
@@ -792,7 +846,11 @@ def _on_declaration(turn: _Turn, inbound: Inbound, text: str, choice: str | None
         turn.say("error.choose_option")
         _ask_declaration(turn)
         return
-    attachments = {f.name: state.draft[f.name] for f in form.fields if f.kind == FieldKind.ATTACHMENT and f.name in state.draft}
+    attachments = {
+        f.name: state.draft[f.name]
+        for f in form.fields
+        if f.kind == FieldKind.ATTACHMENT and f.name in state.draft
+    }
     answers = {f.name: state.draft[f.name] for f in form.fields if f.name in state.draft}
     support_type = str(answers.get("support_type", "other"))
     turn.events.append(
@@ -811,7 +869,9 @@ def _on_declaration(turn: _Turn, inbound: Inbound, text: str, choice: str | None
     state.offered = []
 
 
-def submitted_messages(reference: str, due_at: datetime, lang: str, ctx: Context, resubmitted: bool) -> list[Outbound]:
+def submitted_messages(
+    reference: str, due_at: datetime, lang: str, ctx: Context, resubmitted: bool
+) -> list[Outbound]:
     """The confirmation after the service has stored the request and given it a reference."""
     t = translator(lang)
     due = t.date(_local(due_at, ctx))
@@ -848,7 +908,8 @@ def _on_handoff(turn: _Turn, inbound: Inbound, text: str, choice: str | None) ->
         turn.say("error.empty")
         return
     turn.events.append(BeneficiaryMessage(text=text, attachments=inbound.attachments))
-    turn.say("handoff.relayed", options=(turn.option("menu.main", "option.menu"),))
+    options = (turn.option("menu.main", "option.menu"),)
+    turn.say("handoff.relayed", options=options)
 
 
 _HANDLERS = {
@@ -880,14 +941,14 @@ def _reprompt(turn: _Turn) -> None:
     elif state.mode == Mode.RESUME:
         _ask_resume(turn)
     elif state.mode == Mode.CONSENT:
-        turn.say(
-            "consent.text",
-            options=(turn.option("consent.yes", "consent.agree"), turn.option("consent.no", "consent.decline")),
-        )
+        options = (turn.option("consent.yes", "consent.agree"), turn.option("consent.no", "consent.decline"))
+        turn.say("consent.text", options=options)
     elif state.mode == Mode.LANGUAGE:
-        turn.say("language.choose", options=(Option("lang.ar", "العربية"), Option("lang.en", "English")))
+        options = (Option("lang.ar", "العربية"), Option("lang.en", "English"))
+        turn.say("language.choose", options=options)
     elif state.mode == Mode.ASK:
-        turn.say("faq.ask_prompt", options=(turn.option("menu.main", "option.menu"),))
+        options = (turn.option("menu.main", "option.menu"),)
+        turn.say("faq.ask_prompt", options=options)
     else:
         _menu(turn, greet=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import traceback
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -111,7 +112,12 @@ class ConversationService:
             try:
                 messages, notices = await self._handle(inbound)
             except Exception as exc:  # a beneficiary never sees a traceback
-                log.exception("handling a message failed (%s, channel=%s)", type(exc).__name__, inbound.contact.channel)
+                log.error(
+                    "handling a message failed: %s at %s (channel=%s)",
+                    type(exc).__name__,
+                    where(exc),
+                    inbound.contact.channel,
+                )
                 lang = self._initial_language(inbound.language_hint)
                 t = translator(lang)
                 return [Outbound(text=t("error.internal"), key="error.internal", lang=lang)]
@@ -124,7 +130,7 @@ class ConversationService:
             try:
                 await listener(notice)
             except Exception as exc:
-                log.exception("a staff listener failed (%s)", type(exc).__name__)
+                log.error("a staff listener failed: %s at %s", type(exc).__name__, where(exc))
 
     async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice]]:
         async with self.db.transaction() as session:
@@ -291,7 +297,8 @@ class ConversationService:
             return [Outbound(text=t("handoff.closed"), key="handoff.closed", lang=state.lang)]
 
     def staff_reply(self, text: str, lang: str) -> Outbound:
-        return Outbound(text=translator(lang)("handoff.staff_says", text=text), key="handoff.staff_says", lang=lang)
+        t = translator(lang)
+        return Outbound(text=t("handoff.staff_says", text=text), key="handoff.staff_says", lang=lang)
 
     async def mark_unreachable(self, key: ContactKey, unreachable: bool = True) -> None:
         """The contact blocked the bot (or unblocked it)."""
@@ -311,6 +318,13 @@ class ConversationService:
                 return None
             raw = await repo.load_state(session, contact.id, lock=False)  # type: ignore[arg-type]
             return State.from_json(raw, contact.language)
+
+
+def where(exc: BaseException) -> str:
+    """file:line of the innermost frame. Exception messages can quote personal data (SQL parameters, the
+    text that failed to parse), so logs carry the type and place, never the message."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
 
 
 def _attachment(request_id: int | None, name: str, info: dict, now: datetime) -> Attachment:

@@ -52,7 +52,8 @@ def render_console(message: Outbound) -> str:
     for number, option in enumerate(message.options, start=1):
         lines.append(f"  {number}. {option.label}")
     if message.expect == Expect.ATTACHMENT:
-        lines.append(translator(message.lang)("console.attach_hint"))
+        t = translator(message.lang)
+        lines.append(t("console.attach_hint"))
     return "\n".join(lines)
 
 
@@ -114,9 +115,11 @@ class ConsoleChannel:
             try:
                 line = await asyncio.to_thread(self.read, "> ")
             except (EOFError, KeyboardInterrupt):
-                self.write(translator(self.lang)("console.bye"))
+                t = translator(self.lang)
+                self.write(t("console.bye"))
                 return
             if line.strip().lower() in ("/quit", "/exit", "exit", "quit"):
-                self.write(translator(self.lang)("console.bye"))
+                t = translator(self.lang)
+                self.write(t("console.bye"))
                 return
             await self.send(line)

@@ -29,7 +29,8 @@ class Database:
         path = sqlite_file(url)
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
-        kwargs: dict = {"echo": echo}
+        # Parameters are personal data (IDs, phones, names): keep them out of error messages and logs.
+        kwargs: dict = {"echo": echo, "hide_parameters": True}
         if self.dialect == "postgresql":
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         if path is not None:

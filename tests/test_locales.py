@@ -14,7 +14,7 @@ from locales import ARABIC_PLURAL_FORMS, LOCALES_DIR, compile_catalogs, mo_path,
 from storage.models import RequestStatus
 
 ROOT = Path(__file__).resolve().parent.parent
-KEYWORDS = {"say": None, "option": (2,), "t": None, "n": (1,), "Invalid": None}
+KEYWORDS = {"say": None, "option": (2,), "t": None, "n": (1,), "Invalid": None, "N_": None}
 
 
 def _catalog(lang: str):  # type: ignore[no-untyped-def]
