@@ -276,3 +276,71 @@ async def test_a_redelivered_message_acts_once(app):
     again = await app.service.handle(inbound)
     assert first and first[0].key == "consent.text"
     assert again == []
+
+
+async def test_after_asking_for_a_person_messages_are_relayed_to_staff(app):
+    notices = []
+
+    async def listener(notice):  # type: ignore[no-untyped-def]
+        notices.append(notice)
+
+    app.service.listeners.append(listener)
+    chat = Chat(app)
+    await chat.send(option="menu.human")
+    await chat.send("أحتاج مساعدة عاجلة في إيجار البيت")
+    assert chat.keys == ["handoff.relayed"]
+    kinds = [type(n).__name__ for n in notices]
+    assert kinds == ["EscalationOpened", "RelayedMessage"]
+    assert notices[1].text == "أحتاج مساعدة عاجلة في إيجار البيت"
+
+
+async def test_while_a_person_holds_the_conversation_the_bot_stays_quiet(app):
+    chat = Chat(app)
+    await chat.send(option="menu.human")
+    contact = await app.service.contact_by_id(1)
+    await app.service.set_held(contact.id, True, "staff:9001")
+    assert await chat.send("شكرًا، متى تتصلون؟") == []
+    replies = await app.service.release(contact.id, "staff:9001")
+    assert replies[0].key == "handoff.closed" and "عاد المساعد" in replies[0].text
+    await chat.send("/start")
+    assert chat.keys == ["menu.greeting"]
+
+
+async def test_an_unanswered_question_is_forwarded_to_staff(app):
+    notices = []
+
+    async def listener(notice):  # type: ignore[no-untyped-def]
+        notices.append(notice)
+
+    app.service.listeners.append(listener)
+    chat = Chat(app)
+    await chat.send("/start")
+    await chat.send("هل تقدمون دورات في البرمجة للأمهات")
+    assert chat.keys == ["faq.no_answer_forwarded"]
+    assert [type(n).__name__ for n in notices] == ["EscalationOpened", "RelayedMessage"]
+    async with app.db.transaction() as session:
+        escalation = (await session.execute(select(Escalation))).scalar_one()
+    assert escalation.reason == "unanswered"
+
+
+async def test_an_internal_failure_apologises_keeps_state_and_logs_no_personal_data(app, caplog):
+    chat = Chat(app)
+    await reach_step(chat, "mobile")
+    before = await chat.state()
+
+    async def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise RuntimeError("while saving +966501234567 for فاطمة محمد العتيبي")
+
+    from storage import repo as repo_module
+
+    original = repo_module.update_state
+    repo_module.update_state = broken
+    try:
+        await chat.send("0501234567")
+    finally:
+        repo_module.update_state = original
+    assert chat.keys == ["error.internal"] and "بياناتك محفوظة" in chat.text
+    assert (await chat.state()).draft == before.draft
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert "RuntimeError" in logged
+    assert "+966501234567" not in logged and "فاطمة" not in logged
