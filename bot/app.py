@@ -82,6 +82,8 @@ def flow_settings(settings: Settings) -> FlowSettings:
         draft_expiry=timedelta(hours=settings.draft_expiry_hours),
         resume_prompt_after=timedelta(minutes=settings.resume_prompt_minutes),
         timezone=settings.timezone,
+        survey_delay=timedelta(seconds=settings.survey_delay_seconds),
+        survey_after_close=settings.survey_after_close,
     )
 
 

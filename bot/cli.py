@@ -9,6 +9,8 @@ import logging
 import sys
 import uuid
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 
 from bot.settings import SettingsError, load_settings
 
@@ -37,7 +39,31 @@ def _parser() -> argparse.ArgumentParser:
     gaps = faq_commands.add_parser("gaps", help="the most frequent unanswered questions (no personal data)")
     gaps.add_argument("--limit", type=int, default=20)
     faq_commands.add_parser("check", help="load and check the guides and the form, then exit")
+
+    report = commands.add_parser("report", help="managers' figures: requests, time to decision, satisfaction")
+    _period_arguments(report)
+    report.add_argument("--format", choices=["text", "csv"], default="text")
+    report.add_argument("--lang", choices=["ar", "en"], default=None, help="language of the text report")
+    report.add_argument(
+        "--chart", metavar="FILE.png", default=None, help="draw the weekly chart into this file"
+    )
+    report.add_argument("--output", metavar="FILE", default=None, help="write to a file (CSV opens in Excel)")
+
+    export = commands.add_parser("export", help="export data for managers")
+    export_commands = export.add_subparsers(dest="export_command", metavar="WHAT", required=True)
+    requests = export_commands.add_parser("requests", help="support requests, personal data masked")
+    _period_arguments(requests)
+    requests.add_argument("--format", choices=["csv"], default="csv")
+    requests.add_argument("--full", action="store_true", help="unmasked names, national IDs and phones")
+    requests.add_argument("--output", metavar="FILE", default=None, help="write to a file (opens in Excel)")
     return parser
+
+
+def _period_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--from", dest="date_from", metavar="YYYY-MM-DD", default=None, help="first day (local)"
+    )
+    parser.add_argument("--to", dest="date_to", metavar="YYYY-MM-DD", default=None, help="last day (local)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -153,4 +179,108 @@ async def _faq(settings, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
-_COMMANDS = {"chat": _chat, "migrate": _migrate, "run": _run, "ask": _ask, "faq": _faq}
+class _BadPeriod(Exception):
+    pass
+
+
+_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+def _period(args) -> tuple[date | None, date | None]:  # type: ignore[no-untyped-def]
+    days = []
+    for option, value in (("--from", args.date_from), ("--to", args.date_to)):
+        if value is None:
+            days.append(None)
+            continue
+        try:
+            days.append(date.fromisoformat(value.strip().translate(_DIGITS)))
+        except ValueError:
+            raise _BadPeriod(f"{option}: expected a date as YYYY-MM-DD, got {value!r}") from None
+    if days[0] is not None and days[1] is not None and days[0] > days[1]:
+        raise _BadPeriod(f"--from {days[0]} is after --to {days[1]}")
+    return days[0], days[1]
+
+
+def _write(text: str, output: str | None, csv: bool) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    # Excel reads a CSV as UTF-8 (and so shows Arabic) only when it starts with a byte-order mark.
+    Path(output).write_text(text, encoding="utf-8-sig" if csv else "utf-8")
+    print(f"written: {output}")
+
+
+async def _open_database(settings):  # type: ignore[no-untyped-def]
+    from storage.db import Database
+    from storage.migrate import upgrade_async
+
+    await upgrade_async(settings.database_url)
+    return Database(settings.database_url)
+
+
+async def _report(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from flows.clock import SystemClock
+
+    try:
+        date_from, date_to = _period(args)
+    except _BadPeriod as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    now = SystemClock().now()
+    db = await _open_database(settings)
+    try:
+        if args.chart:
+            from bot.reporting import draw_chart
+            from flows.reports import weekly_series
+
+            series = await weekly_series(db, now, date_from, date_to, tz=settings.timezone)
+            draw_chart(series, args.chart, args.lang or settings.default_language)
+            print(
+                f"chart written: {args.chart} ({len(series.weeks)} weeks, {series.date_from} to {series.date_to})"
+            )
+            return 0
+        from flows.reports import compute_report, format_csv, format_text
+
+        report = await compute_report(db, now, date_from, date_to, tz=settings.timezone)
+    finally:
+        await db.dispose()
+    if args.format == "csv":
+        _write(format_csv(report), args.output, csv=True)
+    else:
+        _write(format_text(report, args.lang or settings.default_language), args.output, csv=False)
+    return 0
+
+
+async def _export(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from bot.reporting import export_requests_csv
+
+    try:
+        date_from, date_to = _period(args)
+    except _BadPeriod as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    db = await _open_database(settings)
+    try:
+        text = await export_requests_csv(
+            db, full=args.full, tz=settings.timezone, date_from=date_from, date_to=date_to, actor="cli"
+        )
+    finally:
+        await db.dispose()
+    if args.full:
+        print(
+            "warning: this export holds full personal data; keep it safe and delete it after use",
+            file=sys.stderr,
+        )
+    _write(text, args.output, csv=True)
+    return 0
+
+
+_COMMANDS = {
+    "chat": _chat,
+    "migrate": _migrate,
+    "run": _run,
+    "ask": _ask,
+    "faq": _faq,
+    "report": _report,
+    "export": _export,
+}

@@ -42,6 +42,7 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=8, ge=1)
     digest_time: str = "09:00"
     survey_delay_seconds: int = Field(default=3600, ge=0)
+    survey_after_close: bool = True  # a short poll after a staff conversation is closed with /close
 
     @field_validator("default_language")
     @classmethod

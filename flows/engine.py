@@ -17,16 +17,19 @@ from typing import Any
 
 from flows.events import (
     BeneficiaryMessage,
+    CommentGiven,
     ConsentGiven,
     DraftDiscarded,
     EscalationRequested,
     Event,
     LanguageChanged,
     QuestionUnanswered,
+    RatingGiven,
     RequestSubmitted,
 )
 from flows.form import FieldKind, FormDefinition, FormField
 from flows.messages import Expect, Inbound, Option, Outbound
+from flows.survey_text import parse_rating
 from flows.text import MAX_TEXT_LENGTH, clean, fold, has_letters
 from flows.validators import VALIDATORS, Invalid
 from locales import N_, Translator, translator
@@ -43,6 +46,7 @@ class Mode(StrEnum):
     EDIT_PICK = "edit_pick"
     DECLARATION = "declaration"
     HANDOFF = "handoff"
+    COMMENT = "comment"  # after a rating: an optional comment
 
 
 FORM_MODES = frozenset({Mode.FORM, Mode.SUMMARY, Mode.EDIT_PICK, Mode.DECLARATION})
@@ -63,6 +67,7 @@ class State:
     held: bool = False  # a staff member holds the conversation: the bot stays quiet
     missing: list = field(default_factory=list)  # fields staff asked to complete (needs more information)
     resubmits: str | None = None
+    survey_token: str | None = None
 
     def to_json(self) -> dict:
         data = asdict(self)
@@ -95,6 +100,8 @@ class FlowSettings:
     draft_expiry: timedelta = timedelta(days=7)
     resume_prompt_after: timedelta = timedelta(minutes=30)
     timezone: str = "Asia/Riyadh"
+    survey_delay: timedelta = timedelta(hours=1)
+    survey_after_close: bool = True
 
 
 class NeedsRequests(Exception):
@@ -228,6 +235,13 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
                 "form.expired", hours=turn.t.number(int(ctx.settings.draft_expiry.total_seconds() // 3600))
             )
             _menu(turn, greet=False)
+            return turn.result()
+
+    if inbound.option and inbound.option.startswith("rate."):
+        rating = parse_rating(inbound.option)
+        if rating is not None:
+            # Polls arrive through the outbox, not as a reply to a step: the service checks the button.
+            turn.events.append(RatingGiven(*rating))
             return turn.result()
 
     choice = _resolve_choice(state, inbound, text)
@@ -912,6 +926,21 @@ def _on_handoff(turn: _Turn, inbound: Inbound, text: str, choice: str | None) ->
     turn.say("handoff.relayed", options=options)
 
 
+def _on_comment(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    state = turn.state
+    token = state.survey_token or ""
+    if choice == "survey.skip":
+        turn.events.append(CommentGiven(token, None))
+    elif text:
+        turn.events.append(CommentGiven(token, text[:1000]))
+    else:
+        turn.say("survey.comment_prompt", options=(turn.option("survey.skip", "option.skip"),))
+        return
+    state.survey_token = None
+    turn.say("survey.thanks")
+    _menu(turn, greet=False)
+
+
 _HANDLERS = {
     Mode.MENU: _on_menu,
     Mode.ASK: _on_ask,
@@ -923,6 +952,7 @@ _HANDLERS = {
     Mode.EDIT_PICK: _on_edit_pick,
     Mode.DECLARATION: _on_declaration,
     Mode.HANDOFF: _on_handoff,
+    Mode.COMMENT: _on_comment,
 }
 
 

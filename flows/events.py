@@ -51,6 +51,18 @@ class DraftDiscarded:
     reason: str  # cancelled | expired | restarted
 
 
+@dataclass(frozen=True)
+class RatingGiven:
+    token: str
+    value: str  # as pressed; the service checks it is 1..5 and that the poll is this contact's and not stale
+
+
+@dataclass(frozen=True)
+class CommentGiven:
+    token: str
+    text: str | None  # None: skipped
+
+
 Event = (
     ConsentGiven
     | LanguageChanged
@@ -59,4 +71,6 @@ Event = (
     | BeneficiaryMessage
     | QuestionUnanswered
     | DraftDiscarded
+    | RatingGiven
+    | CommentGiven
 )

@@ -107,7 +107,9 @@ def load_form(path: Path, has_key: Callable[[str], bool] | None = None) -> FormD
         if validator_name not in VALIDATORS:
             raise FormDefinitionError(f"{where}: unknown validator {validator_name!r}")
         if (kind == FieldKind.ATTACHMENT) != (validator_name in ATTACHMENT_VALIDATORS):
-            raise FormDefinitionError(f"{where}: validator {validator_name!r} does not fit kind {kind.value!r}")
+            raise FormDefinitionError(
+                f"{where}: validator {validator_name!r} does not fit kind {kind.value!r}"
+            )
         choices: tuple[Choice, ...] = ()
         if kind == FieldKind.CHOICE:
             raw_choices = item.get("choices")
@@ -142,5 +144,7 @@ def load_form(path: Path, has_key: Callable[[str], bool] | None = None) -> FormD
         fields=tuple(fields),
     )
     if has_key is not None and not has_key(form.declaration_text):
-        raise FormDefinitionError(f"{path}: declaration key {form.declaration_text!r} has no Arabic or English text")
+        raise FormDefinitionError(
+            f"{path}: declaration key {form.declaration_text!r} has no Arabic or English text"
+        )
     return form

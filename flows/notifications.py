@@ -74,6 +74,10 @@ def render(kind: str, payload: dict, lang: str, form: FormDefinition | None = No
                 text, key="notify.still_studying", options=(status, human), expect=Expect.CHOICE, lang=lang
             )
         ]
+    if kind in ("survey", "survey_reminder"):
+        from flows.survey import render_poll
+
+        return render_poll(payload, lang, reminder=kind == "survey_reminder")
     if kind == "text":  # a staff reply or any ready text
         return [Outbound(payload.get("text", ""), key=payload.get("key", "text"), lang=lang)]
     raise UnknownNotification(f"no way to render a {kind!r} notification")

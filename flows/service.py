@@ -16,19 +16,22 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows import engine
+from flows import survey as survey_flow
 from flows.engine import Context, FlowSettings, Mode, RequestView, State
 from flows.events import (
     BeneficiaryMessage,
+    CommentGiven,
     ConsentGiven,
     DraftDiscarded,
     EscalationRequested,
     Event,
     LanguageChanged,
     QuestionUnanswered,
+    RatingGiven,
     RequestSubmitted,
 )
 from flows.form import FormDefinition
-from flows.messages import ContactKey, Expect, Inbound, Outbound
+from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
 from locales import translator
 from storage import repo
 from storage.db import Database
@@ -62,7 +65,7 @@ class RelayedMessage:
     attachments: tuple = ()
 
 
-StaffNotice = RequestCreated | EscalationOpened | RelayedMessage
+StaffNotice = RequestCreated | EscalationOpened | RelayedMessage | survey_flow.LowRating
 Listener = Callable[[StaffNotice], Awaitable[None]]
 
 
@@ -192,11 +195,15 @@ class ConversationService:
             await repo.update_contact(session, contact.id, language=event.lang)  # type: ignore[arg-type]
         elif isinstance(event, RequestSubmitted):
             request, resubmitted = await self._store_request(session, contact, event, now)
-            applied.messages += engine.submitted_messages(request.reference, request.due_at, state.lang, ctx, resubmitted)
+            applied.messages += engine.submitted_messages(
+                request.reference, request.due_at, state.lang, ctx, resubmitted
+            )
             applied.notices.append(RequestCreated(request.id, request.reference, resubmitted))  # type: ignore[arg-type]
         elif isinstance(event, EscalationRequested):
             escalation = await repo.open_escalation(session, contact.id, event.reason, now)  # type: ignore[arg-type]
-            await repo.audit(session, actor, "escalation.opened", f"escalation:{escalation.id}", now, reason=event.reason)
+            await repo.audit(
+                session, actor, "escalation.opened", f"escalation:{escalation.id}", now, reason=event.reason
+            )
             applied.notices.append(EscalationOpened(escalation.id, contact.id, event.reason))  # type: ignore[arg-type]
         elif isinstance(event, BeneficiaryMessage):
             applied.notices.append(RelayedMessage(contact.id, event.text, event.attachments))  # type: ignore[arg-type]
@@ -206,8 +213,62 @@ class ConversationService:
                 escalation = await repo.open_escalation(session, contact.id, "unanswered", now)  # type: ignore[arg-type]
                 applied.notices.append(EscalationOpened(escalation.id, contact.id, escalation.reason))  # type: ignore[arg-type]
                 applied.notices.append(RelayedMessage(contact.id, event.text))  # type: ignore[arg-type]
+        elif isinstance(event, RatingGiven):
+            await self._rating(session, contact, event, now, state, applied)
+        elif isinstance(event, CommentGiven):
+            survey = await survey_flow.record_comment(session, contact.id, event.token, event.text)  # type: ignore[arg-type]
+            if survey is not None and event.text and survey.rating is not None and survey.rating <= 2:
+                reference = await self._reference_of(session, survey.request_id)
+                applied.notices.append(
+                    survey_flow.LowRating(survey.id, contact.id, reference, survey.rating, event.text)  # type: ignore[arg-type]
+                )
         elif isinstance(event, DraftDiscarded):
             await repo.audit(session, actor, "draft.discarded", actor, now, reason=event.reason)
+
+    async def _rating(
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        event: RatingGiven,
+        now: datetime,
+        state: State,
+        applied: _Applied,
+    ) -> None:
+        outcome = await survey_flow.record_rating(session, contact.id, event.token, event.value, now)  # type: ignore[arg-type]
+        t = translator(state.lang)
+        if not outcome.ok:
+            applied.messages.append(Outbound(t(outcome.key), key=outcome.key, lang=state.lang))
+            return
+        survey = outcome.survey
+        assert survey is not None
+        await repo.audit(session, f"contact:{contact.id}", "survey.rated", f"survey:{survey.id}", now)
+        key = "survey.thanks_changed" if outcome.changed else "survey.thanks_rating"
+        text = t(key)
+        if outcome.low:
+            text += "\n" + t("survey.follow_up")
+            reference = await self._reference_of(session, survey.request_id)
+            applied.notices.append(
+                survey_flow.LowRating(survey.id, contact.id, reference, survey.rating, None)
+            )  # type: ignore[arg-type]
+        skip = Option("survey.skip", t("option.skip"))
+        applied.messages.append(Outbound(text, key=key, lang=state.lang))
+        applied.messages.append(
+            Outbound(
+                t("survey.comment_prompt"),
+                key="survey.comment_prompt",
+                options=(skip,),
+                expect=Expect.CHOICE,
+                lang=state.lang,
+            )
+        )
+        state.mode, state.survey_token = Mode.COMMENT, survey.token
+        state.offered = [[skip.id, skip.label]]
+
+    async def _reference_of(self, session: AsyncSession, request_id: int | None) -> str | None:
+        if request_id is None:
+            return None
+        request = await session.get(SupportRequest, request_id)
+        return request.reference if request else None
 
     async def _store_request(
         self, session: AsyncSession, contact: Contact, event: RequestSubmitted, now: datetime
@@ -225,13 +286,23 @@ class ConversationService:
                 session.add(request)
                 session.add(
                     RequestStatusChange(
-                        request_id=request.id, from_status=old, to_status=request.status, actor=f"contact:{contact.id}", at=now  # type: ignore[arg-type]
+                        request_id=request.id,
+                        from_status=old,
+                        to_status=request.status,
+                        actor=f"contact:{contact.id}",
+                        at=now,  # type: ignore[arg-type]
                     )
                 )
                 for name, info in event.attachments.items():
                     if name in event.answers and info is not request.data.get(name):
                         session.add(_attachment(request.id, name, info, now))  # type: ignore[arg-type]
-                await repo.audit(session, f"contact:{contact.id}", "request.resubmitted", f"request:{request.reference}", now)
+                await repo.audit(
+                    session,
+                    f"contact:{contact.id}",
+                    "request.resubmitted",
+                    f"request:{request.reference}",
+                    now,
+                )
                 return request, True
         year = now.astimezone(ZoneInfo(self.settings.timezone)).year
         reference = await repo.next_reference(session, year)
@@ -274,10 +345,18 @@ class ConversationService:
             contact = await session.get(Contact, contact_id)
             if contact is None:
                 return
-            state = State.from_json(await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language)
+            state = State.from_json(
+                await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language
+            )
             state.held = held
             await repo.save_state(session, contact_id, state.to_json(), self.clock.now())
-            await repo.audit(session, actor, "handoff.held" if held else "handoff.released", f"contact:{contact_id}", self.clock.now())
+            await repo.audit(
+                session,
+                actor,
+                "handoff.held" if held else "handoff.released",
+                f"contact:{contact_id}",
+                self.clock.now(),
+            )
 
     async def release(self, contact_id: int, actor: str) -> list[Outbound]:
         """`/close` in a staff thread: close the escalation, hand the conversation back to the bot and say so."""
@@ -286,13 +365,27 @@ class ConversationService:
             contact = await session.get(Contact, contact_id)
             if contact is None:
                 return []
-            state = State.from_json(await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language)
+            state = State.from_json(
+                await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language
+            )
             state.held = False
             if state.mode == Mode.HANDOFF:
                 state.mode = Mode.MENU
             await repo.save_state(session, contact_id, state.to_json(), now)
+            escalation_ids = await repo.open_escalation_ids(session, contact_id)
             await repo.close_escalations(session, contact_id, now)
             await repo.audit(session, actor, "handoff.closed", f"contact:{contact_id}", now)
+            if self.settings.survey_after_close and escalation_ids:
+                await survey_flow.schedule_poll(
+                    session,
+                    subject=f"conversation:{escalation_ids[0]}",
+                    kind="conversation",
+                    contact=contact,
+                    request_id=None,
+                    reference=None,
+                    now=now,
+                    delay=timedelta(0),
+                )
             t = translator(state.lang)
             return [Outbound(text=t("handoff.closed"), key="handoff.closed", lang=state.lang)]
 

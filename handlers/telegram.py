@@ -11,6 +11,7 @@ handlers added to the same ``Application``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import hmac
@@ -20,12 +21,13 @@ import mimetypes
 import re
 import unicodedata
 import warnings
-from collections.abc import AsyncIterator, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -62,10 +64,12 @@ except ImportError:  # pragma: no cover - installed with python-telegram-bot[rat
     AsyncLimiter = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 CHANNEL = "telegram"
 DEFAULT_API_BASE = "https://api.telegram.org"
 MAX_TEXT_UTF16 = 4096
+MAX_CAPTION_UTF16 = 1024
 MAX_CALLBACK_DATA_BYTES = 64
 CALLBACK_PREFIX = "o:"
 # Given to the core for callback data we did not produce: it is never a real option id, so the core
@@ -298,10 +302,42 @@ def _joins_previous(before: str, after: str) -> bool:
 # ---- rate limits and concurrency ------------------------------------------------------------------
 
 
+class WindowLimiter:
+    """At most ``limit`` entries in any ``period`` seconds, first come first served. Stricter than a
+    leaky bucket, which lets a full burst through and then refills: that would post up to twice the
+    limit in the first period, and Telegram counts 20 messages per minute per group."""
+
+    def __init__(self, limit: int, period: float) -> None:
+        self.limit = max(1, int(limit))
+        self.period = period
+        self._sent: collections.deque[float] = collections.deque()
+        self._turn = asyncio.Lock()  # FIFO: waiters go out in the order they came
+
+    async def __aenter__(self) -> None:
+        async with self._turn:
+            loop = asyncio.get_running_loop()
+            while True:
+                now = loop.time()
+                while self._sent and now - self._sent[0] >= self.period:
+                    self._sent.popleft()
+                if len(self._sent) < self.limit:
+                    self._sent.append(now)
+                    return
+                await asyncio.sleep(self.period - (now - self._sent[0]))
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        return None
+
+    def idle(self) -> bool:
+        loop = asyncio.get_running_loop()
+        return not self._turn.locked() and all(loop.time() - at >= self.period for at in self._sent)
+
+
 class FloodLimiter(BaseRateLimiter[None]):
     """Telegram's published flood limits for sending: about 1 message/s per private chat (short bursts
     allowed), 30/s overall and 20/min per group. Other calls (getFile, answerCallbackQuery,
-    sendChatAction…) are not throttled. A 429 is handled by the sender, not here."""
+    sendChatAction…) are not throttled. A 429 is handled by the sender, not here. ``group_period``
+    is 60 s; tests scale it down."""
 
     def __init__(
         self,
@@ -309,13 +345,14 @@ class FloodLimiter(BaseRateLimiter[None]):
         per_chat_per_second: float = 1,
         per_chat_burst: int = 3,
         group_per_minute: float = 20,
+        group_period: float = 60.0,
     ) -> None:
         if AsyncLimiter is None:  # pragma: no cover
             raise RuntimeError("install python-telegram-bot[rate-limiter]")
         self._overall = AsyncLimiter(overall_per_second, 1)
         self._per_chat = (per_chat_burst, per_chat_burst / per_chat_per_second)
-        self._per_group = (group_per_minute, 60.0)
-        self._limiters: dict[int | str, AsyncLimiter] = {}
+        self._per_group = (group_per_minute, group_period)
+        self._limiters: dict[int | str, AsyncLimiter | WindowLimiter] = {}
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -338,17 +375,26 @@ class FloodLimiter(BaseRateLimiter[None]):
         async with self._chat_limiter(chat_id), self._overall:
             return await callback(*args, **kwargs)
 
-    def _chat_limiter(self, chat_id: int | str) -> AsyncLimiter:
+    def _chat_limiter(self, chat_id: int | str) -> AsyncLimiter | WindowLimiter:
         with contextlib.suppress(TypeError, ValueError):
             chat_id = int(chat_id)
         limiter = self._limiters.get(chat_id)
         if limiter is None:
             if len(self._limiters) > 4096:
-                self._limiters = {k: v for k, v in self._limiters.items() if not v.has_capacity(v.max_rate)}
+                self._limiters = {k: v for k, v in self._limiters.items() if not _idle(v)}
             is_group = not isinstance(chat_id, int) or chat_id < 0
-            rate, period = self._per_group if is_group else self._per_chat
-            limiter = self._limiters[chat_id] = AsyncLimiter(rate, period)
+            if is_group:
+                limiter = WindowLimiter(int(self._per_group[0]), self._per_group[1])
+            else:
+                limiter = AsyncLimiter(*self._per_chat)
+            self._limiters[chat_id] = limiter
         return limiter
+
+
+def _idle(limiter: AsyncLimiter | WindowLimiter) -> bool:
+    if isinstance(limiter, WindowLimiter):
+        return limiter.idle()
+    return limiter.has_capacity(limiter.max_rate)
 
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
@@ -562,10 +608,23 @@ class TelegramChannel:
 
     async def send(self, chat_id: int | str, outbounds: Sequence[Outbound]) -> Delivery:
         """Send the messages in order. 429: wait retry_after and resend; network errors and 5xx: retry
-        with backoff; 403: mark the contact unreachable and stop."""
+        with backoff; 403: mark the contact unreachable and stop. An Outbound whose ``extra`` holds an
+        ``"attachment"`` (a flows Attachment with a ``telegram:`` or ``file:`` ref) is sent as a photo
+        or document, its text as the caption."""
         for outbound in outbounds:
-            for kwargs in render(outbound):
-                result = await self._send_one(chat_id, kwargs)
+            attachment = outbound.extra.get("attachment")
+            steps = [partial(self.bot.send_message, chat_id=chat_id, **kwargs) for kwargs in render(outbound)]
+            if isinstance(attachment, Attachment):
+                if _utf16_len(outbound.text) <= MAX_CAPTION_UTF16:
+                    steps = [partial(self.send_file, chat_id, attachment, caption=outbound.text)]
+                else:  # too long for a caption: the file, then the text
+                    steps.insert(0, partial(self.send_file, chat_id, attachment))
+            for step in steps:
+                try:
+                    result, _ = await self.call(step)
+                except (OSError, ValueError) as error:  # a file that is gone, or a ref of another channel
+                    log.warning("a file could not be sent (%s)", type(error).__name__)
+                    return Delivery.FAILED
                 if result is not Delivery.DELIVERED:
                     if result is Delivery.UNREACHABLE:
                         await _call_if_present(
@@ -574,33 +633,51 @@ class TelegramChannel:
                     return result
         return Delivery.DELIVERED
 
-    async def _send_one(self, chat_id: int | str, kwargs: dict[str, Any]) -> Delivery:
+    async def call(self, request: Callable[[], Awaitable[T]]) -> tuple[Delivery, T | None]:
+        """Make one Bot API request (``request`` makes a fresh call each time) with the channel's
+        policy: 429 waits retry_after and repeats, network errors and 5xx are retried with backoff,
+        403 is UNREACHABLE and 400 FAILED, neither retried."""
         failures = 0
         waits = 0
         while True:
             try:
-                await self.bot.send_message(chat_id=chat_id, **kwargs)
-                return Delivery.DELIVERED
+                return Delivery.DELIVERED, await request()
             except RetryAfter as error:
                 delay = _retry_after_seconds(error)
                 waits += 1
                 if delay > self.max_retry_after or waits > 5:
                     log.warning("giving up after repeated flood control (%.0f s)", delay)
-                    return Delivery.FAILED
+                    return Delivery.FAILED, None
                 await asyncio.sleep(delay)
             except Forbidden:
-                return Delivery.UNREACHABLE
+                return Delivery.UNREACHABLE, None
             except BadRequest as error:  # a subclass of NetworkError: must come first, never retried
-                log.warning("Telegram refused a message (%s)", type(error).__name__)
-                return Delivery.FAILED
+                log.warning("Telegram refused a request (%s)", type(error).__name__)
+                return Delivery.FAILED, None
             except NetworkError as error:  # includes TimedOut and 5xx answers
                 if failures >= len(self.retry_delays):
-                    log.warning(
-                        "giving up sending after %d network errors (%s)", failures + 1, type(error).__name__
-                    )
-                    return Delivery.FAILED
+                    log.warning("giving up after %d network errors (%s)", failures + 1, type(error).__name__)
+                    return Delivery.FAILED, None
                 await asyncio.sleep(self.retry_delays[failures])
                 failures += 1
+
+    async def send_file(self, chat_id: int | str, attachment: Attachment, **kwargs: Any) -> Any:
+        """One photo or document, by Telegram file_id (``telegram:`` ref) or from a local path
+        (``file:`` ref). ``kwargs`` go to sendPhoto/sendDocument (caption, message_thread_id…)."""
+        content: Any
+        filename = None
+        if attachment.ref.startswith(TELEGRAM_REF):
+            content = attachment.ref.removeprefix(TELEGRAM_REF)
+        elif attachment.ref.startswith(FILE_REF):
+            path = Path(attachment.ref.removeprefix(FILE_REF))
+            content, filename = await asyncio.to_thread(path.read_bytes), attachment.name or path.name
+        else:
+            raise ValueError("only telegram: and file: attachments can be sent on Telegram")
+        if not kwargs.get("caption"):
+            kwargs.pop("caption", None)
+        if attachment.kind == AttachmentKind.PHOTO:
+            return await self.bot.send_photo(chat_id=chat_id, photo=content, **kwargs)
+        return await self.bot.send_document(chat_id=chat_id, document=content, filename=filename, **kwargs)
 
     # -- files
 

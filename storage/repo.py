@@ -235,6 +235,11 @@ async def open_escalation(session: AsyncSession, contact_id: int, reason: str, n
     return escalation
 
 
+async def open_escalation_ids(session: AsyncSession, contact_id: int) -> list[int]:
+    stmt = select(Escalation.id).where(Escalation.contact_id == contact_id, Escalation.status != "closed")
+    return list((await session.execute(stmt.order_by(Escalation.id))).scalars())
+
+
 async def close_escalations(session: AsyncSession, contact_id: int, now: datetime) -> int:
     result = await session.execute(
         update(Escalation)

@@ -5,8 +5,10 @@ from sqlalchemy import pool
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
-import storage.models  # noqa: F401  (registers the tables)
 import storage.desk  # noqa: F401
+import storage.models  # noqa: F401  (registers the tables)
+import storage.outbox  # noqa: F401
+import storage.survey  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata

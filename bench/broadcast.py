@@ -1,0 +1,227 @@
+"""Broadcast benchmark: 5,000 decision notices to 5,000 Telegram applicants through the outbox.
+
+The fake Bot API (tests/fakes/bot_api.py) enforces a global and a per-chat rate and answers 429 with
+retry_after when they are exceeded. The limits are Telegram's scaled up (30/s -> 100/s overall, 1/s ->
+3.3/s per chat) so the run takes about a minute; the sender's limiter is told the same limits. The fake
+server runs in a second process (the machine has two cores: one for the server, one for the worker), or
+in the worker's own event loop with --server inline.
+
+    .venv/bin/python bench/broadcast.py                      # SQLite file in a temporary directory
+    .venv/bin/python bench/broadcast.py --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench
+
+Prints the achieved rate as a fraction of the enforced limit (target >= 0.9), rows lost (target 0),
+duplicates (target 0) and 429s received (target <= 1 % of sends).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from flows.clock import SystemClock  # noqa: E402
+from flows.messages import Outbound  # noqa: E402
+from flows.notifications import render  # noqa: E402
+from handlers.telegram_sender import TelegramSender, outbox_bot  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.migrate import upgrade_async  # noqa: E402
+from storage.models import Contact  # noqa: E402
+from storage.outbox import (  # noqa: E402
+    ChannelLimits,
+    OutboxMessage,
+    OutboxWorker,
+    RateLimiter,
+    count_by_state,
+    enqueue,
+)
+
+TOKEN = "7000000001:AAH-bench_token"
+FIRST_CHAT = 800_000_001
+
+
+def render_row(row: OutboxMessage, contact: Contact) -> list[Outbound]:
+    return render(row.kind, row.payload, contact.language)
+
+
+# ---- the fake server, in this loop or in a child process -------------------------------------------
+
+
+def _stats(api: Any) -> dict[str, Any]:
+    sends = [call for call in api.calls if call.method == "sendMessage"]
+    return {
+        "accepted_per_chat": dict(api.accepted_per_chat),
+        "duplicates": api.duplicates,
+        "rejected_429": api.rejected_429,
+        "sends": len(sends),
+        "first_at": sends[0].at if sends else None,
+        "last_at": sends[-1].at if sends else None,
+    }
+
+
+def _serve_in_child(connection: Connection, global_rate: float, per_chat_rate: float) -> None:
+    from tests.fakes import FakeBotApi
+
+    async def serve() -> None:
+        async with FakeBotApi(TOKEN, global_rate=global_rate, per_chat_rate=per_chat_rate) as api:
+            connection.send(api.api_base)
+            await asyncio.get_running_loop().run_in_executor(None, connection.recv)  # "stop"
+            connection.send(_stats(api))
+
+    asyncio.run(serve())
+
+
+@asynccontextmanager
+async def fake_server(mode: str, global_rate: float, per_chat_rate: float) -> AsyncIterator[tuple[str, Any]]:
+    """Yields (api_base, stats()) where stats() is awaited after the run."""
+    if mode == "inline":
+        from tests.fakes import FakeBotApi
+
+        async with FakeBotApi(TOKEN, global_rate=global_rate, per_chat_rate=per_chat_rate) as api:
+
+            async def inline_stats() -> dict[str, Any]:
+                return _stats(api)
+
+            yield api.api_base, inline_stats
+        return
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    child = context.Process(target=_serve_in_child, args=(theirs, global_rate, per_chat_rate), daemon=True)
+    child.start()
+    loop = asyncio.get_running_loop()
+    try:
+        api_base = await loop.run_in_executor(None, ours.recv)
+
+        async def child_stats() -> dict[str, Any]:
+            ours.send("stop")
+            return await loop.run_in_executor(None, ours.recv)
+
+        yield api_base, child_stats
+    finally:
+        child.join(timeout=10)
+        if child.is_alive():
+            child.kill()
+
+
+# ---- the run -----------------------------------------------------------------------------------------
+
+
+async def populate(db: Database, count: int) -> None:
+    now = SystemClock().now()
+    contacts = Contact.__table__  # type: ignore[attr-defined]
+    async with db.transaction() as session:
+        await session.execute(
+            contacts.insert(),
+            [
+                {"channel": "telegram", "channel_user_id": str(FIRST_CHAT + n), "language": "ar",
+                 "unreachable": False, "created_at": now}
+                for n in range(count)
+            ],
+        )  # fmt: skip
+        ids = (await session.execute(contacts.select().order_by(contacts.c.id))).all()
+        for n, row in enumerate(ids):
+            await enqueue(
+                session,
+                dedup_key=f"decision:2026-{n:05d}:approved",
+                contact_id=row.id,
+                kind="decision",
+                payload={"reference": f"2026-{n:05d}", "status": "approved"},
+                due_at=now,
+                now=now,
+            )
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
+        await upgrade_async(url)
+        db = Database(url)
+        try:
+            await populate(db, args.count)
+            alerts: list[tuple[str, dict]] = []
+
+            async def alert(event: str, detail: dict) -> None:
+                alerts.append((event, detail))
+
+            limits = ChannelLimits(args.global_rate, args.per_chat_rate, per_chat_burst=1)
+            async with fake_server(args.server, args.global_rate, args.per_chat_rate) as (api_base, stats):
+                async with outbox_bot(TOKEN, api_base) as bot:
+                    worker = OutboxWorker(
+                        db,
+                        SystemClock(),
+                        {"telegram": TelegramSender(bot, RateLimiter(limits))},
+                        render_row,
+                        max_attempts=8,
+                        alert=alert,
+                        batch=args.batch,
+                        concurrency=args.concurrency,
+                        lease=timedelta(seconds=120),
+                    )
+                    started = time.perf_counter()
+                    await worker.drain(wait=True)
+                    elapsed = time.perf_counter() - started
+                server = await stats()
+            states = await count_by_state(db)
+        finally:
+            await db.dispose()
+    accepted = server["accepted_per_chat"]
+    delivered = sum(1 for n in range(args.count) if accepted.get(FIRST_CHAT + n, 0) > 0)
+    return {
+        "database": "postgresql" if url.startswith("postgresql") else "sqlite",
+        "server": args.server,
+        "rows": args.count,
+        "elapsed": elapsed,
+        "sent_marked": states.get("sent", 0),
+        "dead": states.get("dead", 0),
+        "delivered": delivered,
+        "lost": args.count - delivered,
+        "duplicates": server["duplicates"],
+        "sends": server["sends"],
+        "rejected_429": server["rejected_429"],
+        "server_window": (server["last_at"] - server["first_at"]) if server["first_at"] is not None else 0.0,
+        "alerts": len(alerts),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--global-rate", type=float, default=100.0, help="messages/s overall (Telegram: 30)")
+    parser.add_argument("--per-chat-rate", type=float, default=100.0 / 30, help="messages/s per chat (Telegram: 1)")
+    parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temporary directory")
+    parser.add_argument("--server", choices=("process", "inline"), default="process")
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args(argv)
+
+    result = asyncio.run(run(args))
+    rate = result["delivered"] / result["elapsed"] if result["elapsed"] else 0.0
+    fraction = rate / args.global_rate
+    share_429 = result["rejected_429"] / result["sends"] if result["sends"] else 0.0
+    print(f"database {result['database']}, fake Bot API in {'a second process' if args.server == 'process' else 'the same loop'}")
+    print(f"limits: {args.global_rate:g}/s overall, {args.per_chat_rate:.2f}/s per chat (enforced by the server and the sender)")
+    print(f"rows {result['rows']}, marked sent {result['sent_marked']}, dead {result['dead']}, staff alerts {result['alerts']}")
+    print(f"elapsed {result['elapsed']:.1f} s (server saw sends over {result['server_window']:.1f} s)")
+    print(f"achieved rate {rate:.1f}/s = {fraction:.3f} of the enforced limit (target >= 0.9)")
+    print(f"lost {result['lost']} (target 0)")
+    print(f"duplicates {result['duplicates']} (target 0)")
+    print(f"429s received {result['rejected_429']} of {result['sends']} sends = {share_429:.2%} (target <= 1%)")
+    ok = fraction >= 0.9 and result["lost"] == 0 and result["duplicates"] == 0 and share_429 <= 0.01
+    print("PASS" if ok else "FAIL")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

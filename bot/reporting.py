@@ -1,0 +1,205 @@
+"""Managers' reports in the staff chat and on the command line: the text report, the weekly chart (PNG) and
+the requests export (CSV). The figures themselves are computed in flows/reports.py."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import threading
+from datetime import date, datetime
+from pathlib import Path
+from typing import BinaryIO, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from flows.reports import WeeklySeries, compute_report, format_text, period_bounds, weekly_series, write_csv
+from locales import translator
+from storage import repo
+from storage.db import Database
+from storage.models import SupportRequest
+
+CHART_SIZE = (12, 6)  # inches
+CHART_DPI = 100  # 1200 x 600 pixels
+_DRAWING = threading.Lock()
+EXPORT_COLUMNS = [
+    "reference",
+    "status",
+    "support_type",
+    "channel",
+    "submitted_at",
+    "due_at",
+    "decided_at",
+    "city",
+    "family_members",
+    "children",
+    "monthly_income",
+    "full_name",
+    "national_id",
+    "mobile",
+]
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+async def stats_text(db: Database, clock: Clock, lang: str = "ar", tz: str = "Asia/Riyadh") -> str:
+    """/stats in the staff chat: the whole history up to now."""
+    return format_text(await compute_report(db, clock.now(), None, None, tz), lang)
+
+
+async def chart_png(db: Database, clock: Clock, lang: str = "ar", tz: str = "Asia/Riyadh") -> bytes:
+    """/report in the staff chat: the chart of the last 12 weeks."""
+    series = await weekly_series(db, clock.now(), tz=tz)
+    buffer = io.BytesIO()
+    # Drawing takes about a second: keep the event loop answering meanwhile.
+    await asyncio.to_thread(draw_chart, series, buffer, lang)
+    return buffer.getvalue()
+
+
+def has_text_layout() -> bool:
+    """Matplotlib 3.11 and later lay text out with libraqm: Arabic is joined and ordered right to left by
+    matplotlib itself, and reshaping it beforehand would reverse it a second time."""
+    from matplotlib import ft2font
+
+    return bool(getattr(ft2font, "__libraqm_version__", ""))
+
+
+def rtl(text: str, layout: bool | None = None) -> str:
+    """Text as matplotlib must be given it to show Arabic joined and right to left."""
+    if layout is None:
+        layout = has_text_layout()
+    if layout:
+        return text
+    import arabic_reshaper
+    from bidi.algorithm import get_display
+
+    return get_display(arabic_reshaper.reshape(text))
+
+
+def _arabic_font() -> Path:
+    """DejaVu Sans ships inside matplotlib and has the Arabic letters and their joined forms."""
+    import matplotlib
+
+    return Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+
+
+def _day(day: date, lang: str, pattern: str) -> str:
+    from babel.dates import format_date
+
+    return format_date(day, format=pattern, locale=lang)
+
+
+def draw_chart(series: WeeklySeries, target: str | Path | BinaryIO, lang: str = "ar") -> None:
+    """Weekly requests as bars (left axis) and weekly CSAT % as a line (right axis), 1200 x 600 PNG."""
+    import math
+
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.ticker import MaxNLocator
+
+    t = translator(lang)
+    layout = has_text_layout()
+
+    def label(text: str) -> str:
+        return rtl(text, layout)
+
+    rc = {"font.family": FontProperties(fname=_arabic_font()).get_name()}
+    if layout:
+        rc["text.language"] = lang
+    # rc_context changes matplotlib's global settings: one chart at a time.
+    with _DRAWING, matplotlib.rc_context(rc):
+        figure = Figure(figsize=CHART_SIZE, dpi=CHART_DPI, layout="constrained")
+        FigureCanvasAgg(figure)
+        bars = figure.add_subplot()
+        line = bars.twinx()
+        positions = list(range(len(series.weeks)))
+        requests = [week.requests for week in series.weeks]
+        csat = [week.csat if week.csat is not None else math.nan for week in series.weeks]
+        bars.bar(positions, requests, color="#2e7d9a", width=0.7, label=label(t("report.chart.requests")))
+        line.plot(
+            positions, csat, color="#e07a1f", marker="o", linewidth=2, label=label(t("report.chart.csat"))
+        )
+        line.set_ylim(-3, 108)
+        line.set_yticks(range(0, 101, 20))
+        bars.set_ylim(0, max([*requests, 1]) * 1.1)
+        bars.yaxis.set_major_locator(MaxNLocator(integer=True))
+        step = max(1, math.ceil(len(positions) / 16))
+        bars.set_xticks(
+            positions[::step], [label(_day(w.start, lang, "d MMM")) for w in series.weeks[::step]]
+        )
+        bars.set_xlim(-0.6, len(positions) - 0.4)
+        bars.set_xlabel(label(t("report.chart.week")), fontsize=12)
+        bars.set_ylabel(label(t("report.chart.requests")), fontsize=12, color="#2e7d9a")
+        line.set_ylabel(label(t("report.chart.csat")), fontsize=12, color="#e07a1f")
+        bars.grid(axis="y", alpha=0.3)
+        start, end = _day(series.date_from, lang, "d MMMM y"), _day(series.date_to, lang, "d MMMM y")
+        figure.suptitle(label(t("report.chart.title")), fontsize=16)
+        bars.set_title(label(t("report.chart.period", start=start, end=end)), fontsize=11, color="#555555")
+        handles = bars.get_legend_handles_labels()[0] + line.get_legend_handles_labels()[0]
+        if lang == "ar":
+            handles.reverse()  # read from the right: requests first
+        figure.legend(
+            handles=handles, loc="outside lower center", ncols=2, frameon=False, markerfirst=lang != "ar"
+        )
+        figure.savefig(target, format="png", dpi=CHART_DPI)
+
+
+def _local(moment: datetime | None, zone: ZoneInfo) -> str:
+    return moment.astimezone(zone).isoformat(timespec="seconds") if moment is not None else ""
+
+
+async def export_requests_csv(
+    db: Database,
+    full: bool = False,
+    tz: str = "Asia/Riyadh",
+    date_from: date | None = None,
+    date_to: date | None = None,
+    actor: str = "system",
+    now: datetime | None = None,
+) -> str:
+    """Every request (or those submitted in [date_from, date_to], local days), oldest first. Names, national
+    IDs and phone numbers are masked as in the staff chat unless `full`. Each export is written to the audit
+    log (who, when, masked or full, how many rows)."""
+    from handlers.staff_desk import mask_mobile, mask_name, mask_national_id
+
+    masks = {"full_name": mask_name, "national_id": mask_national_id, "mobile": mask_mobile}
+    zone = ZoneInfo(tz)
+    start, end = period_bounds(date_from, date_to, tz)
+    statement = select(SupportRequest).order_by(SupportRequest.submitted_at, SupportRequest.id)
+    if start is not None:
+        statement = statement.where(SupportRequest.submitted_at >= start)
+    if end is not None:
+        statement = statement.where(SupportRequest.submitted_at < end)
+    async with db.transaction() as session:
+        requests = list((await session.execute(statement)).scalars())
+        moment = now or datetime.now(ZoneInfo("UTC"))
+        await repo.audit(session, actor, "export.requests", "requests", moment, full=full, rows=len(requests))
+    rows = []
+    for request in requests:
+        data = request.data or {}
+        personal = {
+            name: (data.get(name, "") if full else mask(data.get(name))) for name, mask in masks.items()
+        }
+        rows.append(
+            [
+                request.reference,
+                request.status,
+                request.support_type,
+                request.channel,
+                _local(request.submitted_at, zone),
+                _local(request.due_at, zone),
+                _local(request.decided_at, zone),
+                data.get("city", ""),
+                data.get("family_members", ""),
+                data.get("children", ""),
+                data.get("monthly_income", ""),
+                personal["full_name"],
+                personal["national_id"],
+                personal["mobile"],
+            ]
+        )
+    return write_csv(EXPORT_COLUMNS, rows)

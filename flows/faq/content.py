@@ -1,0 +1,175 @@
+"""The guides (FAQ content) as data: loading content/guides/*.yaml and checking it before start-up."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import yaml
+
+ACTIONS = frozenset({"apply", "status", "human", "volunteer", "complaint"})
+LANGUAGES = ("ar", "en")
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_GUIDE_KEYS = frozenset({"guide", "title", "entries"})
+_ENTRY_KEYS = frozenset({"id", "section", "questions", "answer", "action", "sample"})
+
+
+class GuideError(ValueError):
+    """A guide file is not valid; the message names the file and the entry so the admin can fix it."""
+
+    def __init__(self, file: str, entry: str | None, problem: str) -> None:
+        self.file = file
+        self.entry = entry
+        where = f"{file}, entry '{entry}'" if entry else file
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    id: str
+    guide: str
+    guide_title: dict[str, str]
+    section: dict[str, str]
+    questions: dict[str, list[str]]
+    answer: dict[str, str]
+    action: str | None
+    sample: bool
+    file: str
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+Fail = Callable[[str], NoReturn]
+
+
+def _bilingual_text(value: Any, what: str, fail: Fail) -> dict[str, str]:
+    if not isinstance(value, dict):
+        fail(f"'{what}' must have an 'ar' and an 'en' text")
+    unknown = set(value) - set(LANGUAGES)
+    if unknown:
+        fail(f"'{what}' has an unknown language {sorted(unknown)}; use 'ar' and 'en'")
+    texts: dict[str, str] = {}
+    for lang in LANGUAGES:
+        if lang not in value:
+            fail(f"'{what}' is missing the '{lang}' language")
+        text = value[lang]
+        if not isinstance(text, str) or not text.strip():
+            fail(f"'{what}' in '{lang}' is empty")
+        texts[lang] = text.strip()
+    return texts
+
+
+def _questions(value: Any, fail: Fail) -> dict[str, list[str]]:
+    if value is None:
+        fail("'questions' is missing")
+    if not isinstance(value, dict):
+        fail("'questions' must have an 'ar' and an 'en' list")
+    unknown = set(value) - set(LANGUAGES)
+    if unknown:
+        fail(f"'questions' has an unknown language {sorted(unknown)}; use 'ar' and 'en'")
+    out: dict[str, list[str]] = {}
+    for lang in LANGUAGES:
+        if lang not in value:
+            fail(f"'questions' is missing the '{lang}' language")
+        items = value[lang]
+        if isinstance(items, str):
+            items = [items]
+        if not isinstance(items, list) or not items:
+            fail(f"'questions' in '{lang}' has no question")
+        cleaned = []
+        for item in items:
+            if not isinstance(item, str) or not item.strip():
+                fail(f"'questions' in '{lang}' has an empty question")
+            cleaned.append(item.strip())
+        out[lang] = cleaned
+    return out
+
+
+def _load_file(path: Path, seen: dict[str, str], guides: dict[str, str]) -> list[FaqEntry]:
+    name = path.name
+
+    def fail_file(problem: str) -> NoReturn:
+        raise GuideError(name, None, problem)
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise GuideError(name, None, f"is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        fail_file("must be a mapping with 'guide', 'title' and 'entries'")
+    unknown = set(data) - _GUIDE_KEYS
+    if unknown:
+        fail_file(f"unknown key(s) {sorted(unknown)}")
+    guide = data.get("guide")
+    if not isinstance(guide, str) or not _ID.match(guide):
+        fail_file("'guide' must be a lower-case id such as 'social_research'")
+    if guide in guides:
+        fail_file(f"guide id '{guide}' is already used by {guides[guide]}")
+    guides[guide] = name
+    title = _bilingual_text(data.get("title"), "title", fail_file)
+    raw_entries = data.get("entries")
+    if not isinstance(raw_entries, list) or not raw_entries:
+        fail_file("'entries' must be a non-empty list")
+
+    entries = []
+    for position, raw in enumerate(raw_entries, start=1):
+        label = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{position}"
+
+        def fail(problem: str, label: str = label) -> NoReturn:
+            raise GuideError(name, label, problem)
+
+        if not isinstance(raw, dict):
+            fail("must be a mapping")
+        unknown = set(raw) - _ENTRY_KEYS
+        if unknown:
+            fail(f"unknown key(s) {sorted(unknown)}")
+        entry_id = raw.get("id")
+        if not isinstance(entry_id, str) or not _ID.match(entry_id):
+            fail("'id' must be a lower-case id such as 'committee-timeline'")
+        if entry_id in seen:
+            fail(f"duplicate id, already used in {seen[entry_id]}")
+        seen[entry_id] = name
+        section = _bilingual_text(raw.get("section"), "section", fail)
+        questions = _questions(raw.get("questions"), fail)
+        if raw.get("answer") is None:
+            fail("'answer' is missing")
+        answer = _bilingual_text(raw.get("answer"), "answer", fail)
+        action = raw.get("action")
+        if action is not None and action not in ACTIONS:
+            fail(f"unknown action '{action}'; use one of {', '.join(sorted(ACTIONS))}")
+        sample = raw.get("sample", False)
+        if not isinstance(sample, bool):
+            fail("'sample' must be true or false")
+        entries.append(
+            FaqEntry(
+                id=entry_id,
+                guide=guide,
+                guide_title=title,
+                section=section,
+                questions=questions,
+                answer=answer,
+                action=action,
+                sample=sample,
+                file=name,
+            )
+        )
+    return entries
+
+
+def load_guides(directory: Path) -> list[FaqEntry]:
+    """Load and check every guide file; raises GuideError on the first problem found."""
+    directory = Path(directory)
+    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    if not files:
+        raise GuideError(str(directory), None, "no guide files (*.yaml) found")
+    seen: dict[str, str] = {}
+    guides: dict[str, str] = {}
+    entries: list[FaqEntry] = []
+    for path in files:
+        entries.extend(_load_file(path, seen, guides))
+    return entries

@@ -1,0 +1,367 @@
+"""Text normalisation for matching beneficiaries' questions: Arabic (standard and Gulf dialect) and English."""
+
+from __future__ import annotations
+
+import re
+from functools import cache, lru_cache
+
+from nltk.stem.isri import ISRIStemmer
+from nltk.stem.porter import PorterStemmer
+
+from flows.faq.dialect import DIALECT
+from flows.faq.synonyms import SYNONYMS
+
+_INVISIBLE = re.compile("[\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
+_DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\u06e8\u06ea-\u06ed]")
+_ARABIC_LETTER = re.compile("[\u0621-\u063a\u0641-\u064a\u0671-\u06d3]")
+_ARABIC_REPEAT = re.compile(r"([\u0621-\u063a\u0641-\u064a])\1{2,}")
+_LATIN_REPEAT = re.compile(r"([a-z])\1{2,}")
+_NOT_WORD = re.compile(r"[\W_]+")
+_DIGITS = re.compile(r"\d+")
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Phones, national ID / iqama numbers, IBANs: a long run of digits, possibly split by spaces or dashes.
+_LONG_NUMBER = re.compile(r"(?:\+|\b00)?\d[\d\s\-]{5,}\d|\b[A-Za-z]{2}\d{2}[A-Za-z0-9]{10,}\b")
+
+_CHAR_MAP = str.maketrans(
+    {
+        "أ": "ا",
+        "إ": "ا",
+        "آ": "ا",
+        "ٱ": "ا",
+        "ؤ": "و",
+        "ئ": "ي",
+        "ى": "ي",
+        "ة": "ه",
+        "ی": "ي",  # Persian yeh and keheh come from some phone keyboards
+        "ک": "ك",
+        "\u0640": None,  # tatweel
+        **{chr(0x0660 + d): str(d) for d in range(10)},
+        **{chr(0x06F0 + d): str(d) for d in range(10)},
+    }
+)
+
+# Function words that carry no meaning for matching. Question words (متى، كيف، كم، ...) are kept on
+# purpose: they tell "when will I get an answer" apart from "how do I apply".
+_AR_STOP = frozenset(
+    """
+    في فى من على علي الى الي عن و او ثم ان انه انها انا انت انتم احنا نحن هو هي هم هذا هذه ذلك تلك هناك
+    التي الذي الذين اللي لي لك له لها لنا لكم لهم بي بك به بها بنا بكم عند عندي عندنا عندكم مع يا ايها
+    قد لقد كان كانت يكون تكون اي ايه ياخي يااخي اخي لو سمحت سمحتي ممكن رجاء الرجاء فضلك فضلكم
+    السلام عليكم عليكم وعليكم ورحمه الله وبركاته مرحبا اهلا هلا صباح مساء الخير النور شكرا مشكورين
+    يعطيك يعطيكم العافيه جزاكم خيرا طيب يعني فقط ايضا كمان الان حاليا سؤال استفسار ابغي اريد نريد
+    اود ود بدي جدا كثير نعم لا اوكي تمام فيه فيها كل يتم تم شي شيء ولا لما مني عني عنها عنه احد لازم يصير
+    """.split()
+)
+
+_EN_STOP = frozenset(
+    """
+    a an the and or but of to in on at for from by with about into as is am are was were be been being
+    i me my mine we us our you your yours he him his she her it its they them their this that these those
+    there here please hi hello hey thanks thank dear sir madam will would like want wants wanted need just
+    so very really also too any some im ive dont doesnt s t d ll m ve re yes no ok okay
+    """.split()
+)
+
+# Greetings that look like questions: «كيف حالك» is not about a request's «حالة», "how are you" is not
+# "how do I…". «كيف حال طلبي» keeps «طلبي».
+_PLEASANTRIES = {
+    "ar": frozenset(
+        {
+            ("كيف", "حال"),
+            ("كيف", "الحال"),
+            ("كيف", "حالك"),
+            ("كيف", "حالكم"),
+            ("كيف", "حالج"),
+            ("كيف", "حالكن"),
+        }
+    ),
+    "en": frozenset(
+        {("how", "are", "you"), ("how", "r", "u"), ("how", "is", "it", "going"), ("how", "s", "it", "going")}
+    ),
+}
+_AR_QUESTION_WORDS = frozenset(
+    "متي ماذا كيف هل لماذا اين كم ايش وش ليش وين شلون وشلون شنو مين منو ممكن سؤال استفسار".split()
+)
+_AR_QUESTION_PHRASES = ("اريد اعرف", "اريد ان اعرف", "ابي اعرف", "ابغي اعرف", "ودي اعرف", "عندي سؤال")
+_AR_OPENERS = frozenset("طيب لو سمحت سمحتي السلام عليكم مرحبا اهلا هلا عفوا يعني اخي اختي ياخي".split())
+# «ما» and «من» also start plain statements («ما عندي…», «من الرياض»), so they count only before these.
+_AR_AMBIGUOUS_STARTS = {"ما": ("هي", "هو", "هم", "ال"), "من": ("هو", "هي", "هم", "الذي", "يقرر", "المسوول")}
+_EN_QUESTION_WORDS = frozenset(
+    "what whats when how why where who whom whose which can could is are am do does did will would "
+    "should may might shall have has".split()
+)
+_JOINED = frozenset("ولبف")  # one-letter words written joined to the next: and, for, with, so
+_AR_PREFIXES = ("وبال", "فبال", "وال", "بال", "كال", "فال", "ولل", "لل", "ال")
+# (suffix, shortest stem it may leave), longest first. «يه» is the feminine of the «ي» adjective ending:
+# «اجتماعية» and «اجتماعي» meet at «اجتماع».
+_AR_PRONOUN_SUFFIXES = (
+    ("هما", 3),
+    ("كما", 3),
+    ("ها", 3),
+    ("هم", 3),
+    ("هن", 3),
+    ("كم", 3),
+    ("كن", 3),
+    ("نا", 3),
+    ("يه", 3),
+    ("ه", 3),
+    ("ي", 3),
+    ("ك", 3),
+)
+_AR_PLURAL_SUFFIXES = (("تين", 3), ("ات", 3), ("ون", 3), ("ين", 3), ("ان", 4))
+
+
+def _normalize_chars(text: str) -> str:
+    text = _INVISIBLE.sub("", text)
+    text = _DIACRITICS.sub("", text)
+    text = text.translate(_CHAR_MAP)
+    return _ARABIC_REPEAT.sub(r"\1", text)
+
+
+def _strip_punctuation(text: str) -> str:
+    text = _LATIN_REPEAT.sub(r"\1\1", text.lower())
+    return " ".join(_NOT_WORD.sub(" ", text).split())
+
+
+@lru_cache(maxsize=100_000)
+def _normalize_word(word: str) -> tuple[str, ...]:
+    # Per word and cached: the guides and the questions reuse the same words over and over.
+    return tuple(_strip_punctuation(_normalize_chars(word)).split())
+
+
+def _normalize_words(text: str) -> list[str]:
+    return [part for word in text.split() for part in _normalize_word(word)]
+
+
+@cache
+def _dialect_table() -> tuple[
+    dict[str, tuple[str, ...]], dict[tuple[str, ...], tuple[str, ...]], int, frozenset[str], frozenset[str]
+]:
+    words: dict[str, tuple[str, ...]] = {}
+    phrases: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for source, target in DIALECT.items():
+        key = tuple(_strip_punctuation(_normalize_chars(source)).split())
+        value = tuple(_strip_punctuation(_normalize_chars(target)).split())
+        if len(key) == 1:
+            words[key[0]] = value
+        else:
+            phrases[key] = value
+    starts = frozenset(key[0] for key in phrases)
+    triggers = frozenset(words) | starts | {letter + word for letter in _JOINED for word in words}
+    return words, phrases, max((len(key) for key in phrases), default=1), starts, triggers
+
+
+def _apply_dialect(words: list[str]) -> list[str]:
+    single, phrases, longest, starts, triggers = _dialect_table()
+    if triggers.isdisjoint(words) and "هال" not in " ".join(words):
+        return words
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        sizes = range(min(longest, len(words) - i), 1, -1) if words[i] in starts else ()
+        for size in sizes:
+            phrase = tuple(words[i : i + size])
+            if phrase in phrases:
+                out.extend(phrases[phrase])
+                i += size
+                break
+        else:
+            word = words[i]
+            if word in single:
+                out.extend(single[word])
+            elif len(word) > 3 and word[0] in _JOINED and word[1:] in single:
+                replacement = single[word[1:]]
+                out.extend([word[0] + replacement[0], *replacement[1:]])
+            elif len(word) > 4 and word.startswith("هال"):
+                out.extend(["هذا", "ال" + word[3:]])  # «هالطلب» = «هذا الطلب»
+            else:
+                out.append(word)
+            i += 1
+    return out
+
+
+def normalize_arabic(text: str, dialect: bool = True) -> str:
+    """Normalise for matching: marks, letter forms, digits, repeats, punctuation and (optionally) dialect."""
+    words = _normalize_words(text)
+    if dialect:
+        words = _apply_dialect(words)
+    return " ".join(words)
+
+
+def detect_language(text: str) -> str:
+    return "ar" if _ARABIC_LETTER.search(text) else "en"
+
+
+@lru_cache(maxsize=50_000)
+def light_stem_arabic(word: str) -> str:
+    """Strip the article, joined prepositions, one pronoun suffix and one plural/dual suffix.
+
+    Each suffix has a minimum stem length it must leave, so short words («عنوان», «مجاني») keep their letters.
+    """
+    for prefix in _AR_PREFIXES:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+            word = word[len(prefix) :]
+            break
+    if len(word) >= 5 and word.endswith("وا"):
+        word = word[:-2]  # «رفضوا», «وضحوا»: the plural verb ending
+    elif len(word) >= 5 and word.endswith("ا"):
+        word = word[:-1]  # «اقتراحاً», «شخصياً»: the accusative alef left when the tanween mark is removed
+    for suffix, keep in _AR_PRONOUN_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep:
+            word = word[: -len(suffix)]
+            if word.endswith("ت") and not word.endswith("ات") and len(word) > 3:
+                word = word[:-1]  # «مدينتي» is «مدينة» + «ي»: drop the taa marbuta as «مدينه» drops «ه»
+            break
+    for suffix, keep in _AR_PLURAL_SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep:
+            word = word[: -len(suffix)]
+            break
+    return word
+
+
+@cache
+def _isri() -> ISRIStemmer:
+    return ISRIStemmer()
+
+
+@cache
+def _porter() -> PorterStemmer:
+    return PorterStemmer()
+
+
+@lru_cache(maxsize=50_000)
+def arabic_root(word: str) -> str:
+    """The ISRI root (nltk), too coarse to match on but a fallback for word forms the guides lack."""
+    return _isri().stem(word)
+
+
+@lru_cache(maxsize=50_000)
+def stem_english(word: str) -> str:
+    return _porter().stem(word)
+
+
+def normalize_english(text: str) -> str:
+    return " ".join(_normalize_words(text))
+
+
+def gap_key(text: str) -> str:
+    """A key for the unanswered-questions report that keeps no personal data (numbers, e-mails, phones)."""
+    text = _normalize_chars(text)
+    for pattern in (_URL, _EMAIL, _LONG_NUMBER):
+        text = pattern.sub(" ", text)
+    text = normalize_arabic(text)
+    return _DIGITS.sub("#", text)[:200].strip()
+
+
+def looks_like_question(text: str) -> bool:
+    if "?" in text or "؟" in text:
+        return True
+    words = normalize_arabic(text, dialect=False).split()
+    if detect_language(text) == "en":
+        return bool(words) and words[0] in _EN_QUESTION_WORDS
+    while words and words[0] in _AR_OPENERS:
+        words.pop(0)
+    if not words:
+        return False
+    normalized = " ".join(words)
+    if words[0] in _AR_QUESTION_WORDS or normalized.startswith(_AR_QUESTION_PHRASES):
+        return True
+    followers = _AR_AMBIGUOUS_STARTS.get(words[0])
+    return bool(followers and len(words) > 1 and words[1].startswith(followers))
+
+
+def _normalize(text: str, lang: str) -> list[str]:
+    return normalize_arabic(text).split() if lang == "ar" else normalize_english(text).split()
+
+
+@cache
+def _phrase_table(lang: str) -> tuple[dict[tuple[str, ...], str], int, frozenset[str]]:
+    phrases: dict[tuple[str, ...], str] = {}
+    for group in SYNONYMS[lang]:
+        canonical = " ".join(_normalize(group[0], lang))
+        for member in group[1:]:
+            words = tuple(_normalize(member, lang))
+            if len(words) > 1:
+                phrases[words] = canonical
+    return phrases, max((len(key) for key in phrases), default=0), frozenset(key[0] for key in phrases)
+
+
+def _merge_phrases(words: list[str], lang: str) -> list[str]:
+    phrases, longest, starts = _phrase_table(lang)
+    if starts.isdisjoint(words):
+        return words
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        for size in range(min(longest, len(words) - i), 1, -1):
+            canonical = phrases.get(tuple(words[i : i + size]))
+            if canonical:
+                out.append(canonical)
+                i += size
+                break
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def _drop_pleasantries(words: list[str], lang: str) -> list[str]:
+    if ("كيف" if lang == "ar" else "how") not in words:
+        return words
+    phrases = _PLEASANTRIES[lang]
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        size = next((n for n in (4, 3, 2) if tuple(words[i : i + n]) in phrases), 0)
+        if size:
+            i += size
+        else:
+            out.append(words[i])
+            i += 1
+    return out
+
+
+def _words(text: str, lang: str) -> list[str]:
+    return _drop_pleasantries(_merge_phrases(_normalize(text, lang), lang), lang)
+
+
+def _plain_stem(word: str, lang: str) -> str | None:
+    stop = _AR_STOP if lang == "ar" else _EN_STOP
+    if word in stop or word.isdigit():
+        return None
+    return light_stem_arabic(word) if lang == "ar" else stem_english(word)
+
+
+@cache
+def _synonym_table(lang: str) -> dict[str, str]:
+    table: dict[str, str] = {}
+    for group in SYNONYMS[lang]:
+        stems = [_plain_stem(w, lang) for word in group if " " not in word for w in _words(word, lang)]
+        stems = [stem for stem in stems if stem]
+        for stem in stems[1:]:
+            table.setdefault(stem, stems[0])
+    return table
+
+
+@lru_cache(maxsize=100_000)
+def _term(word: str, lang: str) -> str | None:
+    """The word ranker's term for one normalised word (stem, synonyms merged), or None for a stop word."""
+    stem = _plain_stem(word, lang)
+    return None if stem is None else _synonym_table(lang).get(stem, stem)
+
+
+def arabic_term(word: str) -> str:
+    return _term(word, "ar") or word
+
+
+def analyze(text: str, lang: str, stems: bool = True) -> tuple[list[str], list[str]]:
+    """Words for the character n-grams, and (unless `stems` is false) terms for BM25.
+
+    The words are the meaningful ones as written (after normalisation); terms are their light stems with
+    synonyms merged. A text of stop words only keeps its words for the character n-grams.
+    """
+    words = _words(text, lang)
+    terms = [_term(w, lang) for w in words]
+    content = [w for w, t in zip(words, terms, strict=True) if t is not None]
+    return content or words, [t for t in terms if t is not None] if stems else []

@@ -1,0 +1,351 @@
+"""Hybrid FAQ ranker: character n-gram TF-IDF and BM25 over stemmed words, fused, with calibrated confidence."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from itertools import chain
+from typing import Literal
+
+import numpy as np
+from scipy import sparse
+from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
+
+from flows.faq.content import FaqEntry
+from flows.faq.normalize import analyze, arabic_root, arabic_term, detect_language
+
+Status = Literal["confident", "unsure", "none"]
+_PROCLITICS = frozenset("وبلفك")
+
+
+@dataclass(frozen=True)
+class RankerSettings:
+    """Weights and thresholds, as fitted by `bench/faq_eval.py --calibrate` on the dev half of
+    bench/data/faq_eval.yaml and on guide phrasings held out of the index (never on the test half)."""
+
+    answer_weight_tfidf: float = 0.0
+    answer_weight_bm25: float = 0.3
+    entry_weight_tfidf: float = 0.5  # all of an entry's questions as one document, beside the best single one
+    entry_weight_bm25: float = 1.0
+    bm25_weight: float = 2.0
+    bm25_k1: float = 1.5
+    bm25_b: float = 0.75
+    ngram_range: tuple[int, int] = (2, 5)
+    # A stem the guides never use is looked up by its ISRI root («كمتطوعة» finds «تطوع») at this weight.
+    root_fallback: float = 0.25
+    # Logistic calibration of "the best entry is right": (bias, cosine weight, coverage weight).
+    coef: tuple[float, float, float] = (-3.467, 3.543, 4.261)
+    confident_at: float = 0.78  # and both rankers agree and the margin is at least min_margin
+    min_margin: float = 2.0
+    unsure_at: float = 0.4  # below this: "none", no suggestions
+
+
+@dataclass(frozen=True)
+class FaqResult:
+    """`entry` is set only when confident. When unsure, `suggestions` holds up to three candidates, best first."""
+
+    status: Status
+    entry: FaqEntry | None
+    score: float
+    suggestions: tuple[FaqEntry, ...]
+    lang: str
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What the ranker saw for one question; used by the result and by the calibration in the bench."""
+
+    lang: str
+    order: tuple[int, ...]  # entry indices, best first (at most ten)
+    cosine: float  # TF-IDF cosine of the best entry's closest question
+    coverage: float  # share of the question's word weight (IDF) that the best entry's questions contain
+    margin: float  # fused score of the best entry minus the second, in standard deviations
+    agree: bool  # both rankers put the same entry first
+
+    def features(self) -> tuple[float, float]:
+        return (self.cosine, self.coverage)
+
+
+class _CharTfidf:
+    """TF-IDF over `char_wb` n-grams (2-5), the same features as sklearn's TfidfVectorizer(analyzer="char_wb").
+
+    char_wb n-grams never cross a word boundary, so each distinct word is analysed once and a document's
+    counts are (documents x words) @ (words x n-grams): the vectorizer's own loop over every n-gram of every
+    document takes seconds at 2,000 entries.
+    """
+
+    def __init__(self, documents: list[list[str]], ngram_range: tuple[int, int]) -> None:
+        self.analyzer = TfidfVectorizer(analyzer="char_wb", ngram_range=ngram_range).build_analyzer()
+        self.word_ids = {word: n for n, word in enumerate(dict.fromkeys(chain.from_iterable(documents)))}
+        ids = self.word_ids
+        cols = [ids[word] for words in documents for word in words]
+        rows = np.repeat(np.arange(len(documents)), [len(words) for words in documents])
+        doc_words = sparse.csr_matrix(
+            (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(documents), len(ids))
+        )
+        self.ngram_ids: dict[str, int] = {}
+        rows, cols = [], []
+        for word, word_id in self.word_ids.items():
+            for ngram in self.analyzer(word):
+                rows.append(word_id)
+                cols.append(self.ngram_ids.setdefault(ngram, len(self.ngram_ids)))
+        self.word_ngrams = sparse.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
+            shape=(len(self.word_ids), len(self.ngram_ids)),
+        )
+        counts = doc_words @ self.word_ngrams
+        self.transformer = TfidfTransformer(sublinear_tf=True)
+        self.matrix = self.transformer.fit_transform(counts).astype(np.float32).tocsr()
+
+    def vector(self, words: list[str]) -> sparse.csr_matrix:
+        columns: list[int] = []
+        for word in words:
+            word_id = self.word_ids.get(word)
+            if word_id is not None:
+                row = self.word_ngrams.indices[
+                    self.word_ngrams.indptr[word_id] : self.word_ngrams.indptr[word_id + 1]
+                ]
+                columns.extend(row.tolist())
+            else:
+                columns.extend(self.ngram_ids[g] for g in self.analyzer(word) if g in self.ngram_ids)
+        counts = sparse.csr_matrix(
+            (np.ones(len(columns), dtype=np.float32), ([0] * len(columns), columns)),
+            shape=(1, len(self.ngram_ids)),
+        )
+        counts.sum_duplicates()
+        return self.transformer.transform(counts)
+
+
+def _bm25_matrix(
+    corpus: list[list[str]], vocabulary: dict[str, int], k1: float, b: float, epsilon: float = 0.25
+) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """Okapi BM25 weight of every (document, term), so that scoring a question is one sparse product.
+
+    The same scores as rank_bm25.BM25Okapi (IDF with its epsilon floor for very common terms; a test checks
+    they agree), computed with sparse arrays: rank_bm25 counts and scores document by document in Python,
+    which takes most of the 2 s build budget at 2,000 entries. Returns the matrix and the IDF per column.
+    """
+    lengths = np.asarray([len(doc) for doc in corpus], dtype=np.float64)
+    columns = np.asarray([vocabulary[term] for doc in corpus for term in doc], dtype=np.int64)
+    rows = np.repeat(np.arange(len(corpus)), lengths.astype(np.int64))
+    tf = sparse.csr_matrix(
+        (np.ones(len(columns), dtype=np.float64), (rows, columns)), shape=(len(corpus), len(vocabulary))
+    )
+    tf.sum_duplicates()
+    df = np.bincount(tf.indices, minlength=len(vocabulary)).astype(np.float64)
+    present = df > 0
+    idf = np.zeros(len(vocabulary))
+    idf[present] = np.log(len(corpus) - df[present] + 0.5) - np.log(df[present] + 0.5)
+    if present.any():
+        floor = epsilon * idf[present].mean()
+        idf[present & (idf < 0)] = floor
+    average_length = lengths.mean() if len(corpus) and lengths.sum() else 1.0
+    norm = k1 * (1 - b + b * lengths / average_length)
+    doc_of_value = np.repeat(np.arange(len(corpus)), np.diff(tf.indptr))
+    tf.data = idf[tf.indices] * tf.data * (k1 + 1) / (tf.data + norm[doc_of_value])
+    return tf.astype(np.float32), idf
+
+
+def _zscore(values: np.ndarray) -> np.ndarray:
+    spread = float(values.std())
+    if spread <= 1e-9:
+        return np.zeros_like(values)
+    return (values - float(values.mean())) / spread
+
+
+class _LanguageIndex:
+    """Both rankers over one language's questions; answers and whole entries count when their weight is set."""
+
+    def __init__(self, entries: list[FaqEntry], lang: str, settings: RankerSettings) -> None:
+        self.lang = lang
+        self.settings = settings
+        question_words: list[list[str]] = []
+        question_terms: list[list[str]] = []
+        owner: list[int] = []
+        for index, entry in enumerate(entries):
+            for question in entry.questions[lang]:
+                words, terms = self._analyze(question)
+                question_words.append(words)
+                question_terms.append(terms)
+                owner.append(index)
+        self.owner = np.asarray(owner, dtype=np.int64)
+        self.starts = np.flatnonzero(np.r_[True, self.owner[1:] != self.owner[:-1]])
+        self.ends = np.r_[self.starts[1:], len(self.owner)]
+        entry_words: list[list[str]] = [[] for _ in entries]
+        entry_terms: list[list[str]] = [[] for _ in entries]
+        for words, terms, index in zip(question_words, question_terms, owner, strict=True):
+            entry_words[index].extend(words)
+            entry_terms[index].extend(terms)
+        use_answers = bool(settings.answer_weight_tfidf or settings.answer_weight_bm25)
+        answers = (
+            [analyze(entry.answer[lang], lang, stems=bool(settings.answer_weight_bm25)) for entry in entries]
+            if use_answers
+            else []
+        )
+
+        # One fit over every kind of document, so all cosines share the same n-gram weights.
+        char_documents = {"question": question_words}
+        if settings.answer_weight_tfidf:
+            char_documents["answer"] = [words for words, _ in answers]
+        if settings.entry_weight_tfidf:
+            char_documents["entry"] = entry_words
+        self.char = _CharTfidf(
+            [doc for docs in char_documents.values() for doc in docs], settings.ngram_range
+        )
+        self.char_matrices: dict[str, sparse.csr_matrix] = {}
+        offset = 0
+        for kind, docs in char_documents.items():
+            self.char_matrices[kind] = self.char.matrix[offset : offset + len(docs)].T.tocsr()
+            offset += len(docs)
+
+        answer_terms = [terms for _, terms in answers] if settings.answer_weight_bm25 else []
+        all_terms = chain.from_iterable(question_terms + answer_terms)
+        self.vocabulary = {term: n for n, term in enumerate(dict.fromkeys(all_terms))}
+        question_bm25, question_idf = _bm25_matrix(
+            question_terms, self.vocabulary, settings.bm25_k1, settings.bm25_b
+        )
+        self.word_matrices = {"question": question_bm25.T.tocsr()}
+        if settings.answer_weight_bm25:
+            self.word_matrices["answer"] = _bm25_matrix(
+                answer_terms, self.vocabulary, settings.bm25_k1, settings.bm25_b
+            )[0].T.tocsr()
+        if settings.entry_weight_bm25:
+            self.word_matrices["entry"] = _bm25_matrix(
+                entry_terms, self.vocabulary, settings.bm25_k1, settings.bm25_b
+            )[0].T.tocsr()
+
+        self.by_root: dict[str, list[int]] = {}
+        if lang == "ar" and settings.root_fallback:
+            for term, column in self.vocabulary.items():
+                if len(term) > 3:
+                    self.by_root.setdefault(arabic_root(term), []).append(column)
+        self.idf = question_idf
+        # A word no question uses weighs as much as the rarest word the questions know.
+        self.unknown_idf = float(question_idf.max()) if len(question_idf) else 1.0
+        self.entry_terms = [set(terms) for terms in entry_terms]
+
+    def _idf(self, term: str) -> float:
+        column = self.vocabulary.get(term)
+        idf = self.idf[column] if column is not None else 0.0
+        return float(idf) if idf > 0 else self.unknown_idf
+
+    def _analyze(self, text: str) -> tuple[list[str], list[str]]:
+        return analyze(text, self.lang)
+
+    def _query_terms(self, terms: list[str]) -> tuple[dict[int, float], list[str]]:
+        """Vocabulary columns and weights for a question's terms, and the terms as resolved.
+
+        A term the guides never use may be a known word behind a joined «و», «ب», «ل», «ف» or «ك»
+        («بموظف»), or share an ISRI root with known words (weighted by root_fallback).
+        """
+        weights: dict[int, float] = {}
+        resolved: list[str] = []
+        for term in terms:
+            if term not in self.vocabulary and self.lang == "ar" and len(term) > 3 and term[0] in _PROCLITICS:
+                bare = arabic_term(term[1:])
+                term = bare if bare in self.vocabulary else term
+            resolved.append(term)
+            column = self.vocabulary.get(term)
+            if column is not None:
+                weights[column] = 1.0
+            elif self.settings.root_fallback and self.lang == "ar" and len(term) > 3:
+                for column in self.by_root.get(arabic_root(term), ()):
+                    weights.setdefault(column, self.settings.root_fallback)
+        return weights, resolved
+
+    def _per_entry(self, query: sparse.csr_matrix, matrices: dict, answer_weight: float, entry_weight: float):
+        by_question = (query @ matrices["question"]).toarray().ravel()
+        scores = np.maximum.reduceat(by_question, self.starts)
+        if answer_weight:
+            scores += answer_weight * (query @ matrices["answer"]).toarray().ravel()
+        if entry_weight:
+            scores += entry_weight * (query @ matrices["entry"]).toarray().ravel()
+        return scores, by_question
+
+    def signals(self, text: str) -> Signals | None:
+        words, terms = self._analyze(text)
+        if not words:
+            return None
+        st = self.settings
+        char_scores, cosine_by_question = self._per_entry(
+            self.char.vector(words), self.char_matrices, st.answer_weight_tfidf, st.entry_weight_tfidf
+        )
+        weights, terms = self._query_terms(terms)
+        columns = sorted(weights)
+        if columns:
+            query_terms = sparse.csr_matrix(
+                (np.asarray([weights[c] for c in columns], dtype=np.float32), ([0] * len(columns), columns)),
+                shape=(1, len(self.vocabulary)),
+            )
+            word_scores, _ = self._per_entry(
+                query_terms, self.word_matrices, st.answer_weight_bm25, st.entry_weight_bm25
+            )
+        else:
+            word_scores = np.zeros_like(char_scores)
+
+        fused = _zscore(char_scores) + self.settings.bm25_weight * _zscore(word_scores)
+        top = (
+            np.argpartition(-fused, min(10, len(fused) - 1))[:10]
+            if len(fused) > 10
+            else np.arange(len(fused))
+        )
+        order = top[np.argsort(-fused[top], kind="stable")]
+        best = int(order[0])
+        margin = float(fused[best] - fused[order[1]]) if len(order) > 1 else float(fused[best])
+        agree = int(np.argmax(char_scores)) == best and (not columns or int(np.argmax(word_scores)) == best)
+
+        weight = {t: self._idf(t) for t in set(terms)}
+        total = sum(weight.values())
+        found = sum(w for t, w in weight.items() if t in self.entry_terms[best])
+        return Signals(
+            lang=self.lang,
+            order=tuple(int(i) for i in order),
+            cosine=float(cosine_by_question[self.starts[best] : self.ends[best]].max()),
+            coverage=found / total if total > 0 else 0.0,
+            margin=margin,
+            agree=bool(agree),
+        )
+
+
+def confidence(signals: Signals, settings: RankerSettings) -> float:
+    """Calibrated probability that the best entry is the right answer."""
+    bias, *weights = settings.coef
+    z = bias + sum(w * f for w, f in zip(weights, signals.features(), strict=True))
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+class FaqIndex:
+    def __init__(self, entries: list[FaqEntry], settings: RankerSettings) -> None:
+        self.entries = list(entries)
+        self.settings = settings
+        self._indexes = {lang: _LanguageIndex(self.entries, lang, settings) for lang in ("ar", "en")}
+
+    @classmethod
+    def build(cls, entries: list[FaqEntry], settings: RankerSettings | None = None) -> FaqIndex:
+        if not entries:
+            raise ValueError("the FAQ index needs at least one entry")
+        return cls(entries, settings or RankerSettings())
+
+    def signals(self, text: str) -> Signals | None:
+        return self._indexes[detect_language(text)].signals(text)
+
+    def query(self, text: str) -> FaqResult:
+        signals = self.signals(text)
+        if signals is None:
+            return FaqResult(status="none", entry=None, score=0.0, suggestions=(), lang=detect_language(text))
+        return self.decide(signals)
+
+    def decide(self, signals: Signals) -> FaqResult:
+        return self.decide_with(signals, self.settings)
+
+    def decide_with(self, signals: Signals, settings: RankerSettings) -> FaqResult:
+        """The answer for these signals under the given thresholds (the bench calibrates them this way)."""
+        score = confidence(signals, settings)
+        lang = signals.lang
+        if signals.agree and signals.margin >= settings.min_margin and score >= settings.confident_at:
+            best = self.entries[signals.order[0]]
+            return FaqResult(status="confident", entry=best, score=score, suggestions=(), lang=lang)
+        if score >= settings.unsure_at:
+            suggestions = tuple(self.entries[i] for i in signals.order[:3])
+            return FaqResult(status="unsure", entry=None, score=score, suggestions=suggestions, lang=lang)
+        return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang)

@@ -1,0 +1,146 @@
+"""The FAQ answers what the guides cover, in Arabic (standard and Gulf) and English, and stays quiet otherwise."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from flows.faq import FaqIndex, load_guides
+
+GUIDES = Path(__file__).resolve().parent.parent / "content" / "guides"
+
+
+@pytest.fixture(scope="module")
+def entries():
+    return load_guides(GUIDES)
+
+
+@pytest.fixture(scope="module")
+def index(entries):
+    return FaqIndex.build(entries)
+
+
+def test_when_is_my_answer_due_gets_the_two_week_committee_timeline(index):
+    result = index.query("متى يطلع الرد على طلبي")
+    assert result.status == "confident"
+    assert result.entry.id == "committee-timeline"
+    assert "لا تقل عن أسبوعين" in result.entry.answer["ar"]
+    assert result.lang == "ar"
+
+
+def test_small_talk_about_the_weather_is_not_answered(index):
+    result = index.query("كيف حال الطقس")
+    assert result.status == "none"
+    assert result.entry is None and result.suggestions == ()
+
+
+def test_english_question_is_answered_in_english(index):
+    result = index.query("When will I hear back about my request?")
+    assert result.status == "confident"
+    assert result.entry.id == "committee-timeline"
+    assert result.lang == "en"
+    assert "not less than two weeks" in result.entry.answer[result.lang]
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("ابغى اتطوع معكم", "volunteering"),
+        ("وش اسوي اذا ما فهمت الاجراءات", "social-researcher-referral"),
+        ("ابي اكلم الباحثة", "social-researcher-referral"),
+        ("كيف اسوي طلب دعم لعيالي", "how-to-apply"),
+    ],
+)
+def test_gulf_dialect_questions_are_answered(index, question, entry_id):
+    result = index.query(question)
+    assert result.status == "confident"
+    assert result.entry.id == entry_id
+
+
+def test_typed_without_hamza_and_with_digits_still_matches(index):
+    assert index.query("متا يطلع الرد على طلبي رقم ١٢٣").entry.id == "committee-timeline"
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["وش نتيجة مباراة الهلال امس", "طريقة عمل الكبسة", "كيف اجدد جواز السفر", "recipe for chocolate cake"],
+)
+def test_out_of_scope_questions_are_never_answered_confidently(index, question):
+    result = index.query(question)
+    assert result.status != "confident"
+    assert result.entry is None
+
+
+def test_an_ambiguous_question_offers_did_you_mean_suggestions(index):
+    result = index.query("الاوراق")
+    assert result.status == "unsure"
+    assert result.entry is None
+    assert 1 <= len(result.suggestions) <= 3
+    assert {"required-documents", "document-upload"} <= {e.id for e in result.suggestions}
+
+
+def test_confident_answers_carry_their_action(index):
+    assert index.query("وين وصل طلبي").entry.action == "status"
+    assert index.query("ابي اكلم موظف").entry.action == "human"
+
+
+def test_empty_or_punctuation_only_text_is_not_answered(index):
+    for text in ("", "   ", "؟؟", "..."):
+        result = index.query(text)
+        assert result.status == "none" and result.entry is None
+
+
+def test_score_is_a_probability(index):
+    for text in ("متى يطلع الرد على طلبي", "الاوراق", "كيف حال الطقس"):
+        assert 0.0 <= index.query(text).score <= 1.0
+
+
+def test_a_stricter_threshold_turns_a_confident_answer_into_suggestions(entries):
+    strict = FaqIndex.build(entries)
+    strict = FaqIndex.build(entries, replace(strict.settings, confident_at=1.0))
+    result = strict.query("متى يطلع الرد على طلبي")
+    assert result.status == "unsure"
+    assert result.suggestions[0].id == "committee-timeline"
+
+
+def test_an_index_needs_entries():
+    with pytest.raises(ValueError):
+        FaqIndex.build([])
+
+
+def test_the_index_answers_from_the_entries_it_was_given(entries):
+    only_volunteering = [e for e in entries if e.id in {"volunteering", "donate", "office-hours"}]
+    result = FaqIndex.build(only_volunteering).query("ابي اتطوع عندكم")
+    assert result.entry is not None and result.entry.id == "volunteering"
+
+
+def test_bm25_weights_match_rank_bm25():
+    from rank_bm25 import BM25Okapi
+
+    from flows.faq.ranker import _bm25_matrix
+
+    corpus = [
+        ["متي", "يصدر", "رد", "طلب"],
+        ["كيف", "اقدم", "طلب", "دعم"],
+        ["طلب", "طلب", "حال"],
+        ["تطوع"],
+        ["رد", "لجن", "طلب", "اسبوع", "رد"],
+    ]
+    vocabulary = {term: n for n, term in enumerate(sorted({t for doc in corpus for t in doc}))}
+    matrix, _ = _bm25_matrix(corpus, vocabulary, k1=1.5, b=0.75)
+    reference = BM25Okapi(corpus, k1=1.5, b=0.75)
+    for query in (["طلب"], ["متي", "رد"], ["تطوع", "دعم", "طلب"]):
+        ours = matrix[:, [vocabulary[t] for t in query]].sum(axis=1).A1
+        assert ours == pytest.approx(reference.get_scores(query), rel=1e-5)
+
+
+@pytest.mark.parametrize("text", ["السلام عليكم", "شكرا", "لا", "نعم", "كيف حالك", "how are you", "thanks"])
+def test_greetings_and_one_word_replies_are_not_answered(index, text):
+    assert index.query(text).status == "none"
+
+
+def test_a_greeting_before_the_question_does_not_hide_it(index):
+    result = index.query("السلام عليكم، كيف حالكم؟ متى يطلع الرد على طلبي")
+    assert result.status == "confident" and result.entry.id == "committee-timeline"
