@@ -21,6 +21,7 @@ import multiprocessing
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -143,39 +144,65 @@ async def populate(db: Database, count: int) -> None:
             )
 
 
+@asynccontextmanager
+async def scratch_database(server_url: str | None, tmp: Path) -> AsyncIterator[str]:
+    """A SQLite file in ``tmp``, or a new database on the PostgreSQL server, dropped afterwards."""
+    if server_url is None or not server_url.startswith("postgresql"):
+        yield server_url or f"sqlite+aiosqlite:///{tmp / 'bench.db'}"
+        return
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"mustafid_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        async with admin.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        url = args.database_url or f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
-        await upgrade_async(url)
-        db = Database(url)
-        try:
-            await populate(db, args.count)
-            alerts: list[tuple[str, dict]] = []
+        async with scratch_database(args.database_url, Path(tmp)) as url:
+            return await run_on(args, url)
 
-            async def alert(event: str, detail: dict) -> None:
-                alerts.append((event, detail))
 
-            limits = ChannelLimits(args.global_rate, args.per_chat_rate, per_chat_burst=1)
-            async with fake_server(args.server, args.global_rate, args.per_chat_rate) as (api_base, stats):
-                async with outbox_bot(TOKEN, api_base) as bot:
-                    worker = OutboxWorker(
-                        db,
-                        SystemClock(),
-                        {"telegram": TelegramSender(bot, RateLimiter(limits))},
-                        render_row,
-                        max_attempts=8,
-                        alert=alert,
-                        batch=args.batch,
-                        concurrency=args.concurrency,
-                        lease=timedelta(seconds=120),
-                    )
-                    started = time.perf_counter()
-                    await worker.drain(wait=True)
-                    elapsed = time.perf_counter() - started
-                server = await stats()
-            states = await count_by_state(db)
-        finally:
-            await db.dispose()
+async def run_on(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    await upgrade_async(url)
+    db = Database(url)
+    try:
+        await populate(db, args.count)
+        alerts: list[tuple[str, dict]] = []
+
+        async def alert(event: str, detail: dict) -> None:
+            alerts.append((event, detail))
+
+        limits = ChannelLimits(args.sender_rate or args.global_rate, args.per_chat_rate, per_chat_burst=1)
+        async with fake_server(args.server, args.global_rate, args.per_chat_rate) as (api_base, stats):
+            async with outbox_bot(TOKEN, api_base) as bot:
+                worker = OutboxWorker(
+                    db,
+                    SystemClock(),
+                    {"telegram": TelegramSender(bot, RateLimiter(limits))},
+                    render_row,
+                    max_attempts=8,
+                    alert=alert,
+                    batch=args.batch,
+                    concurrency=args.concurrency,
+                    lease=timedelta(seconds=120),
+                )
+                started = time.perf_counter()
+                await worker.drain(wait=True)
+                elapsed = time.perf_counter() - started
+            server = await stats()
+        states = await count_by_state(db)
+    finally:
+        await db.dispose()
     accepted = server["accepted_per_chat"]
     delivered = sum(1 for n in range(args.count) if accepted.get(FIRST_CHAT + n, 0) > 0)
     return {
@@ -196,28 +223,51 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--global-rate", type=float, default=100.0, help="messages/s overall (Telegram: 30)")
-    parser.add_argument("--per-chat-rate", type=float, default=100.0 / 30, help="messages/s per chat (Telegram: 1)")
-    parser.add_argument("--database-url", default=None, help="default: a SQLite file in a temporary directory")
+    parser.add_argument(
+        "--sender-rate",
+        type=float,
+        default=None,
+        help="tell the sender another overall rate (to see 429s handled)",
+    )
+    parser.add_argument(
+        "--per-chat-rate", type=float, default=100.0 / 30, help="messages/s per chat (Telegram: 1)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=None,
+        help="default: a SQLite file in a temporary directory; for PostgreSQL a scratch database is made on that server",
+    )
     parser.add_argument("--server", choices=("process", "inline"), default="process")
     parser.add_argument("--batch", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--concurrency", type=int, default=16)
     args = parser.parse_args(argv)
 
     result = asyncio.run(run(args))
     rate = result["delivered"] / result["elapsed"] if result["elapsed"] else 0.0
     fraction = rate / args.global_rate
     share_429 = result["rejected_429"] / result["sends"] if result["sends"] else 0.0
-    print(f"database {result['database']}, fake Bot API in {'a second process' if args.server == 'process' else 'the same loop'}")
-    print(f"limits: {args.global_rate:g}/s overall, {args.per_chat_rate:.2f}/s per chat (enforced by the server and the sender)")
-    print(f"rows {result['rows']}, marked sent {result['sent_marked']}, dead {result['dead']}, staff alerts {result['alerts']}")
+    print(
+        f"database {result['database']}, fake Bot API in {'a second process' if args.server == 'process' else 'the same loop'}"
+    )
+    told = f"the sender is told {args.sender_rate:g}/s" if args.sender_rate else "the sender is told the same"
+    print(
+        f"limits: {args.global_rate:g}/s overall, {args.per_chat_rate:.2f}/s per chat, enforced by the server ({told})"
+    )
+    print(
+        f"rows {result['rows']}, marked sent {result['sent_marked']}, dead {result['dead']}, staff alerts {result['alerts']}"
+    )
     print(f"elapsed {result['elapsed']:.1f} s (server saw sends over {result['server_window']:.1f} s)")
     print(f"achieved rate {rate:.1f}/s = {fraction:.3f} of the enforced limit (target >= 0.9)")
     print(f"lost {result['lost']} (target 0)")
     print(f"duplicates {result['duplicates']} (target 0)")
-    print(f"429s received {result['rejected_429']} of {result['sends']} sends = {share_429:.2%} (target <= 1%)")
+    print(
+        f"429s received {result['rejected_429']} of {result['sends']} sends = {share_429:.2%} (target <= 1%)"
+    )
     ok = fraction >= 0.9 and result["lost"] == 0 and result["duplicates"] == 0 and share_429 <= 0.01
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

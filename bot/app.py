@@ -26,14 +26,15 @@ def both_languages_have(key: str) -> bool:
     return all(translator(lang).has(key) for lang in LANGUAGES)
 
 
-def load_content(settings: Settings) -> tuple[FormDefinition, Any]:
-    """The form and the guides, checked. A mistake stops start-up with a message naming the file and entry."""
+def load_content(settings: Settings, faq: Any = None) -> tuple[FormDefinition, Any]:
+    """The form and the guides, checked. A mistake stops start-up with a message naming the file and entry.
+    `faq`: an index already built from the same guides (tests share one)."""
     compile_catalogs()
     try:
         form = load_form(settings.content_dir / "forms" / "support_request.yaml", has_key=both_languages_have)
     except FormDefinitionError as exc:
         raise StartupError(str(exc)) from None
-    return form, load_faq(settings)
+    return form, faq if faq is not None else load_faq(settings)
 
 
 def load_faq(settings: Settings) -> Any:
@@ -46,7 +47,9 @@ def load_faq(settings: Settings) -> Any:
         entries = load_guides(guides)
     except GuideError as exc:
         raise StartupError(str(exc)) from None
-    return FaqPort(FaqIndex.build(entries), entries)
+    cache = settings.faq_cache or settings.data_dir / "faq-embeddings.npz"
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    return FaqPort(FaqIndex.build(entries, embedding_cache=cache), entries)
 
 
 class FaqPort:
@@ -87,10 +90,12 @@ def flow_settings(settings: Settings) -> FlowSettings:
     )
 
 
-async def build_app(settings: Settings, clock: Clock | None = None, migrate: bool = True) -> App:
+async def build_app(
+    settings: Settings, clock: Clock | None = None, migrate: bool = True, faq: Any = None
+) -> App:
     # The ranker's BLAS threads would fight the event loop for the two cores.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    form, faq = load_content(settings)
+    form, faq = load_content(settings, faq)
     if migrate:
         await upgrade_async(settings.database_url)
     db = Database(settings.database_url)

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     default_language: str = "ar"
     data_dir: Path = Path("./data")
     content_dir: Path = PROJECT_ROOT / "content"
+    faq_cache: Path | None = None  # sentence vectors of the guides (default: <data_dir>/faq-embeddings.npz)
     timezone: str = "Asia/Riyadh"
     # The policy: the research committee answers in not less than two weeks.
     decision_days: int = Field(default=14, ge=1, le=365)

@@ -150,6 +150,8 @@ class ConversationService:
                 raw = None
             else:
                 contact, raw = found
+                if contact.unreachable:  # they wrote to us, so they can be reached again
+                    await repo.update_contact(session, contact.id, unreachable=False)  # type: ignore[arg-type]
             state = State.from_json(raw, contact.language)
             ctx = Context(
                 now=now,
@@ -403,6 +405,10 @@ class ConversationService:
             session.add(contact)
             action = "contact.unreachable" if unreachable else "contact.reachable"
             await repo.audit(session, "system", action, f"contact:{contact.id}", self.clock.now())
+
+    async def mark_reachable(self, key: ContactKey) -> None:
+        """The contact unblocked the bot."""
+        await self.mark_unreachable(key, unreachable=False)
 
     async def contact_state(self, key: ContactKey) -> State | None:
         async with self.db.transaction() as session:

@@ -165,3 +165,26 @@ async def _cancel_reminder(session: AsyncSession, subject: str) -> None:
         .where(OutboxMessage.dedup_key == f"survey-reminder:{subject}", OutboxMessage.state == "pending")
         .values(state="cancelled")
     )
+
+
+async def sync_sent_polls(db) -> int:  # type: ignore[no-untyped-def]
+    """Copy the time each poll was actually delivered (its outbox row was accepted) onto the poll: the
+    response rate counts polls really sent, not polls scheduled."""
+    from storage.outbox import OutboxMessage
+
+    async with db.transaction() as session:
+        pending = (await session.execute(select(Survey).where(Survey.sent_at.is_(None)))).scalars().all()  # type: ignore[union-attr]
+        updated = 0
+        for survey in pending:
+            row = (
+                await session.execute(
+                    select(OutboxMessage.sent_at).where(
+                        OutboxMessage.dedup_key == f"survey:{survey.subject}", OutboxMessage.state == "sent"
+                    )
+                )
+            ).scalar_one_or_none()
+            if row is not None:
+                survey.sent_at = row
+                session.add(survey)
+                updated += 1
+        return updated

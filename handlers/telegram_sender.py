@@ -24,7 +24,7 @@ from storage.models import Contact
 from storage.outbox import RateLimiter, SendResult
 
 
-def outbox_bot(token: str, api_base: str | None = None, *, pool_size: int = 64) -> Bot:
+def outbox_bot(token: str, api_base: str | None = None, *, pool_size: int = 16) -> Bot:
     """A plain Bot (no PTB rate limiter: the outbox paces) with a connection pool for concurrent sends."""
     base = (api_base or DEFAULT_API_BASE).rstrip("/")
     request = HTTPXRequest(connection_pool_size=pool_size, pool_timeout=10.0)

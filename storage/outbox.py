@@ -42,6 +42,7 @@ class OutboxState(StrEnum):
     SENDING = "sending"  # claimed by a worker until lease_until
     SENT = "sent"
     DEAD = "dead"  # given up: staff were told
+    CANCELLED = "cancelled"  # withdrawn before it was sent (a survey reminder once the survey is answered)
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -177,7 +178,9 @@ async def next_due(db: Database, channels: Collection[str] | None = None) -> dat
     pending = select(func.min(_TABLE.c.due_at)).where(_TABLE.c.state == OutboxState.PENDING.value)
     leased = select(func.min(_TABLE.c.lease_until)).where(_TABLE.c.state == OutboxState.SENDING.value)
     if channels is not None:
-        of_channels = _TABLE.c.contact_id.in_(select(_CONTACT.c.id).where(_CONTACT.c.channel.in_(list(channels))))
+        of_channels = _TABLE.c.contact_id.in_(
+            select(_CONTACT.c.id).where(_CONTACT.c.channel.in_(list(channels)))
+        )
         pending, leased = pending.where(of_channels), leased.where(of_channels)
     async with db.transaction() as session:
         times = [(await session.execute(query)).scalar_one_or_none() for query in (pending, leased)]
@@ -382,7 +385,7 @@ class OutboxWorker:
         *,
         batch: int = 100,
         lease: timedelta = timedelta(seconds=120),
-        concurrency: int = 32,
+        concurrency: int = 16,
         backoff_base: float = 5.0,
         backoff_cap: float = 300.0,
         jitter: Callable[[], float] = random.random,
@@ -400,6 +403,7 @@ class OutboxWorker:
         self.backoff_cap = backoff_cap
         self.jitter = jitter
         self.sent = 0  # since start, for benchmarks and logs
+        self._gate = asyncio.Semaphore(concurrency)
         self._stopping = False
 
     def stop(self) -> None:
@@ -407,18 +411,26 @@ class OutboxWorker:
         self._stopping = True
 
     async def tick(self) -> int:
-        """Send every row that is due; returns how many were sent. Claims batch after batch while whole
-        batches come back, so a backlog drains at the channel's rate."""
+        """Send every row that is due; returns how many were sent. While whole batches come back, the next
+        batch is claimed as the current one is sent, so a backlog drains at the channel's rate without a
+        pause between batches. Batches are sent one after another: one contact's rows keep their order."""
         sent = 0
-        while not self._stopping:
-            now = self.clock.now()
-            rows = await claim(self.db, now, self.batch, self.lease, channels=list(self.senders))
-            if not rows:
-                break
-            sent += await self._send_batch(rows)
-            if len(rows) < self.batch:
-                break
+        rows = [] if self._stopping else await self._claim()
+        while rows:
+            upcoming = None
+            if len(rows) == self.batch and not self._stopping:
+                upcoming = asyncio.create_task(self._claim())
+            try:
+                sent += await self._send_batch(rows)
+            except BaseException:
+                if upcoming is not None:
+                    upcoming.cancel()  # rows it may have claimed are taken again when their lease runs out
+                raise
+            rows = await upcoming if upcoming is not None else []
         return sent
+
+    async def _claim(self) -> list[OutboxMessage]:
+        return await claim(self.db, self.clock.now(), self.batch, self.lease, channels=list(self.senders))
 
     async def drain(self, *, wait: bool = False, poll: float = 0.05) -> int:
         """Tick until nothing is due. With ``wait`` (a real clock), also wait for rows due later (retries)
@@ -446,14 +458,12 @@ class OutboxWorker:
         for row in rows:
             groups.setdefault(row.contact_id, []).append(row)
         dead: list[dict] = []
-        gate = asyncio.Semaphore(self.concurrency)
-
-        async def one_contact(contact_id: int, queue: list[OutboxMessage]) -> int:
-            async with gate:
-                return await self._send_contact(contacts.get(contact_id), queue, dead)
-
         results = await asyncio.gather(
-            *(one_contact(contact_id, queue) for contact_id, queue in groups.items()), return_exceptions=True
+            *(
+                self._send_contact(contacts.get(contact_id), queue, dead)
+                for contact_id, queue in groups.items()
+            ),
+            return_exceptions=True,
         )
         sent = 0
         for result in results:
@@ -552,7 +562,9 @@ class OutboxWorker:
             return Sent()
         sender = self.senders[contact.channel]
         try:
-            return await sender(contact, messages)
+            # Bounds requests in flight, not database writes: marking a row never holds up the next send.
+            async with self._gate:
+                return await sender(contact, messages)
         except Exception as error:  # noqa: BLE001 - a sender bug must not stop the other rows
             log.error("outbox: the %s sender raised %s", contact.channel, type(error).__name__)
             return Transient(type(error).__name__)

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from bot.app import App, build_app
+from bot.app import App, build_app, load_faq
 from bot.settings import load_settings
 from flows.clock import FakeClock
 from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
@@ -88,16 +88,30 @@ def make_settings(url: str, tmp_path: Path, **overrides: object):  # type: ignor
     )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def faq_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One file of guide embeddings for the whole run (subprocesses get it through BOT_FAQ_CACHE)."""
+    path = tmp_path_factory.mktemp("faq") / "faq-embeddings.npz"
+    os.environ["BOT_FAQ_CACHE"] = str(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_faq(faq_cache: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The guides' index, built once: building it (with the sentence encoder) takes seconds."""
+    return load_faq(make_settings("sqlite+aiosqlite://", tmp_path_factory.mktemp("faqdata"), faq_cache=faq_cache))
+
+
 @pytest.fixture
-async def app(sqlite_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    built = await build_app(make_settings(sqlite_url, tmp_path), clock=clock)
+async def app(sqlite_url: str, tmp_path: Path, clock: FakeClock, shared_faq) -> AsyncIterator[App]:  # type: ignore[no-untyped-def]
+    built = await build_app(make_settings(sqlite_url, tmp_path), clock=clock, faq=shared_faq)
     yield built
     await built.close()
 
 
 @pytest.fixture
-async def any_app(database_url: str, tmp_path: Path, clock: FakeClock) -> AsyncIterator[App]:
-    built = await build_app(make_settings(database_url, tmp_path), clock=clock, migrate=False)
+async def any_app(database_url: str, tmp_path: Path, clock: FakeClock, shared_faq) -> AsyncIterator[App]:  # type: ignore[no-untyped-def]
+    built = await build_app(make_settings(database_url, tmp_path), clock=clock, migrate=False, faq=shared_faq)
     yield built
     await built.close()
 

@@ -1,5 +1,6 @@
 """A worker process for tests/test_outbox.py: drains the outbox of DATABASE_URL into a (fake) Bot API at
-API_BASE, pacing at --rate messages/s, until every row is sent or dead. The test SIGKILLs it mid-way.
+API_BASE, pacing at --rate messages/s, until every row is sent or dead, then prints "sent N". The tests
+SIGKILL one mid-way, and run two at once on PostgreSQL.
 
     python tests/outbox_drain_script.py sqlite+aiosqlite:////tmp/x.db http://127.0.0.1:PORT --rate 100
 """
@@ -52,6 +53,7 @@ async def main(argv: list[str] | None = None) -> None:
         )
         await worker.drain(wait=True)
     await db.dispose()
+    print(f"sent {worker.sent}", flush=True)
 
 
 if __name__ == "__main__":

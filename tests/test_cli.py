@@ -7,15 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_")}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") or k == "BOT_FAQ_CACHE"}
     environment.update({"BOT_DATA_DIR": str(tmp_path / "data"),
                         "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'm.db'}", **env})
     return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
                           env=environment, cwd=tmp_path, timeout=120)
+
+
+@pytest.fixture(autouse=True)
+def _shared_faq_cache(faq_cache):  # type: ignore[no-untyped-def]
+    return faq_cache
 
 
 def test_help_lists_the_commands(tmp_path):

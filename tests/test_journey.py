@@ -121,8 +121,8 @@ async def test_declaration_back_returns_to_summary_without_submitting(app):
         assert await repo.count_rows(session, SupportRequest) == 0
 
 
-async def test_resume_after_restart_picks_up_the_same_step_from_the_database(sqlite_url, tmp_path, clock):
-    first = await build_app(make_settings(sqlite_url, tmp_path), clock=clock)
+async def test_resume_after_restart_picks_up_the_same_step_from_the_database(sqlite_url, tmp_path, clock, faq_cache):
+    first = await build_app(make_settings(sqlite_url, tmp_path, faq_cache=faq_cache), clock=clock)
     chat = Chat(first, user="returning")
     await chat.send(option="menu.apply")
     await chat.press("consent.yes")
@@ -132,7 +132,7 @@ async def test_resume_after_restart_picks_up_the_same_step_from_the_database(sql
 
     # A new process: new engine, new service, same database file. Ten minutes later.
     clock.advance(minutes=10)
-    second = await build_app(make_settings(sqlite_url, tmp_path), clock=clock)
+    second = await build_app(make_settings(sqlite_url, tmp_path, faq_cache=faq_cache), clock=clock)
     chat = Chat(second, user="returning")
     await chat.send("0551234567")
     assert chat.keys[-1] == "form.city.prompt"

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,6 @@ from flows.clock import FakeClock
 from flows.messages import Outbound
 from flows.notifications import render
 from handlers.telegram_sender import TelegramSender, outbox_bot, retry_after_seconds
-from storage import repo
 from storage.db import Database
 from storage.models import AuditLog, Contact
 from storage.outbox import (
@@ -86,7 +85,12 @@ def alerts() -> Alerts:
 
 
 def make_worker(
-    db: Database, clock: FakeClock, bot: Bot, alerts: Alerts | None = None, limits: ChannelLimits = FAST, **options
+    db: Database,
+    clock: FakeClock,
+    bot: Bot,
+    alerts: Alerts | None = None,
+    limits: ChannelLimits = FAST,
+    **options,
 ) -> OutboxWorker:
     options.setdefault("max_attempts", 5)
     return OutboxWorker(
@@ -94,13 +98,27 @@ def make_worker(
     )
 
 
-async def add_contacts(db: Database, count: int, now: datetime, channel: str = "telegram", first: int = 700001) -> list[int]:
-    ids = []
+async def add_contacts(
+    db: Database, count: int, now: datetime, channel: str = "telegram", first: int = 700001
+) -> list[int]:
+    table = Contact.__table__  # type: ignore[attr-defined]
+    values = [
+        {
+            "channel": channel,
+            "channel_user_id": str(first + n),
+            "language": "ar",
+            "unreachable": False,
+            "created_at": now,
+        }
+        for n in range(count)
+    ]
     async with db.transaction() as session:
-        for n in range(count):
-            contact, _ = await repo.get_or_create_contact(session, channel, str(first + n), "ar", now)
-            ids.append(contact.id)
-    return ids
+        await session.execute(table.insert(), values)
+        found = await session.execute(
+            select(table.c.id, table.c.channel_user_id).where(table.c.channel == channel)
+        )
+        by_user = {user: cid for cid, user in found}
+    return [by_user[str(first + n)] for n in range(count)]
 
 
 async def queue(
@@ -116,6 +134,34 @@ async def queue(
             due_at=due or now,
             now=now,
         )
+
+
+async def queue_many(db: Database, contacts: list[int], due: datetime) -> None:
+    async with db.transaction() as session:
+        for n, cid in enumerate(contacts):
+            await enqueue(
+                session,
+                dedup_key=f"d:{n}",
+                contact_id=cid,
+                kind="decision",
+                payload={"reference": f"2026-{n:05d}", "status": "approved"},
+                due_at=due,
+                now=due,
+            )
+
+
+async def start_drainer(database_url: str, api: FakeBotApi, *options: str) -> asyncio.subprocess.Process:
+    """A worker in a process of its own (tests/outbox_drain_script.py); it prints "sent N" when done."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(SCRIPT),
+        database_url,
+        api.api_base,
+        *options,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+    )
 
 
 async def rows(db: Database) -> list[OutboxMessage]:
@@ -145,12 +191,23 @@ async def test_enqueue_ignores_a_repeated_dedup_key_and_commits_with_the_callers
     with pytest.raises(RuntimeError):
         async with db.transaction() as session:
             await enqueue(
-                session, dedup_key="decision:2", contact_id=cid, kind="decision", payload={}, due_at=clock.now(), now=clock.now()
+                session,
+                dedup_key="decision:2",
+                contact_id=cid,
+                kind="decision",
+                payload={},
+                due_at=clock.now(),
+                now=clock.now(),
             )
             raise RuntimeError("the decision failed")
 
     [row] = await rows(db)
-    assert (row.dedup_key, row.state, row.attempts, row.payload["reference"]) == ("decision:1", "pending", 0, "2026-00001")
+    assert (row.dedup_key, row.state, row.attempts, row.payload["reference"]) == (
+        "decision:1",
+        "pending",
+        0,
+        "2026-00001",
+    )
 
 
 async def test_a_notification_due_later_is_sent_only_when_the_clock_reaches_it(
@@ -188,6 +245,7 @@ async def test_rows_of_a_channel_without_a_sender_wait_for_one(
 # ---- retries through the real PTB client -----------------------------------------------------------
 
 
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # PTB itself reads retry_after
 async def test_429_waits_retry_after_and_is_not_counted_as_a_failed_attempt(
     db: Database, clock: FakeClock, api: FakeBotApi, bot: Bot
 ) -> None:
@@ -274,7 +332,15 @@ async def test_dead_after_max_attempts_and_staff_are_told_without_personal_data(
     [dead] = alerts.of("outbox.dead")
     assert dead == {
         "count": 1,
-        "rows": [{"outbox_id": row.id, "contact_id": cid, "kind": "decision", "error": "NetworkError", "attempts": 3}],
+        "rows": [
+            {
+                "outbox_id": row.id,
+                "contact_id": cid,
+                "kind": "decision",
+                "error": "NetworkError",
+                "attempts": 3,
+            }
+        ],
     }
     assert "700001" not in repr(alerts.events)  # the chat id is personal data: ids of our rows only
 
@@ -313,7 +379,9 @@ async def test_blocked_user_is_unreachable_staff_told_and_nothing_retried(
     [told] = alerts.of("contact.blocked")
     assert told["contact_id"] == blocked and told["kind"] == "decision"
     async with db.transaction() as session:
-        [entry] = (await session.execute(select(AuditLog).where(AuditLog.action == "contact.unreachable"))).scalars()
+        [entry] = (
+            await session.execute(select(AuditLog).where(AuditLog.action == "contact.unreachable"))
+        ).scalars()
     assert entry.subject == f"contact:{blocked}"
 
     # A later notice to the same person is not attempted (and staff see it was not delivered).
@@ -357,7 +425,9 @@ async def test_a_retry_resends_only_the_messages_not_yet_accepted(db: Database, 
     assert (row.state, row.parts_sent, row.attempts) == ("sent", 2, 2)
 
 
-async def test_a_notification_that_cannot_be_rendered_is_dead(db: Database, clock: FakeClock, alerts: Alerts) -> None:
+async def test_a_notification_that_cannot_be_rendered_is_dead(
+    db: Database, clock: FakeClock, alerts: Alerts
+) -> None:
     [cid] = await add_contacts(db, 1, clock.now())
     await queue(db, cid, 1, clock.now(), kind="no-such-kind")
     sender = ScriptedSender()
@@ -394,31 +464,9 @@ async def test_a_killed_worker_process_loses_no_row_and_a_new_worker_sends_the_r
     database_url: str, db: Database, api: FakeBotApi, bot: Bot
 ) -> None:
     total, lease = 300, 2.0
-    now = datetime.now(timezone.utc)
-    contacts = await add_contacts(db, total, now)
-    async with db.transaction() as session:
-        for n, cid in enumerate(contacts):
-            await enqueue(
-                session,
-                dedup_key=f"d:{n}",
-                contact_id=cid,
-                kind="decision",
-                payload={"reference": f"2026-{n:05d}", "status": "approved"},
-                due_at=now,
-                now=now,
-            )
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SCRIPT),
-        database_url,
-        api.api_base,
-        "--rate",
-        "150",
-        "--lease",
-        str(lease),
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    now = datetime.now(UTC)
+    await queue_many(db, await add_contacts(db, total, now), now)
+    process = await start_drainer(database_url, api, "--rate", "150", "--lease", str(lease))
     try:
         await api.wait_for_call("sendMessage", count=100, timeout=30)
     finally:
@@ -430,7 +478,7 @@ async def test_a_killed_worker_process_loses_no_row_and_a_new_worker_sends_the_r
     in_flight = states.get("sending", 0)
     assert 100 <= sent_before < total and states.get("pending", 0) > 0  # really killed mid-way
 
-    restarted = FakeClock(datetime.now(timezone.utc) + timedelta(seconds=lease + 1))
+    restarted = FakeClock(datetime.now(UTC) + timedelta(seconds=lease + 1))
     worker = make_worker(db, restarted, bot, lease=timedelta(seconds=lease))
     await worker.drain()
 
@@ -441,36 +489,28 @@ async def test_a_killed_worker_process_loses_no_row_and_a_new_worker_sends_the_r
     assert api.duplicates <= in_flight
 
 
-async def test_two_workers_on_postgresql_send_each_of_1000_rows_exactly_once(
-    database_url: str, clock: FakeClock, api: FakeBotApi, bot: Bot
+async def test_two_worker_processes_on_postgresql_send_each_of_1000_rows_exactly_once(
+    database_url: str, db: Database, api: FakeBotApi
 ) -> None:
     if not database_url.startswith("postgresql"):
         pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite has one writer per file")
     total = 1000
-    first, second = Database(database_url), Database(database_url)
-    try:
-        contacts = await add_contacts(first, total, clock.now())
-        async with first.transaction() as session:
-            for n, cid in enumerate(contacts):
-                await enqueue(
-                    session,
-                    dedup_key=f"d:{n}",
-                    contact_id=cid,
-                    kind="decision",
-                    payload={"reference": f"2026-{n:05d}", "status": "approved"},
-                    due_at=clock.now(),
-                    now=clock.now(),
-                )
-        workers = [make_worker(db, clock, bot, batch=25) for db in (first, second)]
-        await asyncio.gather(*(worker.drain() for worker in workers))
+    now = datetime.now(UTC)
+    await queue_many(db, await add_contacts(db, total, now), now)
 
-        assert await count_by_state(first) == {"sent": total}
-        assert len(api.accepted_per_chat) == total and set(api.accepted_per_chat.values()) == {1}
-        assert api.duplicates == 0
-        assert sum(w.sent for w in workers) == total and all(w.sent > 0 for w in workers)
-    finally:
-        await first.dispose()
-        await second.dispose()
+    # Paced at 150/s each, so both are still at it when the slower one has started.
+    workers = [
+        await start_drainer(database_url, api, "--rate", "150", "--batch", "25", "--lease", "30")
+        for _ in range(2)
+    ]
+    outputs = [(await worker.communicate())[0].decode() for worker in workers]
+
+    assert [worker.returncode for worker in workers] == [0, 0]
+    sent = [int(output.split()[-1]) for output in outputs]
+    assert sum(sent) == total and min(sent) > 0  # both took part
+    assert await count_by_state(db) == {"sent": total}
+    assert len(api.accepted_per_chat) == total and set(api.accepted_per_chat.values()) == {1}
+    assert api.duplicates == 0
 
 
 # ---- rate limits -----------------------------------------------------------------------------------
@@ -512,6 +552,7 @@ async def test_the_limiter_paces_overall_and_per_chat() -> None:
     assert limiter.reserve("fresh") >= 3  # 429s in three chats at once: everybody waits
 
 
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # PTB itself reads retry_after
 def test_retry_after_is_read_as_seconds_whether_int_or_timedelta() -> None:
     assert retry_after_seconds(PtbRetryAfter(3)) == 3.0
     assert retry_after_seconds(PtbRetryAfter(timedelta(milliseconds=1500))) == 1.5

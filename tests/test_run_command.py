@@ -36,7 +36,7 @@ async def api() -> AsyncIterator[FakeBotApi]:
 def settings_from_env(
     monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path, **env: str
 ) -> Settings:
-    for name in [n for n in os.environ if n.startswith("BOT_")]:
+    for name in [n for n in os.environ if n.startswith("BOT_") and n != "BOT_FAQ_CACHE"]:
         monkeypatch.delenv(name)
     for name, value in env.items():
         monkeypatch.setenv(name, value)

@@ -1,6 +1,7 @@
 """FAQ understanding: the association's guides as data, Arabic/English normalisation and a hybrid ranker.
 
-Pure and channel-free: the only I/O is reading the guide files in `load_guides`.
+Channel-free: the only I/O is reading the guide files in `load_guides` and, when the caller names one,
+the embedding cache file of `FaqIndex.build`.
 """
 
 from flows.faq.content import ACTIONS, FaqEntry, GuideError, load_guides

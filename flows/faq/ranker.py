@@ -1,10 +1,12 @@
-"""Hybrid FAQ ranker: character n-gram TF-IDF and BM25 over stemmed words, fused, with calibrated confidence."""
+"""Hybrid FAQ ranker: character n-gram TF-IDF, BM25 over stemmed words and (when installed) multilingual
+sentence embeddings, fused, with calibrated confidence."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 from itertools import chain
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -12,10 +14,22 @@ from scipy import sparse
 from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 
 from flows.faq.content import FaqEntry
+from flows.faq.embedding import SentenceEncoder, shared_encoder
 from flows.faq.normalize import analyze, arabic_root, arabic_term, detect_language
 
 Status = Literal["confident", "unsure", "none"]
 _PROCLITICS = frozenset("وبلفك")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """When to answer: a logistic model of "the best entry is right" and its thresholds."""
+
+    # (bias, TF-IDF cosine weight, coverage weight[, embedding cosine weight])
+    coef: tuple[float, ...]
+    confident_at: float  # and every ranker puts the same entry first and the margin is at least min_margin
+    min_margin: float
+    unsure_at: float  # below this: "none", no suggestions
 
 
 @dataclass(frozen=True)
@@ -33,11 +47,20 @@ class RankerSettings:
     ngram_range: tuple[int, int] = (2, 5)
     # A stem the guides never use is looked up by its ISRI root («كمتطوعة» finds «تطوع») at this weight.
     root_fallback: float = 0.25
-    # Logistic calibration of "the best entry is right": (bias, cosine weight, coverage weight).
-    coef: tuple[float, float, float] = (-3.467, 3.543, 4.261)
-    confident_at: float = 0.78  # and both rankers agree and the margin is at least min_margin
-    min_margin: float = 2.0
-    unsure_at: float = 0.4  # below this: "none", no suggestions
+    # Sentence embeddings (multilingual USE): the best cosine over the entry's questions in either language,
+    # and the cosine with its answer, each z-scored and weighted into the fusion. 0 turns the signal off.
+    embedding_weight: float = 4.0
+    answer_weight_embedding: float = 0.5
+    # Confidence with the lexical signals only, and with the embeddings (their cosine is a fourth feature).
+    lexical: Calibration = Calibration(
+        coef=(-3.467, 3.543, 4.261), confident_at=0.78, min_margin=2.0, unsure_at=0.4
+    )
+    semantic: Calibration = Calibration(
+        coef=(-4.912, 0.516, 3.71, 6.043), confident_at=0.86, min_margin=0.0, unsure_at=0.47
+    )
+
+    def calibration(self, signals: Signals) -> Calibration:
+        return self.lexical if signals.semantic is None else self.semantic
 
 
 @dataclass(frozen=True)
@@ -60,10 +83,14 @@ class Signals:
     cosine: float  # TF-IDF cosine of the best entry's closest question
     coverage: float  # share of the question's word weight (IDF) that the best entry's questions contain
     margin: float  # fused score of the best entry minus the second, in standard deviations
-    agree: bool  # both rankers put the same entry first
+    agree: bool  # every ranker puts the same entry first
+    # Embedding cosine of the best entry's closest question (None: the index has no embeddings).
+    semantic: float | None = None
 
-    def features(self) -> tuple[float, float]:
-        return (self.cosine, self.coverage)
+    def features(self) -> tuple[float, ...]:
+        if self.semantic is None:
+            return (self.cosine, self.coverage)
+        return (self.cosine, self.coverage, self.semantic)
 
 
 class _CharTfidf:
@@ -151,6 +178,30 @@ def _zscore(values: np.ndarray) -> np.ndarray:
     if spread <= 1e-9:
         return np.zeros_like(values)
     return (values - float(values.mean())) / spread
+
+
+class _SemanticIndex:
+    """Sentence embeddings of every entry's questions (both languages: the model is multilingual) and answers."""
+
+    def __init__(self, entries: list[FaqEntry], encoder: SentenceEncoder, cache: Path | None) -> None:
+        self.encoder = encoder
+        questions = [q for entry in entries for lang in ("ar", "en") for q in entry.questions[lang]]
+        counts = [sum(len(entry.questions[lang]) for lang in ("ar", "en")) for entry in entries]
+        answers = {lang: [entry.answer[lang] for entry in entries] for lang in ("ar", "en")}
+        if cache is not None:
+            encoder.load_cache(cache)
+        encoded = encoder.encoded
+        self.questions = encoder.encode(questions)
+        self.starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+        self.answers = {lang: encoder.encode(texts) for lang, texts in answers.items()}
+        if cache is not None and (encoder.encoded > encoded or not cache.exists()):
+            encoder.save_cache(cache, questions + answers["ar"] + answers["en"])
+
+    def scores(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per entry: the best cosine over its questions, and its answer's cosine."""
+        vector = self.encoder.encode_query(text)
+        by_question = self.questions @ vector
+        return np.maximum.reduceat(by_question, self.starts), self.answers[lang] @ vector
 
 
 class _LanguageIndex:
@@ -262,7 +313,7 @@ class _LanguageIndex:
             scores += entry_weight * (query @ matrices["entry"]).toarray().ravel()
         return scores, by_question
 
-    def signals(self, text: str) -> Signals | None:
+    def signals(self, text: str, semantic: _SemanticIndex | None = None) -> Signals | None:
         words, terms = self._analyze(text)
         if not words:
             return None
@@ -283,7 +334,12 @@ class _LanguageIndex:
         else:
             word_scores = np.zeros_like(char_scores)
 
-        fused = _zscore(char_scores) + self.settings.bm25_weight * _zscore(word_scores)
+        fused = _zscore(char_scores) + st.bm25_weight * _zscore(word_scores)
+        if semantic is not None:
+            semantic_questions, semantic_answers = semantic.scores(text, self.lang)
+            semantic_scores = _zscore(semantic_questions)
+            semantic_scores += st.answer_weight_embedding * _zscore(semantic_answers)
+            fused += st.embedding_weight * semantic_scores
         top = (
             np.argpartition(-fused, min(10, len(fused) - 1))[:10]
             if len(fused) > 10
@@ -293,6 +349,7 @@ class _LanguageIndex:
         best = int(order[0])
         margin = float(fused[best] - fused[order[1]]) if len(order) > 1 else float(fused[best])
         agree = int(np.argmax(char_scores)) == best and (not columns or int(np.argmax(word_scores)) == best)
+        agree = agree and (semantic is None or int(np.argmax(semantic_scores)) == best)
 
         weight = {t: self._idf(t) for t in set(terms)}
         total = sum(weight.values())
@@ -304,30 +361,60 @@ class _LanguageIndex:
             coverage=found / total if total > 0 else 0.0,
             margin=margin,
             agree=bool(agree),
+            semantic=float(semantic_questions[best]) if semantic is not None else None,
         )
 
 
 def confidence(signals: Signals, settings: RankerSettings) -> float:
     """Calibrated probability that the best entry is the right answer."""
-    bias, *weights = settings.coef
+    bias, *weights = settings.calibration(signals).coef
     z = bias + sum(w * f for w, f in zip(weights, signals.features(), strict=True))
     return 1.0 / (1.0 + math.exp(-z))
 
 
 class FaqIndex:
-    def __init__(self, entries: list[FaqEntry], settings: RankerSettings) -> None:
+    def __init__(
+        self,
+        entries: list[FaqEntry],
+        settings: RankerSettings,
+        encoder: SentenceEncoder | None = None,
+        embedding_cache: Path | None = None,
+    ) -> None:
         self.entries = list(entries)
         self.settings = settings
         self._indexes = {lang: _LanguageIndex(self.entries, lang, settings) for lang in ("ar", "en")}
+        self._semantic = (
+            _SemanticIndex(self.entries, encoder, embedding_cache)
+            if encoder is not None and settings.embedding_weight
+            else None
+        )
 
     @classmethod
-    def build(cls, entries: list[FaqEntry], settings: RankerSettings | None = None) -> FaqIndex:
+    def build(
+        cls,
+        entries: list[FaqEntry],
+        settings: RankerSettings | None = None,
+        embeddings: bool = True,
+        embedding_cache: Path | None = None,
+    ) -> FaqIndex:
+        """`embeddings=False`, or the embedding package missing, leaves the lexical signals only.
+
+        `embedding_cache`: a file for the vectors of the entries' texts, read before embedding and rewritten
+        when texts were added, so that a restart or an edit re-embeds only new texts.
+        """
         if not entries:
             raise ValueError("the FAQ index needs at least one entry")
-        return cls(entries, settings or RankerSettings())
+        settings = settings or RankerSettings()
+        encoder = shared_encoder() if embeddings and settings.embedding_weight else None
+        return cls(entries, settings, encoder, embedding_cache)
+
+    @property
+    def signal_names(self) -> tuple[str, ...]:
+        names = ("char n-gram TF-IDF", "BM25")
+        return (*names, "USE multilingual v3 embeddings") if self._semantic is not None else names
 
     def signals(self, text: str) -> Signals | None:
-        return self._indexes[detect_language(text)].signals(text)
+        return self._indexes[detect_language(text)].signals(text, self._semantic)
 
     def query(self, text: str) -> FaqResult:
         signals = self.signals(text)
@@ -342,10 +429,11 @@ class FaqIndex:
         """The answer for these signals under the given thresholds (the bench calibrates them this way)."""
         score = confidence(signals, settings)
         lang = signals.lang
-        if signals.agree and signals.margin >= settings.min_margin and score >= settings.confident_at:
+        calibration = settings.calibration(signals)
+        if signals.agree and signals.margin >= calibration.min_margin and score >= calibration.confident_at:
             best = self.entries[signals.order[0]]
             return FaqResult(status="confident", entry=best, score=score, suggestions=(), lang=lang)
-        if score >= settings.unsure_at:
+        if score >= calibration.unsure_at:
             suggestions = tuple(self.entries[i] for i in signals.order[:3])
             return FaqResult(status="unsure", entry=None, score=score, suggestions=suggestions, lang=lang)
         return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang)
