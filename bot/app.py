@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.settings import Settings
 from flows.clock import SystemClock
 from flows.engine import FlowSettings
 from flows.form import FormDefinition, FormDefinitionError, load_form
@@ -14,8 +15,6 @@ from flows.service import Clock, ConversationService
 from locales import LANGUAGES, compile_catalogs, translator
 from storage.db import Database
 from storage.migrate import upgrade_async
-
-from bot.settings import Settings
 
 
 class StartupError(Exception):

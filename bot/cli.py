@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
 
     ask = commands.add_parser("ask", help="print the answer the assistant gives to a question")
     ask.add_argument("question")
-    ask.add_argument("--lang", choices=["ar", "en"], default=None, help="(the answer follows the question's language)")
+    ask.add_argument(
+        "--lang", choices=["ar", "en"], default=None, help="(the answer follows the question's language)"
+    )
     ask.add_argument("--json", action="store_true", help="print one JSON object")
 
     faq = commands.add_parser("faq", help="FAQ tools for content editors")

@@ -20,9 +20,11 @@ from starlette.applications import Starlette
 from telegram.error import InvalidToken, NetworkError
 
 from bot.app import App, build_app
+from bot.delivery import Delivery
 from bot.settings import Settings
 from handlers.staff_desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_app
+from handlers.telegram_sender import TelegramSender
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +83,15 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
             print(
                 "note: BOT_STAFF_CHAT_ID is not set: requests and escalations are saved but not posted to staff"
             )
+        # The channel's own bot sends notifications too: its FloodLimiter keeps replies and notices
+        # under one 30/s budget.
+        delivery = Delivery(
+            app, {"telegram": TelegramSender(channel.bot)}, desk.post_alert if desk is not None else None
+        )
         if settings.telegram_webhook_url:
-            await _serve_webhook(settings, channel, desk, stop)
+            await _serve_webhook(settings, channel, desk, delivery, stop)
         else:
-            await _poll(channel, desk, stop)
+            await _poll(channel, desk, delivery, stop)
     except InvalidToken:
         print(
             "error: Telegram refused BOT_TELEGRAM_TOKEN: copy the token from @BotFather again",
@@ -105,29 +112,37 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     return 0
 
 
-async def _poll(channel: TelegramChannel, desk: StaffDesk | None, stop: asyncio.Event | None) -> None:
+async def _poll(
+    channel: TelegramChannel, desk: StaffDesk | None, delivery: Delivery, stop: asyncio.Event | None
+) -> None:
     async with _stop_signal(stop) as stopped:
         await channel.start_polling()
         try:
             if desk is not None:
                 await desk.start()
+            delivery.start()
             print("Mustafid is running on Telegram (long polling). Press Ctrl+C to stop.", flush=True)
             await stopped.wait()
         finally:
+            delivery.stop()
             if desk is not None:
                 await desk.stop()
             await channel.stop()
 
 
 async def _serve_webhook(
-    settings: Settings, channel: TelegramChannel, desk: StaffDesk | None, stop: asyncio.Event | None
+    settings: Settings,
+    channel: TelegramChannel,
+    desk: StaffDesk | None,
+    delivery: Delivery,
+    stop: asyncio.Event | None,
 ) -> None:
     import uvicorn
 
     secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
     url = webhook_url(settings.telegram_webhook_url or "")
     web = webhook_app(channel, secret, public_url=url)
-    web.router.lifespan_context = _with_desk(web.router.lifespan_context, desk)
+    web.router.lifespan_context = _with_desk(web.router.lifespan_context, desk, delivery)
     config = uvicorn.Config(
         web, host=settings.webhook_listen, port=settings.webhook_port, log_level="warning", access_log=False
     )
@@ -151,18 +166,20 @@ async def _serve_webhook(
         raise _NotStarted
 
 
-def _with_desk(inner, desk: StaffDesk | None):  # type: ignore[no-untyped-def]
-    """The webhook app's lifespan (which starts and stops the channel) with the desk inside it, so the
-    desk posts what it has queued before the bot shuts down."""
+def _with_desk(inner, desk: StaffDesk | None, delivery: Delivery):  # type: ignore[no-untyped-def]
+    """The webhook app's lifespan (which starts and stops the channel) with the desk and the delivery
+    inside it, so the desk posts what it has queued before the bot shuts down."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         async with inner(app):
             if desk is not None:
                 await desk.start()
+            delivery.start()
             try:
                 yield
             finally:
+                delivery.stop()
                 if desk is not None:
                     await desk.stop()
 

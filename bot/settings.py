@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,7 +60,9 @@ class Settings(BaseSettings):
             try:
                 return tuple(int(p) for p in parts)
             except ValueError:
-                raise ValueError("must be comma-separated numeric Telegram user ids, e.g. 9001,9002") from None
+                raise ValueError(
+                    "must be comma-separated numeric Telegram user ids, e.g. 9001,9002"
+                ) from None
         if isinstance(value, int):
             return (value,)
         return value

@@ -51,8 +51,8 @@ async def overdue_digest(db: Database, clock: Clock, shown: int = 10) -> Digest:
     oldest = tuple(r.reference for r in overdue[:shown])
     lines = [t.n("digest.count", len(overdue))]
     for request in overdue[:shown]:
-        days = (now - request.submitted_at).days
-        lines.append(t("digest.line", reference=request.reference, days=t.n("days", days)))
+        waited = t.n("days", (now - request.submitted_at).days)
+        lines.append(t("digest.line", reference=request.reference, days=waited))
     if len(overdue) > shown:
         lines.append(t("digest.more", count=t.number(len(overdue) - shown)))
     return Digest(len(overdue), oldest, "\n".join(lines), queued)

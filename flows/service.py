@@ -244,8 +244,10 @@ class ConversationService:
         survey = outcome.survey
         assert survey is not None
         await repo.audit(session, f"contact:{contact.id}", "survey.rated", f"survey:{survey.id}", now)
-        key = "survey.thanks_changed" if outcome.changed else "survey.thanks_rating"
-        text = t(key)
+        if outcome.changed:
+            key, text = "survey.thanks_changed", t("survey.thanks_changed")
+        else:
+            key, text = "survey.thanks_rating", t("survey.thanks_rating")
         if outcome.low:
             text += "\n" + t("survey.follow_up")
             reference = await self._reference_of(session, survey.request_id)

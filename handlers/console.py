@@ -44,7 +44,9 @@ def store_file(path: Path, files_dir: Path) -> Attachment:
         shutil.copyfile(path, target)
     mime = sniff_mime(path)
     kind = AttachmentKind.PHOTO if mime.startswith("image/") else AttachmentKind.DOCUMENT
-    return Attachment(kind=kind, ref=f"file:{target}", mime=mime, size=path.stat().st_size, name=path.name, sha256=sha)
+    return Attachment(
+        kind=kind, ref=f"file:{target}", mime=mime, size=path.stat().st_size, name=path.name, sha256=sha
+    )
 
 
 def render_console(message: Outbound) -> str:
@@ -58,7 +60,9 @@ def render_console(message: Outbound) -> str:
 
 
 def _looks_like_path(text: str) -> bool:
-    return text.startswith(("/", "~", "./", "../")) or (len(text) < 300 and Path(text).suffix.lower() in (".jpg", ".jpeg", ".png", ".pdf", ".webp", ".heic"))
+    return text.startswith(("/", "~", "./", "../")) or (
+        len(text) < 300 and Path(text).suffix.lower() in (".jpg", ".jpeg", ".png", ".pdf", ".webp", ".heic")
+    )
 
 
 class ConsoleChannel:

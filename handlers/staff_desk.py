@@ -5,13 +5,22 @@
     await desk.start()            # after the channel has started; `await desk.stop()` before it stops
 
 - A new support request posts a card with masked data and buttons (claim, full record and attachments,
-  both sent to the pressing staff member in private). Decision buttons come from `decision_buttons`.
+  both sent to the pressing staff member in private) and the committee's decisions that are legal from the
+  request's status (`decision_buttons`). Claiming puts the request "under study". A decision edits the
+  card: the new status, who recorded it, and the buttons legal from there.
+- Reject and "need more information" need a note: without one the bot asks in the group ("reply to this
+  message", ForceReply for the presser) and the staff member's reply completes the decision. The question
+  is a row in desk_prompt, so a reply after a restart still works.
 - "Talk to a person", "the procedure is unclear" and unanswered questions open one thread per
   beneficiary: a forum topic when the group is a forum, otherwise a card that staff reply to. The
   beneficiary's messages are copied into it; a staff reply there reaches the beneficiary on their own
   channel (through `senders`) and the bot stays quiet until `/close`.
-- Staff commands: /pending, /find REF, /close, /help. Only members of the staff chat and configured admins
-  may use the buttons and commands; anything else is refused and audited.
+- Staff commands: /pending, /find REF, /close, /help; decisions /approve REF [note], /reject REF reason,
+  /needinfo REF missing fields, /registered REF, /delivered REF (or written as a reply to a request's
+  card, without REF); /stats and /report (a PNG chart). Only members of the staff chat and configured
+  admins may use the buttons and commands; anything else is refused and audited.
+- A low satisfaction rating (1 or 2) is posted in the beneficiary's thread, or the group, so someone calls
+  back; `post_alert` queues the outbox's alerts and the daily digest.
 - Posts to the group go through one queue and one worker: a burst waits for the group's flood limit
   (FloodLimiter) instead of being dropped, and keeps its order.
 """
@@ -31,6 +40,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -40,26 +50,33 @@ from telegram import (
     BotCommand,
     BotCommandScopeChat,
     CallbackQuery,
+    ForceReply,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
+    MessageEntity,
     ReplyParameters,
     Update,
     User,
 )
-from telegram.constants import ChatMemberStatus, ChatType
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType
 from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
+from bot.reporting import chart_png, stats_text
+from flows.decisions import DecisionOutcome, DecisionService
 from flows.engine import display_value
 from flows.form import FormDefinition
+from flows.lifecycle import LEGAL, NEEDS_NOTE, Action, Refused, transition
 from flows.messages import Attachment, AttachmentKind, Outbound
 from flows.service import ConversationService, EscalationOpened, RelayedMessage, RequestCreated, StaffNotice
+from flows.survey import LowRating
+from flows.text import ascii_digits, clean
 from handlers.telegram import FILE_REF, TELEGRAM_REF, Delivery, TelegramChannel, split_text
-from locales import translator
+from locales import N_, Translator, translator
 from storage import desk as desk_repo
 from storage import repo
-from storage.desk import StaffMessageKind, StaffThread, ThreadStatus
+from storage.desk import DeskPrompt, StaffMessageKind, StaffThread, ThreadStatus
 from storage.models import Attachment as StoredAttachment
 from storage.models import Contact, RequestStatus, SupportRequest
 
@@ -67,12 +84,31 @@ log = logging.getLogger(__name__)
 
 STAFF_CHANNEL = "telegram-staff"  # processed_message channel for staff-chat updates
 CALLBACK_PREFIX = "s:"
-STAFF_COMMANDS = ("pending", "find", "close", "help")
+DECISION_COMMANDS = ("approve", "reject", "needinfo", "registered", "delivered")  # = Action values
+STAFF_COMMANDS = ("pending", "find", "close", "help", *DECISION_COMMANDS, "stats", "report")
 PENDING_LIMIT = 30
 _SIGNATURE_CHARS = 11  # base64url of HMAC-SHA256, cut: 66 bits, and callback_data stays short
 _COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?$", re.DOTALL)
 _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 _LTR = "\u2068{}\u2069"  # keeps digits and + in order inside Arabic text
+_REFERENCE_RE = re.compile(r"#?(\d{4})[-_\u2010-\u2015](\d{1,6})")
+_MENTION = "\x00"  # where the presser's name goes in a question, so its entity offset can be found
+
+# The committee's decisions on a card, in rows; only those legal from the request's status are shown.
+DECISION_ROWS: tuple[tuple[Action, ...], ...] = (
+    (Action.APPROVE, Action.REJECT),
+    (Action.NEED_INFO,),
+    (Action.REGISTER,),
+    (Action.DELIVER,),
+)
+DECISION_LABELS = {
+    Action.APPROVE: N_("desk.button.approve"),
+    Action.REJECT: N_("desk.button.reject"),
+    Action.NEED_INFO: N_("desk.button.needinfo"),
+    Action.REGISTER: N_("desk.button.registered"),
+    Action.DELIVER: N_("desk.button.delivered"),
+}
+PROMPT_KEYS = {Action.REJECT: N_("desk.prompt.reject"), Action.NEED_INFO: N_("desk.prompt.needinfo")}
 
 Sender = Callable[[Contact, list[Outbound]], Awaitable[bool]]
 """Delivers messages to a beneficiary on their own channel; True when delivered."""
@@ -94,19 +130,55 @@ class ButtonPress:
     actor: str  # "staff:<telegram user id>", for the audit log
 
 
-Answer = tuple[str, bool] | None  # the answerCallbackQuery text and whether it is an alert
+class Answered:
+    """What a handler returns when it has answered the press itself, before slow work: editing the card
+    or posting a question waits for the group's flood limit, and a press must be answered within seconds."""
+
+
+ANSWERED = Answered()
+Answer = tuple[str, bool] | Answered | None  # the answerCallbackQuery text and whether it is an alert
 ActionHandler = Callable[[ButtonPress], Awaitable[Answer]]
 
 
+@dataclass(frozen=True)
+class StaffAlert:
+    """A text for the staff group from elsewhere (the outbox's alerts, the daily digest)."""
+
+    text: str
+
+
+def legal_actions(status: str) -> frozenset[Action]:
+    try:
+        return LEGAL[RequestStatus(status)]
+    except ValueError:
+        return frozenset()
+
+
 def decision_buttons(
-    request: SupportRequest, data: Callable[[str, int], str]
+    request: SupportRequest, data: Callable[[str, int], str], t: Translator | None = None
 ) -> list[list[InlineKeyboardButton]]:
-    """Rows of the committee's decision buttons on a request card: approve, reject, need more information,
-    registered, delivered. Empty until the decisions issue wires them: it returns rows here such as
-    ``[[InlineKeyboardButton(t("desk.button.approve"), callback_data=data("approve", request.id))]]``
-    (``data`` signs the action; actions are at most 10 ASCII letters) and registers a handler per action
-    in ``StaffDesk.actions`` (an ActionHandler; the presser is already known to be staff)."""
-    return []
+    """Rows of the committee's decision buttons on a request card (approve, reject, need more information,
+    registered, delivered): only those legal from the request's status. ``data`` signs the action."""
+    t = t or translator("ar")
+    legal = legal_actions(request.status)
+    rows = []
+    for row in DECISION_ROWS:
+        buttons = [
+            InlineKeyboardButton(t(DECISION_LABELS[action]), callback_data=data(action.value, request.id))  # type: ignore[arg-type]
+            for action in row
+            if action in legal
+        ]
+        if buttons:
+            rows.append(buttons)
+    return rows
+
+
+def parse_reference(text: str) -> str | None:
+    """«٢٠٢٦-١٢», "2026-12" or a reference copied from a card (with its direction marks) -> "2026-00012"."""
+    match = _REFERENCE_RE.fullmatch(ascii_digits(clean(text)))
+    if match is None:
+        return None
+    return f"{match.group(1)}-{int(match.group(2)):05d}"
 
 
 def telegram_sender(channel: TelegramChannel) -> Sender:
@@ -176,6 +248,7 @@ class StaffDesk:
         timezone: str = "Asia/Riyadh",
         member_cache_seconds: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        decisions: DecisionService | None = None,
     ) -> None:
         self.service = service
         self.form = form
@@ -187,16 +260,21 @@ class StaffDesk:
         self.zone = ZoneInfo(timezone)
         self.member_cache_seconds = member_cache_seconds
         self._monotonic = monotonic
+        self.decisions = decisions or DecisionService(
+            service.db, service.clock, form, survey_delay=service.settings.survey_delay
+        )
         self.actions: dict[str, ActionHandler] = {
             StaffAction.CLAIM: self._claim,
             StaffAction.RECORD: self._send_record,
             StaffAction.FILES: self._send_files,
         }
+        for action in DECISION_LABELS:
+            self.actions[action.value] = partial(self._decision_pressed, action)
         self._channel: TelegramChannel | None = None
         self._key = b""
         self._members: dict[int, tuple[bool, float]] = {}
         self._is_forum: bool | None = None
-        self._queue: asyncio.Queue[StaffNotice] = asyncio.Queue()
+        self._queue: asyncio.Queue[StaffNotice | StaffAlert] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
 
     @property
@@ -231,6 +309,13 @@ class StaffDesk:
             BotCommand("pending", t("desk.cmd.pending")),
             BotCommand("find", t("desk.cmd.find")),
             BotCommand("close", t("desk.cmd.close")),
+            BotCommand("approve", t("desk.cmd.approve")),
+            BotCommand("reject", t("desk.cmd.reject")),
+            BotCommand("needinfo", t("desk.cmd.needinfo")),
+            BotCommand("registered", t("desk.cmd.registered")),
+            BotCommand("delivered", t("desk.cmd.delivered")),
+            BotCommand("stats", t("desk.cmd.stats")),
+            BotCommand("report", t("desk.cmd.report")),
             BotCommand("help", t("desk.cmd.help")),
         ]
         with contextlib.suppress(TelegramError):
@@ -260,6 +345,12 @@ class StaffDesk:
         self._queue.put_nowait(notice)
         self._ensure_worker()
 
+    async def post_alert(self, text: str) -> None:
+        """Post a text in the staff group (the outbox's alerts, the daily digest): queued with the notices,
+        so it waits for the group's flood limit instead of being dropped. Returns at once."""
+        self._queue.put_nowait(StaffAlert(text))
+        self._ensure_worker()
+
     def _ensure_worker(self) -> None:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="staff-desk")
@@ -274,6 +365,11 @@ class StaffDesk:
                     await self._escalated(notice)
                 elif isinstance(notice, RelayedMessage):
                     await self._relay_to_staff(notice)
+                elif isinstance(notice, LowRating):
+                    await self._low_rating(notice)
+                elif isinstance(notice, StaffAlert):
+                    if await self._post(notice.text) is None:
+                        log.warning("a staff alert could not be posted")
             except Exception as exc:  # one bad notice must not stop the desk
                 log.exception("posting a staff notice failed (%s)", type(exc).__name__)
             finally:
@@ -362,7 +458,9 @@ class StaffDesk:
         if command is not None and command not in STAFF_COMMANDS:
             return
         target = None
-        if command in (None, "close"):
+        prompt = await self._prompt_of(message) if command is None else None
+        # A reply to the bot's question is the decision's note, never a message for a beneficiary.
+        if prompt is None and command in (None, "close"):
             target = await self._target_of(message)
             if command is None and target is None:
                 return  # staff talking among themselves
@@ -376,12 +474,20 @@ class StaffDesk:
             f"staff:{sender.id}" if sender is not None and message.sender_chat is None else "staff:anonymous"
         )
         try:
-            if command == "pending":
+            if prompt is not None:
+                await self._answer_prompt(message, prompt, actor)
+            elif command == "pending":
                 await self._pending(message)
             elif command == "find":
                 await self._find(message, argument)
             elif command == "help":
-                await self._reply(message, self.t("desk.help"))
+                await self._reply(message, self.t("desk.help") + "\n\n" + self.t("desk.help.decisions"))
+            elif command in DECISION_COMMANDS:
+                await self._decision_command(message, Action(command), argument, actor)
+            elif command == "stats":
+                await self._stats(message)
+            elif command == "report":
+                await self._report(message)
             elif command == "close":
                 if target is None:
                     await self._reply(message, self.t("desk.close.where"))
@@ -594,13 +700,11 @@ class StaffDesk:
         await self._reply(message, "\n".join(lines))
 
     async def _find(self, message: Message, argument: str) -> None:
-        reference = argument.split()[0].translate(_DIGITS) if argument else ""
-        if not reference:
+        token = argument.split()[0] if argument.split() else ""
+        if not token:
             await self._reply(message, self.t("desk.find.usage"))
             return
-        if re.fullmatch(r"\d{4}-\d{1,5}", reference):
-            year, number = reference.split("-")
-            reference = f"{year}-{int(number):05d}"  # "2026-12" is 2026-00012
+        reference = parse_reference(token) or ascii_digits(clean(token))  # "2026-12" is 2026-00012
         async with self.service.db.transaction() as session:
             request = await repo.request_by_reference(session, reference)
             card = await self._card(session, request) if request is not None else None
@@ -645,7 +749,7 @@ class StaffDesk:
             answer = self.t("desk.failed"), True
         if answer is None:
             await self._answer(query, None)
-        else:
+        elif not isinstance(answer, Answered):
             await self._answer(query, answer[0], alert=answer[1])
 
     async def _answer(self, query: CallbackQuery, text: str | None, alert: bool = False) -> None:
@@ -655,22 +759,260 @@ class StaffDesk:
         request, user, now = press.request, press.user, self._now()
         pressed = press.query.message
         async with self.service.db.transaction() as session:
-            if pressed is not None and await desk_repo.card_of(session, request.id) is None:  # type: ignore[arg-type]
-                # The card was posted but not recorded (a crash in between): the pressed one stands in.
-                await desk_repo.save_card(session, request.id, self.chat_id, pressed.message_id, now)  # type: ignore[arg-type]
+            await self._adopt_card(session, request, pressed)
             claimed, card = await desk_repo.claim(session, request.id, user.id, user.full_name, now)  # type: ignore[arg-type]
             if claimed:
                 await repo.audit(session, press.actor, "request.claimed", f"request:{request.reference}", now)
-            text, markup = await self._card(session, request)
         if card is not None and card.claimed_by != user.id:
             return self.t("desk.claim.taken", name=card.claimed_by_name or "—"), True
-        if pressed is not None:
+        if Action.STUDY in legal_actions(request.status):
+            # A refusal here means someone decided meanwhile: the claim stands, the card shows the news.
+            await self.decisions.decide(request.reference, Action.STUDY, press.actor)
+        await self._refresh_card(request.id, also=_message_ids(pressed))  # type: ignore[arg-type]
+        return self.t("desk.claim.done", reference=request.reference), False
+
+    async def _adopt_card(self, session: AsyncSession, request: SupportRequest, pressed: object) -> None:
+        if pressed is not None and await desk_repo.card_of(session, request.id) is None:  # type: ignore[arg-type]
+            # The card was posted but not recorded (a crash in between): the pressed one stands in.
+            await desk_repo.save_card(session, request.id, self.chat_id, pressed.message_id, self._now())  # type: ignore[arg-type, attr-defined]
+
+    # -- decisions: buttons, commands, and the questions that ask for a note
+
+    async def _decision_pressed(self, action: Action, press: ButtonPress) -> Answer:
+        request, pressed, query = press.request, press.query.message, press.query
+        refusal = self._refusal(request, action)
+        if refusal is not None:
+            await self._answer(query, refusal, alert=True)
+            await self._refresh_pressed(request.id, pressed)  # type: ignore[arg-type]
+            return ANSWERED
+        async with self.service.db.transaction() as session:
+            await self._adopt_card(session, request, pressed)
+        if action in NEEDS_NOTE:
+            await self._answer(query, self.t("desk.prompt.asked"))
+            await self._ask_note(
+                request,
+                action,
+                press.user,
+                about=pressed if isinstance(pressed, Message) else None,
+                card_message_id=pressed.message_id if pressed is not None else None,
+            )
+            return ANSWERED
+        outcome = await self.decisions.decide(request.reference, action, press.actor)
+        await self._answer(query, outcome.staff_text(self.lang), alert=not outcome.ok)
+        if outcome.ok:
+            await self._show_decision(request.id, outcome, press.user.full_name, _message_ids(pressed))  # type: ignore[arg-type]
+        else:
+            await self._refresh_pressed(request.id, pressed)  # type: ignore[arg-type]
+        return ANSWERED
+
+    async def _decision_command(self, message: Message, action: Action, argument: str, actor: str) -> None:
+        t = self.t
+        request, note = await self._request_and_note(message, argument)
+        if request is None:
+            if note is not None:  # a reference that matches no request
+                await self._reply(message, t("decision.not_found", reference=_LTR.format(note[:20])))
+                return
+            example = f"/{action.value} 2026-00012"
+            if action in NEEDS_NOTE:
+                example += " " + t("desk.decision.example_note")
+            await self._reply(message, t("desk.decision.usage", example=example))
+            return
+        refusal = self._refusal(request, action)
+        if refusal is not None:
+            await self._reply(message, refusal)
+            return
+        if action in NEEDS_NOTE and not note:
+            user = message.from_user if message.sender_chat is None else None
+            if not await self._ask_note(request, action, user, about=message, card_message_id=None):
+                await self._reply(message, t("desk.failed"))
+            return
+        outcome = await self._decide(request, action, actor, self._name_of(message), note or None)
+        await self._reply(message, outcome.staff_text(self.lang))
+
+    async def _request_and_note(
+        self, message: Message, argument: str
+    ) -> tuple[SupportRequest | None, str | None]:
+        """The request a decision command is about, and its note: "/reject 2026-00012 reason", or
+        "/reject reason" written as a reply to the request's card. (None, the reference) when the reference
+        matches no request; (None, None) when there is no reference."""
+        parts = argument.split(maxsplit=1)
+        reference = parse_reference(parts[0]) if parts else None
+        async with self.service.db.transaction() as session:
+            if reference is not None:
+                request = await repo.request_by_reference(session, reference)
+                note = parts[1].strip() if len(parts) > 1 else ""
+                return (request, note) if request is not None else (None, reference)
+            replied = message.reply_to_message
+            card = None
+            if replied is not None:
+                card = await desk_repo.card_by_message(session, self.chat_id, replied.message_id)
+            if card is None:
+                return None, None
+            return await session.get(SupportRequest, card.request_id), argument.strip()
+
+    async def _prompt_of(self, message: Message) -> DeskPrompt | None:
+        replied = message.reply_to_message
+        if replied is None or replied.from_user is None or not replied.from_user.is_bot:
+            return None
+        async with self.service.db.transaction() as session:
+            return await desk_repo.prompt_at(session, self.chat_id, replied.message_id)
+
+    async def _ask_note(
+        self,
+        request: SupportRequest,
+        action: Action,
+        user: User | None,
+        *,
+        about: Message | None,
+        card_message_id: int | None,
+    ) -> bool:
+        """Ask in the group for the reason (reject) or what is missing (need info), as a reply to ``about``
+        (the card or the command) with ForceReply for the presser; the question is remembered."""
+        t = self.t
+        name = user.full_name if user is not None else t("desk.actor.anonymous")
+        separator = ", " if self.lang == "en" else "، "
+        fields = separator.join(t(form_field.label) for form_field in self.form.fields)
+        text = t(PROMPT_KEYS[action], name=_MENTION, reference=_LTR.format(request.reference), fields=fields)
+        before, _, after = text.partition(_MENTION)
+        text = before + name + after
+        entities = None
+        if user is not None:
+            entities = [MessageEntity(MessageEntity.TEXT_MENTION, _utf16(before), _utf16(name), user=user)]
+        placement = self._reply_placement(about) if about is not None else {}
+        markup = ForceReply(selective=True, input_field_placeholder=t("desk.prompt.placeholder")[:64])
+        sent = await self._post(text, entities=entities, reply_markup=markup, **placement)
+        if sent is None:
+            return False
+        async with self.service.db.transaction() as session:
+            await desk_repo.add_prompt(
+                session,
+                DeskPrompt(
+                    chat_id=self.chat_id,
+                    message_id=sent.message_id,
+                    request_id=request.id,  # type: ignore[arg-type]
+                    action=action.value,
+                    asked_by=user.id if user is not None else None,
+                    card_message_id=card_message_id,
+                    created_at=self._now(),
+                ),
+            )
+        return True
+
+    async def _answer_prompt(self, message: Message, prompt: DeskPrompt, actor: str) -> None:
+        """A staff member (not necessarily the one asked) replied to the bot's question: decide with it."""
+        t = self.t
+        if prompt.answered_at is not None:
+            await self._reply(message, t("desk.prompt.used"))
+            return
+        note = (message.text or "").strip()
+        if not note:
+            await self._reply(message, t("desk.prompt.text_only"))
+            return
+        async with self.service.db.transaction() as session:
+            request = await session.get(SupportRequest, prompt.request_id)
+        if request is None:
+            await self._reply(message, t("desk.request.not_found"))
+            return
+        also = (prompt.card_message_id,) if prompt.card_message_id else ()
+        outcome = await self._decide(
+            request, Action(prompt.action), actor, self._name_of(message), note, also
+        )
+        if outcome.ok:
+            async with self.service.db.transaction() as session:
+                await desk_repo.answer_prompt(session, prompt.id, self._now())  # type: ignore[arg-type]
+        await self._reply(message, outcome.staff_text(self.lang))
+
+    async def _decide(
+        self,
+        request: SupportRequest,
+        action: Action,
+        actor: str,
+        name: str,
+        note: str | None,
+        also: Sequence[int] = (),
+    ) -> DecisionOutcome:
+        """Record the decision (DecisionService: status, history, audit, the applicant's notification),
+        then show it on the card with who recorded it."""
+        outcome = await self.decisions.decide(request.reference, action, actor, note)
+        if outcome.ok:
+            await self._show_decision(request.id, outcome, name, also)  # type: ignore[arg-type]
+        return outcome
+
+    async def _show_decision(
+        self, request_id: int, outcome: DecisionOutcome, name: str, also: Sequence[int] = ()
+    ) -> None:
+        async with self.service.db.transaction() as session:
+            await desk_repo.record_action(session, request_id, outcome.to_status or "", name, self._now())
+        await self._refresh_card(request_id, also=also)
+
+    def _refusal(self, request: SupportRequest, action: Action) -> str | None:
+        """Why ``action`` cannot be taken on the request now (checked before asking for a note)."""
+        result = transition(request.status, action, "-")
+        if isinstance(result, Refused):
+            return self.t(result.reason_key, status=self._status(request.status))
+        return None
+
+    async def _refresh_card(self, request_id: int, also: Sequence[int] = ()) -> None:
+        """Edit the request's card (and any other copy pressed, e.g. from /find) to show it as it is now."""
+        async with self.service.db.transaction() as session:
+            request = await session.get(SupportRequest, request_id)
+            if request is None:
+                return
+            card = await desk_repo.card_of(session, request_id)
+            text, markup = await self._card(session, request)
+        message_ids = [card.message_id] if card is not None and card.chat_id == self.chat_id else []
+        message_ids += [message_id for message_id in also if message_id not in message_ids]
+        for message_id in message_ids:
             await self.channel.call(
-                lambda: self.channel.bot.edit_message_text(
-                    text, chat_id=self.chat_id, message_id=pressed.message_id, reply_markup=markup
+                lambda message_id=message_id: self.channel.bot.edit_message_text(
+                    text, chat_id=self.chat_id, message_id=message_id, reply_markup=markup
                 )
             )
-        return self.t("desk.claim.done", reference=request.reference), False
+
+    async def _refresh_pressed(self, request_id: int, pressed: object) -> None:
+        """A refused press: the card showed an old state; show the current one (if it differs)."""
+        if not isinstance(pressed, Message):
+            return
+        async with self.service.db.transaction() as session:
+            request = await session.get(SupportRequest, request_id)
+            if request is None:
+                return
+            text, markup = await self._card(session, request)
+        shown = pressed.reply_markup.to_dict() if pressed.reply_markup is not None else None
+        if pressed.text == text and shown == markup.to_dict():
+            return
+        await self.channel.call(
+            lambda: self.channel.bot.edit_message_text(
+                text, chat_id=self.chat_id, message_id=pressed.message_id, reply_markup=markup
+            )
+        )
+
+    def _name_of(self, message: Message) -> str:
+        if message.sender_chat is None and message.from_user is not None:
+            return message.from_user.full_name
+        return self.t("desk.actor.anonymous")
+
+    # -- managers' figures
+
+    async def _stats(self, message: Message) -> None:
+        text = await stats_text(self.service.db, self.service.clock, self.lang, tz=self.zone.key)
+        await self._reply(message, text)
+
+    async def _report(self, message: Message) -> None:
+        placement = self._reply_placement(message)
+        thread = (
+            {"message_thread_id": placement["message_thread_id"]} if "message_thread_id" in placement else {}
+        )
+        await self.channel.call(
+            lambda: self.channel.bot.send_chat_action(self.chat_id, ChatAction.UPLOAD_PHOTO, **thread)
+        )
+        png = await chart_png(self.service.db, self.service.clock, self.lang, tz=self.zone.key)
+        caption = self.t("desk.report.caption")
+        _, sent = await self.channel.call(
+            lambda: self.channel.bot.send_photo(self.chat_id, png, caption=caption, **placement)
+        )
+        if sent is None:
+            await self._reply(message, self.t("desk.failed"))
 
     async def _send_record(self, press: ButtonPress) -> Answer:
         request, t = press.request, self.t
@@ -777,8 +1119,34 @@ class StaffDesk:
                         "a beneficiary's file could not be copied to the staff chat (%s)", type(exc).__name__
                     )
             if sent is None:
-                sent = await self._post(f"{header}\n{self.t('desk.relay.file_unavailable')}", **placement)
+                unavailable = self.t("desk.relay.file_unavailable")
+                sent = await self._post(f"{header}\n{unavailable}", **placement)
             await self._remember(sent, thread, StaffMessageKind.INBOUND)
+
+    async def _low_rating(self, notice: LowRating) -> None:
+        """A rating of 1 or 2: someone should call back. In the beneficiary's thread when they have one."""
+        t = self.t
+        async with self.service.db.transaction() as session:
+            thread = await desk_repo.latest_thread(session, notice.contact_id, self.chat_id)
+            who = await self._who(session, notice.contact_id)
+        rating = max(1, min(5, notice.rating))
+        lines = [
+            t("desk.lowrating.title", stars="⭐" * rating, rating=t.number(rating), best=t.number(5)),
+            t("desk.lowrating.who", who=who),
+        ]
+        if notice.reference:
+            lines.append(t("desk.lowrating.reference", reference=_LTR.format(notice.reference)))
+        if notice.comment:
+            lines.append(t("desk.lowrating.comment", comment=notice.comment))
+        lines.append(t("desk.lowrating.call_back"))
+        if notice.reference:
+            lines.append(t("desk.lowrating.find", reference=notice.reference))
+        text = "\n".join(lines)
+        placement = self._placement(thread) if thread is not None else {}
+        sent = await self._post(text, **placement)
+        if sent is None and placement:  # the topic was deleted meanwhile: the group itself
+            thread, sent = None, await self._post(text)
+        await self._remember(sent, thread, StaffMessageKind.NOTE)
 
     async def _thread_for(self, contact_id: int, reason: str) -> tuple[StaffThread, bool]:
         """The beneficiary's open thread, else a reopened forum topic or a new thread. (thread, new?)"""
@@ -877,6 +1245,15 @@ class StaffDesk:
         claimed = card is not None and card.claimed_by is not None
         if claimed:
             lines.append(t("desk.card.claimed", name=card.claimed_by_name or "—"))  # type: ignore[union-attr]
+        if card is not None and card.acted_by_name and card.acted_at and card.acted_status == request.status:
+            lines.append(
+                t(
+                    "desk.card.acted",
+                    status=self._status(request.status),
+                    name=card.acted_by_name,
+                    date=self._date(card.acted_at),
+                )
+            )
         rows: list[list[InlineKeyboardButton]] = []
         if not claimed:
             rows.append(
@@ -896,7 +1273,7 @@ class StaffDesk:
                 ),  # type: ignore[arg-type]
             ]
         )
-        rows += decision_buttons(request, self.callback_data)
+        rows += decision_buttons(request, self.callback_data, t)
         return "\n".join(lines), InlineKeyboardMarkup(rows)
 
     # -- helpers
@@ -932,14 +1309,18 @@ class StaffDesk:
         return sent
 
     async def _reply(self, message: Message, text: str, markup: InlineKeyboardMarkup | None = None) -> None:
+        placement = self._reply_placement(message)
+        if markup is not None:
+            placement["reply_markup"] = markup
+        await self._post(text, **placement)
+
+    def _reply_placement(self, message: Message) -> dict[str, Any]:
         placement: dict[str, Any] = {
             "reply_parameters": ReplyParameters(message.message_id, allow_sending_without_reply=True)
         }
         if message.is_topic_message and message.message_thread_id:
             placement["message_thread_id"] = message.message_thread_id
-        if markup is not None:
-            placement["reply_markup"] = markup
-        await self._post(text, **placement)
+        return placement
 
     async def _remember(
         self, sent: Message | None, thread: StaffThread | None, kind: StaffMessageKind
@@ -1004,6 +1385,16 @@ class _GroupCallbackQueryHandler(CallbackQueryHandler):
         if chat is not None and chat.type == ChatType.PRIVATE:
             return None
         return super().check_update(update)
+
+
+def _message_ids(message: object) -> tuple[int, ...]:
+    message_id = getattr(message, "message_id", None)
+    return (message_id,) if isinstance(message_id, int) else ()
+
+
+def _utf16(text: str) -> int:
+    """Telegram counts entity offsets in UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
 
 
 def _from_stored(row: StoredAttachment) -> Attachment:

@@ -47,7 +47,10 @@ def compile_catalogs(force: bool = False) -> list[Path]:
             catalog = read_po(handle, locale=lang)
         if lang == "ar":
             # read_po keeps the header's rule in the .mo; make sure it is the right one.
-            catalog._num_plurals, catalog._plural_expr = 6, ARABIC_PLURAL_FORMS.split("plural=")[1].rstrip(";")
+            catalog._num_plurals, catalog._plural_expr = (
+                6,
+                ARABIC_PLURAL_FORMS.split("plural=")[1].rstrip(";"),
+            )
         tmp = mo.with_suffix(".mo.tmp")
         with tmp.open("wb") as handle:
             write_mo(handle, catalog, use_fuzzy=False)

@@ -1,7 +1,8 @@
 """The staff desk's relay tables (after MasterGroosha's feedback bot): which staff-chat thread belongs to
 which beneficiary, and which staff-chat message stands for which beneficiary, so a reply in the staff
 chat finds its way back after a restart and whatever the user's privacy settings (never forward_from).
-No message texts are stored here: only ids."""
+Also each request's card (who claimed it, who recorded its last decision) and the desk's open questions
+to staff ("reply with the reason"). No message texts are stored here: only ids."""
 
 from __future__ import annotations
 
@@ -78,6 +79,28 @@ class RequestCard(SQLModel, table=True):
     claimed_by_name: str | None = Field(default=None, max_length=128)
     claimed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
+    # The last decision recorded from the desk: shown on the card while the request is still in that status.
+    acted_status: str | None = Field(default=None, max_length=20)
+    acted_by_name: str | None = Field(default=None, max_length=128)
+    acted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+
+
+class DeskPrompt(SQLModel, table=True):
+    """The bot asked in the staff chat for a decision's reason ("reply to this message"): a staff member's
+    reply to that message completes the decision, even after a restart."""
+
+    __tablename__ = "desk_prompt"
+    __table_args__ = (UniqueConstraint("chat_id", "message_id", name="uq_desk_prompt"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    chat_id: int = Field(sa_column=_big())
+    message_id: int = Field(sa_column=_big())  # the bot's question
+    request_id: int = Field(foreign_key="support_request.id", index=True)
+    action: str = Field(max_length=20)  # flows.lifecycle.Action: reject | needinfo
+    asked_by: int | None = Field(default=None, sa_column=_big(nullable=True))  # who pressed (Telegram id)
+    card_message_id: int | None = Field(default=None, sa_column=_big(nullable=True))  # the card pressed
+    created_at: datetime = Field(sa_column=utc_column())
+    answered_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 def _insert(session: AsyncSession, table):  # type: ignore[no-untyped-def]
@@ -237,6 +260,22 @@ async def claim(
     return result.rowcount == 1, card
 
 
+async def card_by_message(session: AsyncSession, chat_id: int, message_id: int) -> RequestCard | None:
+    stmt = select(RequestCard).where(RequestCard.chat_id == chat_id, RequestCard.message_id == message_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def record_action(
+    session: AsyncSession, request_id: int, status: str, name: str, now: datetime
+) -> None:
+    """Who recorded the request's current status from the desk (nothing when the request has no card)."""
+    await session.execute(
+        update(RequestCard)
+        .where(RequestCard.request_id == request_id)
+        .values(acted_status=status, acted_by_name=name[:128], acted_at=now)
+    )
+
+
 async def open_requests(
     session: AsyncSession, limit: int = 50
 ) -> list[tuple[SupportRequest, RequestCard | None]]:
@@ -260,3 +299,28 @@ async def count_open_requests(session: AsyncSession) -> int:
         )
     )
     return (await session.execute(stmt)).scalar_one()
+
+
+# ---- questions to staff ---------------------------------------------------------------------------
+
+
+async def add_prompt(session: AsyncSession, prompt: DeskPrompt) -> DeskPrompt:
+    session.add(prompt)
+    await session.flush()
+    return prompt
+
+
+async def prompt_at(session: AsyncSession, chat_id: int, message_id: int) -> DeskPrompt | None:
+    """The desk's question that a staff-chat message replies to, if it is one."""
+    stmt = select(DeskPrompt).where(DeskPrompt.chat_id == chat_id, DeskPrompt.message_id == message_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def answer_prompt(session: AsyncSession, prompt_id: int, now: datetime) -> bool:
+    """Mark a question answered; False when it already was."""
+    result = await session.execute(
+        update(DeskPrompt)
+        .where(DeskPrompt.id == prompt_id, DeskPrompt.answered_at.is_(None))  # type: ignore[union-attr]
+        .values(answered_at=now)
+    )
+    return result.rowcount == 1

@@ -68,7 +68,9 @@ async def get_or_create_contact(
 ) -> tuple[Contact, bool]:
     stmt = (
         _insert(session, Contact)
-        .values(channel=channel, channel_user_id=user_id, language=language, created_at=now, unreachable=False)
+        .values(
+            channel=channel, channel_user_id=user_id, language=language, created_at=now, unreachable=False
+        )
         .on_conflict_do_nothing(index_elements=["channel", "channel_user_id"])
     )
     created = (await session.execute(stmt)).rowcount == 1
@@ -117,7 +119,9 @@ async def contact_with_state(
     On PostgreSQL the contact row is locked, so one contact's messages are handled one at a time even
     across workers."""
     connection = await session.connection()
-    statement = _statement(session, f"contact_with_state:{lock}", lambda d: _contact_with_state_statement(d, lock))
+    statement = _statement(
+        session, f"contact_with_state:{lock}", lambda d: _contact_with_state_statement(d, lock)
+    )
     row = (await connection.execute(statement, {"channel": channel, "user_id": user_id})).first()
     if row is None:
         return None
@@ -149,7 +153,8 @@ async def update_contact(session: AsyncSession, contact_id: int, **values: objec
 async def save_state(session: AsyncSession, contact_id: int, state: dict, now: datetime) -> None:
     stmt = _insert(session, Conversation).values(contact_id=contact_id, state=state, updated_at=now)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["contact_id"], set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at}
+        index_elements=["contact_id"],
+        set_={"state": stmt.excluded.state, "updated_at": stmt.excluded.updated_at},
     )
     await session.execute(stmt)
 
@@ -173,7 +178,9 @@ async def open_request_of(session: AsyncSession, contact_id: int) -> SupportRequ
 async def next_reference(session: AsyncSession, year: int) -> str:
     """Year + sequence, e.g. 2026-00042: short, unique, easy to read over the phone."""
     await session.execute(
-        _insert(session, ReferenceCounter).values(year=year, last=0).on_conflict_do_nothing(index_elements=["year"])
+        _insert(session, ReferenceCounter)
+        .values(year=year, last=0)
+        .on_conflict_do_nothing(index_elements=["year"])
     )
     result = await session.execute(
         update(ReferenceCounter)

@@ -16,7 +16,9 @@ class Survey(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     token: str = Field(max_length=12, unique=True)  # short random id carried by the rating buttons
-    subject: str = Field(max_length=64)  # "request:<id>" or "thread:<id>": one poll per service or conversation
+    subject: str = Field(
+        max_length=64
+    )  # "request:<id>" or "thread:<id>": one poll per service or conversation
     kind: str = Field(max_length=20)  # service | conversation
     contact_id: int = Field(foreign_key="contact.id", index=True)
     request_id: int | None = Field(default=None, foreign_key="support_request.id", index=True)

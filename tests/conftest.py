@@ -99,7 +99,9 @@ def faq_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def shared_faq(faq_cache: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     """The guides' index, built once: building it (with the sentence encoder) takes seconds."""
-    return load_faq(make_settings("sqlite+aiosqlite://", tmp_path_factory.mktemp("faqdata"), faq_cache=faq_cache))
+    return load_faq(
+        make_settings("sqlite+aiosqlite://", tmp_path_factory.mktemp("faqdata"), faq_cache=faq_cache)
+    )
 
 
 @pytest.fixture

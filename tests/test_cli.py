@@ -14,10 +14,22 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") or k == "BOT_FAQ_CACHE"}
-    environment.update({"BOT_DATA_DIR": str(tmp_path / "data"),
-                        "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'm.db'}", **env})
-    return subprocess.run([sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True,
-                          env=environment, cwd=tmp_path, timeout=120)
+    environment.update(
+        {
+            "BOT_DATA_DIR": str(tmp_path / "data"),
+            "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'm.db'}",
+            **env,
+        }
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=120,
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -51,9 +63,24 @@ def test_migrate_creates_the_database_file(tmp_path):
 def test_console_completes_an_arabic_request_with_documents_then_resumes_the_same_contact(tmp_path):
     (tmp_path / "id.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 2000)
     (tmp_path / "proof.pdf").write_bytes(b"%PDF-1.4\n" + b"0" * 2000)
-    lines = ["2", "1", "فاطمة محمد العتيبي", "١٠٠٠٠٠٠٠٠٨", "٠٥٠١٢٣٤٥٦٧", "الرياض", "٥", "٣", "٢٥٠٠", "2",
-             "نحتاج سلة غذائية شهرية للأسرة", "/no/such/file.png", str(tmp_path / "id.png"), str(tmp_path / "proof.pdf"),
-             "1", "1"]
+    lines = [
+        "2",
+        "1",
+        "فاطمة محمد العتيبي",
+        "١٠٠٠٠٠٠٠٠٨",
+        "٠٥٠١٢٣٤٥٦٧",
+        "الرياض",
+        "٥",
+        "٣",
+        "٢٥٠٠",
+        "2",
+        "نحتاج سلة غذائية شهرية للأسرة",
+        "/no/such/file.png",
+        str(tmp_path / "id.png"),
+        str(tmp_path / "proof.pdf"),
+        "1",
+        "1",
+    ]
     result = run(["chat", "--contact", "umm-ali"], tmp_path, stdin="\n".join(lines) + "\n")
     assert result.returncode == 0, result.stderr
     out = result.stdout

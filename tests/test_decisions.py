@@ -36,10 +36,18 @@ async def test_approval_changes_status_keeps_history_and_queues_one_notification
     assert "2026-00001" in outcome.staff_text() and "تمت الموافقة" in outcome.staff_text()
     async with any_app.db.transaction() as session:
         request = (await session.execute(select(SupportRequest))).scalar_one()
-        history = (await session.execute(select(RequestStatusChange).order_by(RequestStatusChange.id))).scalars().all()
+        history = (
+            (await session.execute(select(RequestStatusChange).order_by(RequestStatusChange.id)))
+            .scalars()
+            .all()
+        )
         audit = (await session.execute(select(AuditLog.action))).scalars().all()
     assert request.status == "approved" and request.decided_at == any_app.clock.now()
-    assert [(h.from_status, h.to_status, h.actor) for h in history][-1] == ("submitted", "approved", "staff:9001")
+    assert [(h.from_status, h.to_status, h.actor) for h in history][-1] == (
+        "submitted",
+        "approved",
+        "staff:9001",
+    )
     assert "request.approve" in audit
     rows = await outbox_rows(any_app)
     assert [(r.kind, r.payload["status"]) for r in rows] == [("decision", "approved")]
@@ -97,7 +105,9 @@ async def test_notifications_are_in_the_applicants_language(app):
 async def test_need_more_information_takes_the_applicant_back_to_exactly_the_missing_fields(app):
     chat = await submit(app)
     decisions = DecisionService(app.db, app.clock, app.form)
-    outcome = await decisions.decide("2026-00001", Action.NEED_INFO, "staff:1", "صورة الهوية غير واضحة، والمدينة ناقصة")
+    outcome = await decisions.decide(
+        "2026-00001", Action.NEED_INFO, "staff:1", "صورة الهوية غير واضحة، والمدينة ناقصة"
+    )
     assert outcome.ok
     (row,) = await outbox_rows(app)
     assert row.payload["fields"] == ["city", "id_photo"]

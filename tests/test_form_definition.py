@@ -32,15 +32,30 @@ def test_the_shipped_form_is_valid():
 @pytest.mark.parametrize(
     "change, message",
     [
-        (lambda d: d["fields"][2].update(validator="phone_sa"), "field 'mobile': unknown validator 'phone_sa'"),
+        (
+            lambda d: d["fields"][2].update(validator="phone_sa"),
+            "field 'mobile': unknown validator 'phone_sa'",
+        ),
         (lambda d: d["fields"][3].update(kind="dropdown"), "field 'city': unknown kind 'dropdown'"),
         (lambda d: d["fields"][1].pop("prompt"), "field 'national_id': missing prompt"),
-        (lambda d: d["fields"][4].update(required="yes"), "field 'family_members': 'required' must be true or false"),
+        (
+            lambda d: d["fields"][4].update(required="yes"),
+            "field 'family_members': 'required' must be true or false",
+        ),
         (lambda d: d["fields"][5].update(name="full_name"), "field 'full_name': the name is used twice"),
-        (lambda d: d["fields"][0].update(prompt="form.nope.prompt"), "field 'full_name': message key 'form.nope.prompt'"),
+        (
+            lambda d: d["fields"][0].update(prompt="form.nope.prompt"),
+            "field 'full_name': message key 'form.nope.prompt'",
+        ),
         (lambda d: d["fields"][7].update(choices=[]), "field 'support_type': a choice field needs"),
-        (lambda d: d["fields"][9].update(validator="full_name"), "field 'id_photo': validator 'full_name' does not fit"),
-        (lambda d: d["fields"][8].update(validator="id_photo"), "field 'description': validator 'id_photo' does not fit"),
+        (
+            lambda d: d["fields"][9].update(validator="full_name"),
+            "field 'id_photo': validator 'full_name' does not fit",
+        ),
+        (
+            lambda d: d["fields"][8].update(validator="id_photo"),
+            "field 'description': validator 'id_photo' does not fit",
+        ),
         (lambda d: d.pop("declaration"), "'declaration' needs a version"),
         (lambda d: d.update(fields=[]), "non-empty 'fields'"),
     ],
@@ -55,14 +70,20 @@ def test_a_bad_form_stops_start_up_with_one_clear_line(tmp_path):
     content = tmp_path / "content"
     (content / "forms").mkdir(parents=True)
     broken = _broken(tmp_path, lambda d: d["fields"][2].update(validator="phone_sa"))
-    (content / "forms" / "support_request.yaml").write_text(broken.read_text(encoding="utf-8"), encoding="utf-8")
+    (content / "forms" / "support_request.yaml").write_text(
+        broken.read_text(encoding="utf-8"), encoding="utf-8"
+    )
     result = subprocess.run(
         [sys.executable, "-m", "bot", "chat"],
         input="",
         capture_output=True,
         text=True,
-        env={"BOT_CONTENT_DIR": str(content), "BOT_DATA_DIR": str(tmp_path / "data"), "PATH": "/usr/bin:/bin",
-             "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"},
+        env={
+            "BOT_CONTENT_DIR": str(content),
+            "BOT_DATA_DIR": str(tmp_path / "data"),
+            "PATH": "/usr/bin:/bin",
+            "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'x.db'}",
+        },
         cwd=ROOT,
         timeout=60,
     )

@@ -121,7 +121,9 @@ async def test_declaration_back_returns_to_summary_without_submitting(app):
         assert await repo.count_rows(session, SupportRequest) == 0
 
 
-async def test_resume_after_restart_picks_up_the_same_step_from_the_database(sqlite_url, tmp_path, clock, faq_cache):
+async def test_resume_after_restart_picks_up_the_same_step_from_the_database(
+    sqlite_url, tmp_path, clock, faq_cache
+):
     first = await build_app(make_settings(sqlite_url, tmp_path, faq_cache=faq_cache), clock=clock)
     chat = Chat(first, user="returning")
     await chat.send(option="menu.apply")

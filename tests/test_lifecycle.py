@@ -25,8 +25,15 @@ def test_illegal_transition_is_refused_with_the_current_status(status, action):
 
 def test_the_happy_path_from_submission_to_closing():
     status = S.SUBMITTED
-    for action in (Action.STUDY, Action.NEED_INFO, Action.RESUBMIT, Action.APPROVE, Action.REGISTER,
-                   Action.DELIVER, Action.CLOSE):
+    for action in (
+        Action.STUDY,
+        Action.NEED_INFO,
+        Action.RESUBMIT,
+        Action.APPROVE,
+        Action.REGISTER,
+        Action.DELIVER,
+        Action.CLOSE,
+    ):
         result = transition(status, action, "ok")
         assert isinstance(result, Allowed), (status, action)
         status = result.to_status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -24,14 +25,18 @@ def _catalog(lang: str):  # type: ignore[no-untyped-def]
 
 def extracted_keys() -> set[str]:
     """What `pybabel extract -F locales/babel.cfg` finds, through Babel's own extraction API."""
-    method_map = [("flows/**.py", "python"), ("handlers/**.py", "python"), ("bot/**.py", "python"),
-                  ("content/forms/*.yaml", "locales.extract:extract_form_keys")]
+    method_map = [
+        ("flows/**.py", "python"),
+        ("handlers/**.py", "python"),
+        ("bot/**.py", "python"),
+        ("content/forms/*.yaml", "locales.extract:extract_form_keys"),
+    ]
     keys = set()
     for _file, _line, message, _comments, _context in extract_from_dir(
         str(ROOT), method_map=method_map, keywords=KEYWORDS
     ):
         key = message[0] if isinstance(message, tuple) else message
-        if key and "." in key and " " not in key:
+        if key and re.fullmatch(r"[a-z][a-z0-9_.]*", key):
             keys.add(key)
     return keys
 
@@ -45,6 +50,11 @@ def test_every_key_in_the_code_and_the_form_has_arabic_and_english_text():
         catalog = _catalog(lang)
         missing = sorted(k for k in keys if k not in catalog or not catalog[k].string)
         assert missing == [], f"{lang} lacks {missing}"
+
+
+def test_every_catalog_key_is_found_by_extraction_so_pybabel_update_keeps_it():
+    catalog = {m.id if isinstance(m.id, str) else m.id[0] for m in _catalog("ar") if m.id}
+    assert sorted(catalog - extracted_keys()) == []
 
 
 def test_both_catalogs_have_the_same_keys_and_no_empty_text():
@@ -100,7 +110,10 @@ def test_catalogs_are_compiled_from_the_sources(tmp_path):
 
 def test_dates_are_shown_gregorian_and_hijri():
     assert translator("ar").date(date(2026, 12, 9)) == "الأربعاء، 9 ديسمبر 2026 م (29 جمادى الآخرة 1448 هـ)"
-    assert translator("en").date(date(2026, 12, 9)) == "Wednesday, December 9, 2026 (29 Jumada al-Akhirah 1448 AH)"
+    assert (
+        translator("en").date(date(2026, 12, 9))
+        == "Wednesday, December 9, 2026 (29 Jumada al-Akhirah 1448 AH)"
+    )
     # 1 Ramadan 1447 AH is 18 February 2026 in the Umm al-Qura calendar.
     assert "1 رمضان 1447 هـ" in translator("ar").date(date(2026, 2, 18))
 

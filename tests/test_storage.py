@@ -21,8 +21,18 @@ async def test_migrations_create_every_table(database_url):
             tables = await connection.run_sync(lambda sync: set(inspect(sync).get_table_names()))
     finally:
         await db.dispose()
-    assert {"contact", "conversation", "support_request", "request_status_change", "attachment", "audit_log",
-            "escalation", "processed_message", "faq_gap", "alembic_version"} <= tables
+    assert {
+        "contact",
+        "conversation",
+        "support_request",
+        "request_status_change",
+        "attachment",
+        "audit_log",
+        "escalation",
+        "processed_message",
+        "faq_gap",
+        "alembic_version",
+    } <= tables
 
 
 async def test_state_round_trips_and_times_come_back_aware_utc(database_url, clock):
@@ -30,9 +40,13 @@ async def test_state_round_trips_and_times_come_back_aware_utc(database_url, clo
     try:
         async with db.transaction() as session:
             contact, created = await repo.get_or_create_contact(session, "telegram", "42", "ar", clock.now())
-            await repo.save_state(session, contact.id, {"mode": "form", "draft": {"city": "أبها"}}, clock.now())
+            await repo.save_state(
+                session, contact.id, {"mode": "form", "draft": {"city": "أبها"}}, clock.now()
+            )
         async with db.transaction() as session:
-            again, created_again = await repo.get_or_create_contact(session, "telegram", "42", "en", clock.now())
+            again, created_again = await repo.get_or_create_contact(
+                session, "telegram", "42", "en", clock.now()
+            )
             state = await repo.load_state(session, again.id, lock=db.is_postgres)
         assert created and not created_again and again.id == contact.id
         assert again.language == "ar"  # the first language is kept

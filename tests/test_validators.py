@@ -123,8 +123,16 @@ def _file(kind, mime, size):  # type: ignore[no-untyped-def]
 
 def test_file_types_and_sizes():
     assert isinstance(id_photo(_file(AttachmentKind.PHOTO, "image/jpeg", 1000), {}), Valid)
-    assert id_photo(_file(AttachmentKind.DOCUMENT, "application/pdf", 1000), {}).error_key == "error.photo_needed"
-    assert id_photo(_file(AttachmentKind.PHOTO, "image/jpeg", 11 * 1024 * 1024), {}).error_key == "error.file_size"
+    assert (
+        id_photo(_file(AttachmentKind.DOCUMENT, "application/pdf", 1000), {}).error_key
+        == "error.photo_needed"
+    )
+    assert (
+        id_photo(_file(AttachmentKind.PHOTO, "image/jpeg", 11 * 1024 * 1024), {}).error_key
+        == "error.file_size"
+    )
     assert isinstance(document(_file(AttachmentKind.DOCUMENT, "application/pdf", 1000), {}), Valid)
-    assert document(_file(AttachmentKind.DOCUMENT, "application/zip", 1000), {}).error_key == "error.file_type"
+    assert (
+        document(_file(AttachmentKind.DOCUMENT, "application/zip", 1000), {}).error_key == "error.file_type"
+    )
     assert document(_file(AttachmentKind.DOCUMENT, "application/pdf", 0), {}).error_key == "error.file_empty"
