@@ -643,7 +643,7 @@ class TelegramChannel:
             try:
                 return Delivery.DELIVERED, await request()
             except RetryAfter as error:
-                delay = _retry_after_seconds(error)
+                delay = retry_after_seconds(error)
                 waits += 1
                 if delay > self.max_retry_after or waits > 5:
                     log.warning("giving up after repeated flood control (%.0f s)", delay)
@@ -740,7 +740,7 @@ def _write_once(path: Path, data: bytes) -> None:
     partial.replace(path)
 
 
-def _retry_after_seconds(error: RetryAfter) -> float:
+def retry_after_seconds(error: RetryAfter) -> float:
     # PTB 22 warns on RetryAfter.retry_after (it will become a timedelta); accept both forms.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

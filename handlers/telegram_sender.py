@@ -9,16 +9,14 @@ Inside ``python -m bot run`` the channel's own bot (``channel.bot``) can be give
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
-from datetime import timedelta
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from flows.messages import Outbound
-from handlers.telegram import DEFAULT_API_BASE, render
+from handlers.telegram import DEFAULT_API_BASE, render, retry_after_seconds
 from storage import outbox
 from storage.models import Contact
 from storage.outbox import RateLimiter, SendResult
@@ -58,13 +56,3 @@ class TelegramSender:
                 except TelegramError as error:  # 401/404 (token), 409: a configuration problem, retried
                     return outbox.Transient(type(error).__name__, delivered)
         return outbox.Sent()
-
-
-def retry_after_seconds(error: RetryAfter) -> float:
-    # PTB 22 warns on RetryAfter.retry_after (an int today, a timedelta later); accept both.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = error.retry_after
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return float(value)

@@ -1,4 +1,3 @@
-# ruff: noqa: F811  (pytest fixtures imported from the desk tests)
 """Decisions and polls reach the applicant through the outbox and the real Telegram client (fake Bot API)."""
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from storage.desk import DeskPrompt
 from storage.models import RequestStatusChange, SupportRequest
 from storage.outbox import OutboxMessage
 from tests.fakes import FakeBotApi
-from tests.test_staff_desk import (
+from tests.test_staff_desk import (  # noqa: F401  (start_bot is a fixture; it uses this module's api)
     ADMIN,
     OFFICER,
     OUTSIDER,
@@ -38,6 +38,7 @@ from tests.test_staff_desk import (
     eventually,
     press_all,
     staff_says,
+    start_bot,
     submit_request,
     texts,
 )
@@ -55,23 +56,6 @@ async def api() -> AsyncIterator[FakeBotApi]:
         server.set_member(STAFF, RESEARCHER, "administrator")
         server.set_member(STAFF, OUTSIDER, "left")
         yield server
-
-
-@pytest_asyncio.fixture
-async def start_bot(
-    app: App, api: FakeBotApi, tmp_path: Path
-) -> AsyncIterator[Callable[..., Awaitable[RunningBot]]]:
-    running: list[RunningBot] = []
-
-    async def start(on: App = app, **options: Any) -> RunningBot:
-        bot = await RunningBot(on, api, tmp_path, **options).start()
-        running.append(bot)
-        return bot
-
-    yield start
-    for bot in running:
-        if bot.channel.running:
-            await bot.stop()
 
 
 async def posted_card(app: App, api: FakeBotApi, bot: RunningBot, tmp_path: Path) -> dict[str, Any]:
