@@ -154,3 +154,55 @@ def test_questions_are_recognised(text):
 )
 def test_form_answers_are_not_mistaken_for_questions(text):
     assert not looks_like_question(text)
+
+
+# --- Issue 13: normalisation bugs found on text written outside the project, and guards against their class
+
+
+def test_a_standard_word_starting_with_fa_is_not_split_into_a_dialect_word():
+    # «فوائد» (benefits) is not «ف» + «وايد» (a lot): it must keep meeting «فائدة».
+    assert normalize_arabic("فوائد") == "فوايد"
+    assert "كثير" not in normalize_arabic("ما هي فوائد الجمعية")
+
+
+@pytest.mark.parametrize("word", ["فوائد", "بحقي", "وكذا", "فزين", "لمو"])
+def test_dialect_is_read_behind_a_joined_letter_only_for_present_tense_verbs(word):
+    assert normalize_arabic(word) == normalize_arabic(word, dialect=False)
+
+
+def test_a_joined_and_before_a_dialect_verb_is_still_read():
+    assert normalize_arabic("وتبغى") == "وتريد"
+
+
+def test_the_stemmer_never_cuts_into_a_three_letter_root():
+    # «أماكن» is م-ك-ن, not «اما» + the pronoun «كن».
+    assert light_stem_arabic("اماكن") == "اماكن"
+    assert light_stem_arabic("اوقات") == "اوقات"  # «اوق» has no root left either
+
+
+@pytest.mark.parametrize("word", ["اماكن", "مساكن", "سكانها", "امهات", "ابوها", "اياكم", "اوراقكم"])
+def test_every_stem_keeps_three_letters_with_two_consonants(word):
+    stem = light_stem_arabic(word)
+    assert stem == word or (len(stem) >= 3 and sum(letter not in "اويه" for letter in stem) >= 2)
+
+
+def test_abu_in_a_name_is_not_a_relative():
+    # «أبو» started every «أبو …» name matching every other through the «relatives» synonyms.
+    _, terms = analyze("أبو خالد", "ar")
+    _, relative = analyze("قريبي", "ar")
+    assert relative[0] not in terms
+
+
+@pytest.mark.parametrize("general", ["منزلة", "مكان", "البيتي", "المكانة"])
+def test_domain_synonyms_do_not_fire_on_general_words(general):
+    from flows.faq.normalize import _synonym_table
+
+    word = normalize_arabic(general)
+    assert word not in _synonym_table("ar")
+    _, terms = analyze(general, "ar")
+    assert "مقر" not in terms
+
+
+@pytest.mark.parametrize(("written", "listed"), [("بيتي", "بيت"), ("والمنزل", "بيت"), ("للمساعده", "مساعده")])
+def test_domain_synonyms_still_fire_on_their_listed_forms(written, listed):
+    assert analyze(written, "ar")[1] == analyze(listed, "ar")[1]

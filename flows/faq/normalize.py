@@ -92,6 +92,8 @@ _EN_QUESTION_WORDS = frozenset(
     "should may might shall have has".split()
 )
 _JOINED = frozenset("ولبف")  # one-letter words written joined to the next: and, for, with, so
+_IMPERFECT = frozenset("اتين")  # the prefixes of a present-tense verb: «ابي», «تبغى», «يقدر», «نبي»
+_WEAK = frozenset("اويه")  # long vowels and the taa marbuta's «ه»: not enough on their own to be a root
 _AR_PREFIXES = ("وبال", "فبال", "وال", "بال", "كال", "فال", "ولل", "لل", "ال")
 # (suffix, shortest stem it may leave), longest first. «يه» is the feminine of the «ي» adjective ending:
 # «اجتماعية» and «اجتماعي» meet at «اجتماع».
@@ -152,6 +154,13 @@ def _dialect_table() -> tuple[
     return words, phrases, max((len(key) for key in phrases), default=1), starts, triggers
 
 
+def _joinable(word: str) -> bool:
+    """A dialect word that may be read behind a joined «و», «ب», «ل» or «ف»: only present-tense verbs
+    («وابي» = «واريد»). Other dialect words read that way split standard words: «فوايد» (benefits) is not
+    «ف» + «وايد», «بحقي» is not «ب» + «حقي»."""
+    return len(word) >= 3 and word[0] in _IMPERFECT
+
+
 def _apply_dialect(words: list[str]) -> list[str]:
     single, phrases, longest, starts, triggers = _dialect_table()
     if triggers.isdisjoint(words) and "هال" not in " ".join(words):
@@ -170,7 +179,7 @@ def _apply_dialect(words: list[str]) -> list[str]:
             word = words[i]
             if word in single:
                 out.extend(single[word])
-            elif len(word) > 3 and word[0] in _JOINED and word[1:] in single:
+            elif len(word) > 3 and word[0] in _JOINED and word[1:] in single and _joinable(word[1:]):
                 replacement = single[word[1:]]
                 out.extend([word[0] + replacement[0], *replacement[1:]])
             elif len(word) > 4 and word.startswith("هال"):
@@ -203,21 +212,28 @@ def light_stem_arabic(word: str) -> str:
         if word.startswith(prefix) and len(word) - len(prefix) >= 2:
             word = word[len(prefix) :]
             break
-    if len(word) >= 5 and word.endswith("وا"):
+    if len(word) >= 5 and word.endswith("وا") and _root_left(word[:-2]):
         word = word[:-2]  # «رفضوا», «وضحوا»: the plural verb ending
-    elif len(word) >= 5 and word.endswith("ا"):
+    elif len(word) >= 5 and word.endswith("ا") and _root_left(word[:-1]):
         word = word[:-1]  # «اقتراحاً», «شخصياً»: the accusative alef left when the tanween mark is removed
     for suffix, keep in _AR_PRONOUN_SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= keep:
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep and _root_left(word[: -len(suffix)]):
             word = word[: -len(suffix)]
-            if word.endswith("ت") and not word.endswith("ات") and len(word) > 3:
+            if word.endswith("ت") and not word.endswith("ات") and len(word) > 3 and _root_left(word[:-1]):
                 word = word[:-1]  # «مدينتي» is «مدينة» + «ي»: drop the taa marbuta as «مدينه» drops «ه»
             break
     for suffix, keep in _AR_PLURAL_SUFFIXES:
-        if word.endswith(suffix) and len(word) - len(suffix) >= keep:
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep and _root_left(word[: -len(suffix)]):
             word = word[: -len(suffix)]
             break
     return word
+
+
+def _root_left(stem: str) -> bool:
+    """Whether a stem still holds a three-letter root: three letters, two of them not long vowels.
+
+    «اماكن» is not «اما» + «كن» (its root is م-ك-ن); «بيتي» is «بيت» + «ي»."""
+    return len(stem) >= 3 and sum(letter not in _WEAK for letter in stem) >= 2
 
 
 @cache
@@ -335,20 +351,54 @@ def _plain_stem(word: str, lang: str) -> str | None:
 
 @cache
 def _synonym_table(lang: str) -> dict[str, str]:
+    """English: stem -> the group's stem. Arabic: written form -> the group's stem.
+
+    Arabic synonyms match only the forms the list holds, behind a joined «و», «ب», «ل», «ف», «ك» or the
+    article, or followed by a possessive ending («بيتي», «بيوتنا»): matching light stems made general words
+    look like the association's vocabulary («منزلة» rank -> «منزل» -> «بيت», «البيتي» -> «بيت»).
+    """
     table: dict[str, str] = {}
     for group in SYNONYMS[lang]:
-        stems = [_plain_stem(w, lang) for word in group if " " not in word for w in _words(word, lang)]
-        stems = [stem for stem in stems if stem]
-        for stem in stems[1:]:
-            table.setdefault(stem, stems[0])
+        members = [w for word in group if " " not in word for w in _words(word, lang)]
+        stems = [_plain_stem(w, lang) for w in members]
+        canonical = next((stem for stem in stems if stem), None)
+        if canonical is None:
+            continue
+        if lang == "en":
+            for stem in stems[1:]:
+                if stem:
+                    table.setdefault(stem, canonical)
+            continue
+        for member in members:
+            for form in _arabic_forms(member):
+                table.setdefault(form, canonical)
     return table
+
+
+_AR_POSSESSIVE = ("ي", "نا", "كم", "هم", "ها", "ك")
+_AR_ARTICLE_FORMS = ("ال", "وال", "بال", "فال", "كال", "لل", "ولل")
+
+
+def _arabic_forms(member: str) -> list[str]:
+    possessed = member.endswith(_AR_POSSESSIVE) and len(member) > 3
+    possessed = possessed or member.startswith("ال")  # «البيت» takes no ending: «البيتي» is «domestic»
+    bases = [member] if possessed else [member, *(member + ending for ending in _AR_POSSESSIVE)]
+    forms = [*bases, *(letter + base for base in bases for letter in _JOINED | {"ك"})]
+    if not possessed:
+        forms += [article + member for article in _AR_ARTICLE_FORMS]
+        if member.startswith("ل"):
+            forms += ["ل" + member, "ول" + member]  # «للجنه», «ولجنه»
+    return forms
 
 
 @lru_cache(maxsize=100_000)
 def _term(word: str, lang: str) -> str | None:
     """The word ranker's term for one normalised word (stem, synonyms merged), or None for a stop word."""
     stem = _plain_stem(word, lang)
-    return None if stem is None else _synonym_table(lang).get(stem, stem)
+    if stem is None:
+        return None
+    key = stem if lang == "en" else word
+    return _synonym_table(lang).get(key, stem)
 
 
 def arabic_term(word: str) -> str:

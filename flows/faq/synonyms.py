@@ -1,7 +1,10 @@
 """Words that mean the same thing in beneficiaries' questions, grouped; the first word of a group stands for it.
 
-A member with several words («غير سعودي») replaces the whole phrase. Applied after normalisation, for the word ranker only: the character n-grams keep the words as
-written so typos still match. Keep groups narrow: a word with a second, unrelated meaning (رقم, موقع, وظيفة,
+A member with several words («غير سعودي») replaces the whole phrase. Applied after normalisation, for the word
+ranker only: the character n-grams keep the words as written so typos still match. Arabic members match only as
+listed (with a joined «و/ب/ل/ف/ك», the article, or a possessive ending such as «بيتي»), never by their stem: list
+plurals and other forms explicitly. Keep general words out («مكان» place, «منزلة» rank are not the association's
+vocabulary). Keep groups narrow: a word with a second, unrelated meaning (رقم, موقع, وظيفة,
 رخصة, زكاة) makes unrelated questions look answerable.
 """
 
@@ -15,7 +18,7 @@ SYNONYMS: dict[str, list[list[str]]] = {
         ["اقتراح", "مقترح", "اقتراحات", "مقترحات", "فكره", "افكار", "ملاحظه", "ملاحظات"],
         ["شكوي", "شكاوي", "اشتكي", "اشتكيت", "بلاغ"],
         ["اوقات", "مواعيد", "ساعات", "دوام", "الدوام", "تداومون", "تفتحون", "تقفلون"],
-        ["مقر", "مكان", "عنوان", "فرع", "مبني"],
+        ["مقر", "عنوان", "فرع", "مقركم", "موقعكم"],
         ["بيت", "منزل", "منازل", "بيوت", "البيت"],
         [
             "مقيم",
