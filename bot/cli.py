@@ -30,11 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("run", help="run every configured channel (Telegram when BOT_TELEGRAM_TOKEN is set)")
 
     ask = commands.add_parser("ask", help="print the answer the assistant gives to a question")
-    ask.add_argument("question")
+    ask.add_argument("question", nargs="?", default=None)
     ask.add_argument(
         "--lang", choices=["ar", "en"], default=None, help="(the answer follows the question's language)"
     )
-    ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--json", action="store_true", help="print one JSON object (one a line with --batch)")
+    ask.add_argument(
+        "--batch", metavar="FILE", default=None, help="one question a line; '-' reads standard input"
+    )
 
     faq = commands.add_parser("faq", help="FAQ tools for content editors")
     faq_commands = faq.add_subparsers(dest="faq_command", metavar="SUBCOMMAND", required=True)
@@ -119,37 +122,38 @@ async def _run(settings, args) -> int:  # type: ignore[no-untyped-def]
 
 async def _ask(settings, args) -> int:  # type: ignore[no-untyped-def]
     from bot.app import load_content
-    from locales import translator
+    from bot.ask import ask_batch, payload, print_text
 
+    if (args.question is None) == (args.batch is None):
+        print("error: give one question, or --batch FILE (or - for standard input)", file=sys.stderr)
+        return 2
+    source = None
+    if args.batch is not None:
+        try:
+            source = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8-sig")  # noqa: SIM115
+        except OSError as exc:
+            print(f"error: cannot read {args.batch}: {exc.strerror}", file=sys.stderr)
+            return 2
     _form, faq = load_content(settings)
     if faq is None:
         print("error: no guides in content/guides", file=sys.stderr)
         return 2
+    lang = args.lang or "ar"
+    if source is not None:
+        try:
+            ask_batch(faq, source, sys.stdout, args.json, lang)
+        except UnicodeDecodeError:
+            print(f"error: {args.batch} is not UTF-8 text", file=sys.stderr)
+            return 2
+        finally:
+            if source is not sys.stdin:
+                source.close()
+        return 0
     result = faq(args.question)
-    lang = getattr(result, "lang", args.lang or "ar")
-    entry = result.entry if result.status == "confident" else None
-    payload = {
-        "matched": entry is not None,
-        "answer": entry.answer[lang] if entry else None,
-        "entry": entry.id if entry else None,
-        "source": f"{entry.guide}/{entry.section.get('en', '')}" if entry else None,
-        "score": round(float(result.score), 4),
-        "suggestions": [s.id for s in result.suggestions],
-    }
     if args.json:
-        print(json.dumps(payload, ensure_ascii=False))
-    elif entry is not None:
-        t = translator(lang)
-        print(entry.answer[lang])
-        print(t("faq.source", guide=entry.guide_title.get(lang, ""), section=entry.section.get(lang, "")))
+        print(json.dumps(payload(result, lang), ensure_ascii=False))
     else:
-        t = translator(lang)
-        if result.suggestions:
-            print(t("faq.did_you_mean"))
-            for suggestion in result.suggestions:
-                print(f"  - {suggestion.questions[lang][0]}  [{suggestion.id}]")
-        else:
-            print(t("faq.no_answer"))
+        print_text(result, getattr(result, "lang", lang), sys.stdout)
     return 0
 
 

@@ -405,7 +405,7 @@ def _after_answer(turn: _Turn) -> None:
 
 
 def _answer_question(turn: _Turn, text: str) -> str:
-    """Answer free text from the guides. Returns the FAQ status: confident | unsure | none."""
+    """Answer free text from the guides. Returns the FAQ status: confident | likely | unsure | none."""
     ctx, state = turn.ctx, turn.state
     result = ctx.faq(text) if ctx.faq is not None else None
     status = getattr(result, "status", "none")
@@ -424,6 +424,9 @@ def _answer_question(turn: _Turn, text: str) -> str:
         turn.say_text(
             f"{entry.answer[lang]}\n\n{source}", key=f"faq:{entry.id}", options=tuple(options), lang=lang
         )
+        return status
+    if status == "likely":
+        _answer_likely(turn, result.entry, result.suggestions, lang)
         return status
     if status == "unsure" and result.suggestions:
         state.faq_suggestions = [entry.id for entry in result.suggestions[:3]]
@@ -470,8 +473,46 @@ ACTIONS = {
 }
 
 
+def _answer_likely(turn: _Turn, entry: Any, others: tuple, lang: str) -> None:
+    """«I think you are asking about: …» + the answer + yes / no; «no» offers the other suggestions, then a
+    person. The other suggestions wait in `faq_suggestions` behind the answered entry's id."""
+    t = translator(lang)
+    turn.state.faq_suggestions = [entry.id, *(other.id for other in others[:3])]
+    source = t("faq.source", guide=entry.guide_title.get(lang, ""), section=entry.section.get(lang, ""))
+    text = f"{t('faq.likely', question=entry.questions[lang][0])}\n\n{entry.answer[lang]}\n\n{source}"
+    options = [Option("faq.yes", t("faq.likely_yes")), Option("faq.no", t("faq.likely_no"))]
+    if entry.action in ACTIONS:
+        option_id, key = ACTIONS[entry.action]
+        options.append(Option(option_id, t(key)))
+    turn.say_text(text, key=f"faq:{entry.id}", options=tuple(options), lang=lang)
+
+
+def _likely_reply(turn: _Turn, choice: str) -> None:
+    state, t = turn.state, turn.t
+    if choice == "faq.yes":
+        turn.say_text(
+            t("faq.likely_glad"), key="faq.likely_glad", options=(Option("menu.main", t("option.menu")),)
+        )
+        return
+    finder = getattr(turn.ctx.faq, "entry", None)
+    others = [finder(entry_id) for entry_id in state.faq_suggestions[1:]] if callable(finder) else []
+    others = [entry for entry in others if entry is not None]
+    state.faq_suggestions = [entry.id for entry in others]
+    options = [
+        Option(f"faq.{index}", entry.questions[state.lang][0][:100])
+        for index, entry in enumerate(others, start=1)
+    ]
+    options.append(Option("menu.human", t("faq.none_of_these") if others else t("menu.option.human")))
+    options.append(Option("menu.main", t("option.menu")))
+    text = t("faq.likely_other") if others else t("faq.likely_person")
+    turn.say_text(text, key="faq.likely_no", options=tuple(options))
+
+
 def _answer_suggestion(turn: _Turn, choice: str) -> None:
     state, ctx = turn.state, turn.ctx
+    if choice in ("faq.yes", "faq.no"):
+        _likely_reply(turn, choice)
+        return
     index = int(choice.split(".")[1]) - 1 if choice.split(".")[1].isdigit() else -1
     entry_id = state.faq_suggestions[index] if 0 <= index < len(state.faq_suggestions) else None
     finder = getattr(ctx.faq, "entry", None)

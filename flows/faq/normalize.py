@@ -9,6 +9,7 @@ from nltk.stem.isri import ISRIStemmer
 from nltk.stem.porter import PorterStemmer
 
 from flows.faq.dialect import DIALECT
+from flows.faq.opposites import OPPOSITES
 from flows.faq.synonyms import SYNONYMS
 
 _INVISIBLE = re.compile("[\u00ad\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
@@ -415,3 +416,26 @@ def analyze(text: str, lang: str, stems: bool = True) -> tuple[list[str], list[s
     terms = [_term(w, lang) for w in words]
     content = [w for w, t in zip(words, terms, strict=True) if t is not None]
     return content or words, [t for t in terms if t is not None] if stems else []
+
+
+@cache
+def _opposite_table(lang: str) -> dict[str, tuple[int, int]]:
+    """term -> (pair number, side +1 or -1)."""
+    table: dict[str, tuple[int, int]] = {}
+    for number, (first, second) in enumerate(OPPOSITES[lang]):
+        for side, words in ((1, first), (-1, second)):
+            for text in words:
+                for term in analyze(text, lang)[1]:
+                    table.setdefault(term, (number, side))
+    return table
+
+
+def opposite_sides(terms: list[str] | set[str], lang: str) -> list[int]:
+    """For each pair of opposites: +1 if the terms hold only the first side, -1 only the second, else 0."""
+    seen: dict[int, set[int]] = {}
+    table = _opposite_table(lang)
+    for term in terms:
+        hit = table.get(term)
+        if hit is not None:
+            seen.setdefault(hit[0], set()).add(hit[1])
+    return [next(iter(seen[n])) if len(seen.get(n, ())) == 1 else 0 for n in range(len(OPPOSITES[lang]))]

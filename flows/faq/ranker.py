@@ -15,20 +15,22 @@ from sklearn.feature_extraction.text import TfidfTransformer, TfidfVectorizer
 
 from flows.faq.content import FaqEntry
 from flows.faq.embedding import SentenceEncoder, shared_encoder
-from flows.faq.normalize import analyze, arabic_root, arabic_term, detect_language
+from flows.faq.normalize import analyze, arabic_root, arabic_term, detect_language, opposite_sides
 
-Status = Literal["confident", "unsure", "none"]
+# confident: the answer; likely: «did you mean …» with the answer and yes/no; unsure: suggestions; none.
+Status = Literal["confident", "likely", "unsure", "none"]
 _PROCLITICS = frozenset("وبلفك")
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """When to answer: a logistic model of "the best entry is right" and its thresholds."""
+    """When to answer: a logistic model of "the best entry is right" (over `Signals.features()`) and its
+    thresholds on that probability, fitted by `bench/faq_eval.py --calibrate` on the blind set's dev part."""
 
-    # (bias, TF-IDF cosine weight, coverage weight[, embedding cosine weight])
+    # (bias, one weight per feature of Signals.features())
     coef: tuple[float, ...]
-    confident_at: float  # and every ranker puts the same entry first and the margin is at least min_margin
-    min_margin: float
+    confident_at: float
+    likely_at: float  # between likely_at and confident_at: "likely"
     unsure_at: float  # below this: "none", no suggestions
 
 
@@ -51,12 +53,20 @@ class RankerSettings:
     # and the cosine with its answer, each z-scored and weighted into the fusion. 0 turns the signal off.
     embedding_weight: float = 4.0
     answer_weight_embedding: float = 0.5
-    # Confidence with the lexical signals only, and with the embeddings (their cosine is a fourth feature).
+    # Two-way matching: the share of an entry's distinctive words (IDF-weighted, over its closest phrasing)
+    # found in the question, added to the fused score at this weight; an entry on the opposite side of a
+    # question's word («رفض» for «قبول», "low" for "high") loses opposite_penalty.
+    reverse_weight: float = 2.0
+    opposite_penalty: float = 3.0
+    # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-3.467, 3.543, 4.261), confident_at=0.78, min_margin=2.0, unsure_at=0.4
+        coef=(-3.362, 1.363, 3.26, 0.683, 1.25, 0.179), confident_at=0.81, likely_at=0.81, unsure_at=0.67
     )
     semantic: Calibration = Calibration(
-        coef=(-4.912, 0.516, 3.71, 6.043), confident_at=0.86, min_margin=0.0, unsure_at=0.47
+        coef=(-4.309, 1.181, 2.791, 1.095, 1.338, 0.593, 1.453),
+        confident_at=0.81,
+        likely_at=0.81,
+        unsure_at=0.63,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -65,7 +75,8 @@ class RankerSettings:
 
 @dataclass(frozen=True)
 class FaqResult:
-    """`entry` is set only when confident. When unsure, `suggestions` holds up to three candidates, best first."""
+    """`entry` is set when confident or likely. When likely, `suggestions` holds the next candidates (for
+    «no, my question is different»); when unsure, up to three candidates, best first."""
 
     status: Status
     entry: FaqEntry | None
@@ -86,11 +97,31 @@ class Signals:
     agree: bool  # every ranker puts the same entry first
     # Embedding cosine of the best entry's closest question (None: the index has no embeddings).
     semantic: float | None = None
+    # Share of the best entry's distinctive words (its closest phrasing, IDF-weighted) that the question has.
+    reverse: float = 1.0
+    opposite: bool = False  # the best entry is about the opposite of one of the question's words
+    # How far the best entry stands out from all entries: its fused score (in standard deviations,
+    # divided by the fusion's total weight), and its embedding cosine in standard deviations.
+    top: float = 0.0
+    semantic_z: float = 0.0
+    # The question's words the guides never use, and those the best entry lacks (counts, at most 4).
+    unknown: int = 0
+    missing: int = 0
 
     def features(self) -> tuple[float, ...]:
+        lexical = (
+            self.cosine,
+            self.coverage,
+            self.reverse,
+            min(self.margin, 4.0) / 4.0,
+            float(self.agree),
+            min(self.top, 10.0) / 10.0,
+            min(self.unknown, 4) / 4,
+            min(self.missing, 4) / 4,
+        )
         if self.semantic is None:
-            return (self.cosine, self.coverage)
-        return (self.cosine, self.coverage, self.semantic)
+            return lexical
+        return (*lexical, self.semantic, min(self.semantic_z, 10.0) / 10.0)
 
 
 class _CharTfidf:
@@ -271,6 +302,15 @@ class _LanguageIndex:
                 if len(term) > 3:
                     self.by_root.setdefault(arabic_root(term), []).append(column)
         self.idf = question_idf
+        # Two-way matching: each phrasing's distinctive words, IDF-weighted, to see how many the question has.
+        presence = (question_bm25 > 0).astype(np.float32)
+        weights = np.maximum(question_idf, 1e-3).astype(np.float32)
+        self.reverse_matrix = presence.multiply(weights[np.newaxis, :]).tocsr()
+        self.reverse_totals = np.asarray(self.reverse_matrix.sum(axis=1)).ravel()
+        self.reverse_totals[self.reverse_totals <= 0] = 1.0
+        self.entry_sides = np.asarray(
+            [opposite_sides(terms, lang) for terms in entry_terms], dtype=np.int8
+        ).reshape(len(entries), -1)
         # A word no question uses weighs as much as the rarest word the questions know.
         self.unknown_idf = float(question_idf.max()) if len(question_idf) else 1.0
         self.entry_terms = [set(terms) for terms in entry_terms]
@@ -335,6 +375,11 @@ class _LanguageIndex:
             word_scores = np.zeros_like(char_scores)
 
         fused = _zscore(char_scores) + st.bm25_weight * _zscore(word_scores)
+        reverse = self._reverse(weights)
+        fused += st.reverse_weight * reverse
+        opposite = self._opposite(terms)
+        if opposite is not None:
+            fused -= st.opposite_penalty * opposite
         if semantic is not None:
             semantic_questions, semantic_answers = semantic.scores(text, self.lang)
             semantic_scores = _zscore(semantic_questions)
@@ -348,6 +393,7 @@ class _LanguageIndex:
         order = top[np.argsort(-fused[top], kind="stable")]
         best = int(order[0])
         margin = float(fused[best] - fused[order[1]]) if len(order) > 1 else float(fused[best])
+        total_weight = 1.0 + st.bm25_weight + (st.embedding_weight if semantic is not None else 0.0)
         agree = int(np.argmax(char_scores)) == best and (not columns or int(np.argmax(word_scores)) == best)
         agree = agree and (semantic is None or int(np.argmax(semantic_scores)) == best)
 
@@ -362,7 +408,30 @@ class _LanguageIndex:
             margin=margin,
             agree=bool(agree),
             semantic=float(semantic_questions[best]) if semantic is not None else None,
+            reverse=float(reverse[best]),
+            opposite=bool(opposite is not None and opposite[best]),
+            top=float(fused[best]) / total_weight,
+            semantic_z=float(_zscore(semantic_questions)[best]) if semantic is not None else 0.0,
+            unknown=sum(1 for t in set(terms) if t not in self.vocabulary),
+            missing=sum(1 for t in set(terms) if t not in self.entry_terms[best]),
         )
+
+    def _reverse(self, weights: dict[int, float]) -> np.ndarray:
+        """Per entry, over its phrasings: the largest share of a phrasing's word weight the question has."""
+        if not weights:
+            return np.zeros(len(self.starts), dtype=np.float32)
+        query = np.zeros(len(self.vocabulary), dtype=np.float32)
+        for column, weight in weights.items():
+            query[column] = weight
+        by_question = (self.reverse_matrix @ query) / self.reverse_totals
+        return np.maximum.reduceat(by_question, self.starts)
+
+    def _opposite(self, terms: list[str]) -> np.ndarray | None:
+        """Per entry: whether it is about the opposite side of a word in the question (None: no such word)."""
+        sides = np.asarray(opposite_sides(terms, self.lang), dtype=np.int8)
+        if not sides.any():
+            return None
+        return ((self.entry_sides * sides[np.newaxis, :]) < 0).any(axis=1).astype(np.float32)
 
 
 def confidence(signals: Signals, settings: RankerSettings) -> float:
@@ -430,9 +499,12 @@ class FaqIndex:
         score = confidence(signals, settings)
         lang = signals.lang
         calibration = settings.calibration(signals)
-        if signals.agree and signals.margin >= calibration.min_margin and score >= calibration.confident_at:
-            best = self.entries[signals.order[0]]
+        best = self.entries[signals.order[0]]
+        if not signals.opposite and score >= calibration.confident_at:
             return FaqResult(status="confident", entry=best, score=score, suggestions=(), lang=lang)
+        if not signals.opposite and score >= calibration.likely_at:
+            others = tuple(self.entries[i] for i in signals.order[1:3])
+            return FaqResult(status="likely", entry=best, score=score, suggestions=others, lang=lang)
         if score >= calibration.unsure_at:
             suggestions = tuple(self.entries[i] for i in signals.order[:3])
             return FaqResult(status="unsure", entry=None, score=score, suggestions=suggestions, lang=lang)

@@ -1,0 +1,147 @@
+"""Fit the FAQ decision on the blind set's DEV part only: ranking weights by a small grid, then a logistic
+model of "the best entry is right" over the ranker's signals and the gap to the second entry, with its
+confident / likely / unsure thresholds chosen on out-of-fold (cross-validated) probabilities.
+
+Never reads the TEST part: the caller passes DEV items only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+from dataclasses import replace
+
+import numpy as np
+
+from flows.faq import FaqEntry, FaqIndex
+from flows.faq.ranker import Calibration, RankerSettings, Signals
+
+# What a threshold may cost, measured on out-of-fold DEV probabilities (the targets leave some room for TEST).
+CONFIDENT_WRONG = 0.01  # share of in-scope questions answered confidently with the wrong entry
+CONFIDENT_OOS = 0.03  # share of out-of-scope questions answered confidently
+ANSWERED_WRONG = 0.015  # confident or likely, wrong
+ANSWERED_OOS = 0.04  # confident or likely, out of scope
+ANSWERED_NEAR = 0.08  # confident or likely, a near-miss
+
+
+def signal_rows(index: FaqIndex, items: list[dict]) -> list[tuple[Signals | None, dict, bool, bool]]:
+    """(signals, item, best entry right, right entry in the top 3) per question."""
+    rows = []
+    for item in items:
+        signals = index.signals(item["q"])
+        ranked = [index.entries[i].id for i in signals.order[:3]] if signals else []
+        right = bool(item["id"]) and bool(ranked) and ranked[0] == item["id"]
+        rows.append((signals, item, right, bool(item["id"]) and item["id"] in ranked))
+    return rows
+
+
+def _ranking_key(index: FaqIndex, items: list[dict]) -> tuple[float, float]:
+    top1 = rr = 0.0
+    in_scope = [i for i in items if i["id"]]
+    for item in in_scope:
+        signals = index.signals(item["q"])
+        ranked = [index.entries[i].id for i in signals.order] if signals else []
+        top1 += bool(ranked) and ranked[0] == item["id"]
+        rr += 1 / (ranked.index(item["id"]) + 1) if item["id"] in ranked else 0.0
+    return round(top1 / len(in_scope), 6), round(rr / len(in_scope), 6)
+
+
+def _oof_probabilities(x: np.ndarray, y: np.ndarray, folds: int = 5) -> tuple[np.ndarray, object]:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=13)
+    oof = cross_val_predict(model, x, y, cv=splitter, method="predict_proba")[:, 1]
+    return oof, model.fit(x, y)
+
+
+def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
+    in_scope = np.asarray([bool(item["id"]) for _, item, _, _ in rows])
+    right = np.asarray([r for _, _, r, _ in rows])
+    near = np.asarray([item["kind"] == "near_miss" for _, item, _, _ in rows])
+    top3 = np.asarray([t for *_, t in rows])
+    opposite = np.asarray([bool(s is not None and s.opposite) for s, *_ in rows])
+    n_in, n_out, n_near = max(in_scope.sum(), 1), max((~in_scope).sum(), 1), max(near.sum(), 1)
+    grid = [x / 100 for x in range(20, 100)]
+
+    def answered(t: float) -> np.ndarray:
+        return (p >= t) & ~opposite
+
+    def wrong_share(t: float) -> float:
+        return float((answered(t) & in_scope & ~right).sum() / n_in)
+
+    confident_at = next(
+        (
+            t
+            for t in grid
+            if wrong_share(t) <= CONFIDENT_WRONG and (answered(t) & ~in_scope).sum() / n_out <= CONFIDENT_OOS
+        ),
+        0.99,
+    )
+    likely_at = next(
+        (
+            t
+            for t in grid
+            if t <= confident_at
+            and wrong_share(t) <= ANSWERED_WRONG
+            and (answered(t) & ~in_scope).sum() / n_out <= ANSWERED_OOS
+            and (answered(t) & near).sum() / n_near <= ANSWERED_NEAR
+        ),
+        confident_at,
+    )
+    best_unsure, best_gain = likely_at, -1.0
+    for t in [x / 100 for x in range(5, int(likely_at * 100) + 1)]:
+        useful = float(((p >= t) & in_scope & top3).sum() / n_in)
+        clean = float(((p < t) & ~in_scope).sum() / n_out)
+        if useful + clean > best_gain:
+            best_unsure, best_gain = t, useful + clean
+    return confident_at, likely_at, best_unsure
+
+
+def _fit(index: FaqIndex, dev: list[dict]) -> tuple[Calibration, float, str]:
+    """The decision for this index, and its out-of-fold value: share of in-scope DEV questions answered
+    right (confident 1, likely 0.8) under the thresholds' limits on wrong and out-of-scope answers."""
+    rows = [row for row in signal_rows(index, dev) if row[0] is not None]
+    x = np.asarray([s.features() for s, *_ in rows], dtype=np.float64)
+    y = np.asarray([right for _, _, right, _ in rows], dtype=np.int64)
+    oof, model = _oof_probabilities(x, y)
+    confident_at, likely_at, unsure_at = _thresholds(oof, rows)
+    opposite = np.asarray([s.opposite for s, *_ in rows])
+    confident = (oof >= confident_at) & ~opposite & (y == 1)
+    likely = (oof >= likely_at) & (oof < confident_at) & ~opposite & (y == 1)
+    value = (confident.sum() + 0.8 * likely.sum()) / max(1, sum(bool(item["id"]) for item in dev))
+    coef = tuple(round(float(c), 3) for c in (model.intercept_[0], *model.coef_[0]))
+    fitted = Calibration(coef=coef, confident_at=confident_at, likely_at=likely_at, unsure_at=unsure_at)
+    assert all(math.isfinite(c) for c in coef)
+    return fitted, float(value), "lexical" if rows[0][0].semantic is None else "semantic"
+
+
+def calibrate(
+    entries: list[FaqEntry], dev: list[dict], embeddings: bool, grid: bool = True
+) -> RankerSettings:
+    base = RankerSettings() if embeddings else replace(RankerSettings(), embedding_weight=0.0)
+    weights = (
+        itertools.product((0.0, 1.0, 2.0, 3.0), (0.0, 3.0))
+        if grid
+        else [(base.reverse_weight, base.opposite_penalty)]
+    )
+    best, best_key = base, None
+    for reverse_weight, opposite_penalty in weights:
+        settings = replace(base, reverse_weight=reverse_weight, opposite_penalty=opposite_penalty)
+        index = FaqIndex.build(entries, settings, embeddings)
+        fitted, value, mode = _fit(index, dev)
+        ranking = _ranking_key(index, dev)
+        key = (round(value, 4), ranking)
+        print(
+            f"  reverse {reverse_weight} opposite {opposite_penalty}: answered right (out-of-fold) {value:.3f} "
+            f"top-1 {ranking[0]:.3f} MRR {ranking[1]:.3f}; {fitted}",
+            file=sys.stderr,
+        )
+        if best_key is None or key > best_key:
+            best, best_key = replace(settings, **{mode: fitted}), key
+    print(
+        f"chosen: reverse {best.reverse_weight} opposite {best.opposite_penalty} {best_key}", file=sys.stderr
+    )
+    return best
