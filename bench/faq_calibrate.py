@@ -20,9 +20,9 @@ from flows.faq.ranker import Calibration, RankerSettings, Signals
 # What a threshold may cost, measured on out-of-fold DEV probabilities (the targets leave some room for TEST).
 CONFIDENT_WRONG = 0.01  # share of in-scope questions answered confidently with the wrong entry
 CONFIDENT_OOS = 0.03  # share of out-of-scope questions answered confidently
-ANSWERED_WRONG = 0.015  # confident or likely, wrong
-ANSWERED_OOS = 0.04  # confident or likely, out of scope
-ANSWERED_NEAR = 0.08  # confident or likely, a near-miss
+ANSWERED_WRONG = 0.02  # confident or likely, wrong
+ANSWERED_OOS = 0.05  # confident or likely, out of scope
+ANSWERED_NEAR = 0.10  # confident or likely, a near-miss
 
 
 def signal_rows(index: FaqIndex, items: list[dict]) -> list[tuple[Signals | None, dict, bool, bool]]:
@@ -47,13 +47,19 @@ def _ranking_key(index: FaqIndex, items: list[dict]) -> tuple[float, float]:
     return round(top1 / len(in_scope), 6), round(rr / len(in_scope), 6)
 
 
-def _oof_probabilities(x: np.ndarray, y: np.ndarray, folds: int = 5) -> tuple[np.ndarray, object]:
+def _oof_probabilities(
+    x: np.ndarray, y: np.ndarray, folds: int = 5, repeats: int = 5
+) -> tuple[np.ndarray, object]:
+    """Out-of-fold probabilities, averaged over `repeats` shuffles of 5-fold CV (DEV is small: one split
+    moves the thresholds by several points), and the model fitted on all of DEV."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
     model = LogisticRegression(C=1.0, max_iter=2000)
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=13)
-    oof = cross_val_predict(model, x, y, cv=splitter, method="predict_proba")[:, 1]
+    oof = np.zeros(len(y))
+    for seed in range(repeats):
+        splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=13 + seed)
+        oof += cross_val_predict(model, x, y, cv=splitter, method="predict_proba")[:, 1] / repeats
     return oof, model.fit(x, y)
 
 
@@ -123,7 +129,7 @@ def calibrate(
 ) -> RankerSettings:
     base = RankerSettings() if embeddings else replace(RankerSettings(), embedding_weight=0.0)
     weights = (
-        itertools.product((0.0, 1.0, 2.0, 3.0), (0.0, 3.0))
+        itertools.product((0.0, 1.0, 2.0, 3.0), (0.0, 3.0, 6.0))
         if grid
         else [(base.reverse_weight, base.opposite_penalty)]
     )
@@ -139,7 +145,11 @@ def calibrate(
             f"top-1 {ranking[0]:.3f} MRR {ranking[1]:.3f}; {fitted}",
             file=sys.stderr,
         )
-        if best_key is None or key > best_key:
+        if (
+            best_key is None
+            or key > best_key
+            or (key == best_key and opposite_penalty > best.opposite_penalty)
+        ):
             best, best_key = replace(settings, **{mode: fitted}), key
     print(
         f"chosen: reverse {best.reverse_weight} opposite {best.opposite_penalty} {best_key}", file=sys.stderr

@@ -37,10 +37,12 @@ def load_content(settings: Settings, faq: Any = None) -> tuple[FormDefinition, A
 
 
 def load_faq(settings: Settings) -> Any:
+    """The guides, checked now (a mistake stops start-up); the index is built on the first question or by
+    `FaqPort.warm()`, so that start-up needs neither numpy/scipy nor the sentence model."""
     guides = settings.content_dir / "guides"
     if not guides.is_dir():
         return None
-    from flows.faq import FaqIndex, GuideError, load_guides
+    from flows.faq import GuideError, load_guides
 
     try:
         entries = load_guides(guides)
@@ -48,15 +50,67 @@ def load_faq(settings: Settings) -> Any:
         raise StartupError(str(exc)) from None
     cache = settings.faq_cache or settings.data_dir / "faq-embeddings.npz"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    return FaqPort(FaqIndex.build(entries, embedding_cache=cache), entries)
+    return FaqPort(entries, cache)
 
 
 class FaqPort:
-    """What the engine needs from the guides: answer a text, and find an entry by id."""
+    """What the engine needs from the guides: answer a text, and find an entry by id.
 
-    def __init__(self, index: Any, entries: list) -> None:
-        self.index = index
+    The index is built when first needed. `warm()` builds it in a background thread instead: first the
+    lexical index (a second or two even at 2,000 entries, and it answers at once), then the one with the
+    sentence embeddings, which replaces it when ready. Without `warm()` the first question builds the full
+    index and waits for it, so answers never depend on timing (the tests rely on this).
+    """
+
+    def __init__(self, entries: list, cache: Any = None, index: Any = None) -> None:
+        import threading
+
+        # True (set by `python -m bot chat`): a question before the index exists starts `warm()` and is
+        # answered by the lexical index as soon as it is built, instead of waiting for the sentence model.
+        self.background = False
+        self.entries = entries
+        self._cache = cache
         self._by_id = {entry.id: entry for entry in entries}
+        self._index = index
+        self._lock = threading.Lock()
+        self._warming: Any = None
+        self._lexical_ready = threading.Event()
+
+    @property
+    def index(self) -> Any:
+        if self._index is None and self.background:
+            self.warm()
+        if self._index is None and self._warming is not None:
+            self._lexical_ready.wait()  # the background build answers lexically within a second or two
+        if self._index is None:
+            with self._lock:
+                if self._index is None:
+                    from flows.faq import FaqIndex
+
+                    self._index = FaqIndex.build(self.entries, embedding_cache=self._cache)
+        return self._index
+
+    def warm(self) -> None:
+        """Start building the index in the background (once); returns at once."""
+        import threading
+
+        with self._lock:
+            if self._index is not None or self._warming is not None:
+                return
+            self._warming = threading.Thread(target=self._build_in_background, name="faq-index", daemon=True)
+            self._warming.start()
+
+    def _build_in_background(self) -> None:
+        from flows.faq import FaqIndex
+
+        lexical = FaqIndex.build(self.entries, embeddings=False)
+        with self._lock:
+            if self._index is None:
+                self._index = lexical
+        self._lexical_ready.set()
+        full = FaqIndex.build(self.entries, embedding_cache=self._cache)
+        with self._lock:
+            self._index = full
 
     def __call__(self, text: str) -> Any:
         return self.index.query(text)

@@ -96,9 +96,22 @@ async def _chat(settings, args) -> int:  # type: ignore[no-untyped-def]
 
     app = await build_app(settings)
     contact = args.contact or f"guest-{uuid.uuid4().hex[:8]}"
+    handle, handled = app.service.handle, []
+    if app.faq is not None:
+        app.faq.background = True
+
+    async def handle_then_warm(*args, **kwargs):  # type: ignore[no-untyped-def]
+        # The greeting and menus need no FAQ index: build it in the background after the first reply to
+        # something the person typed (a question before then is answered lexically within a second).
+        reply = await handle(*args, **kwargs)
+        handled.append(True)
+        if len(handled) == 2 and app.faq is not None:
+            app.faq.warm()
+        return reply
+
     try:
         channel = ConsoleChannel(
-            app.service.handle, contact, settings.files_dir, lang=args.lang or settings.default_language
+            handle_then_warm, contact, settings.files_dir, lang=args.lang or settings.default_language
         )
         await channel.run()
     finally:

@@ -62,7 +62,9 @@ def test_gulf_dialect_questions_are_answered(index, question, entry_id):
 
 
 def test_typed_without_hamza_and_with_digits_still_matches(index):
-    assert index.query("متا يطلع الرد على طلبي رقم ١٢٣").entry.id == "committee-timeline"
+    result = index.query("متا يطلع الرد على طلبي رقم ١٢٣")
+    # Issue 13: the lexical fallback's calibration (blind DEV) may only suggest it; it still ranks first.
+    assert (result.entry or result.suggestions[0]).id == "committee-timeline"
 
 
 @pytest.mark.parametrize(
@@ -77,10 +79,11 @@ def test_out_of_scope_questions_are_never_answered_confidently(index, question):
 
 def test_an_ambiguous_question_offers_did_you_mean_suggestions(index):
     result = index.query("الاوراق")
-    assert result.status == "unsure"
-    assert result.entry is None
-    assert 1 <= len(result.suggestions) <= 3
-    assert {"required-documents", "document-upload"} <= {e.id for e in result.suggestions}
+    # Issue 13: a one-word topic is at most "likely" (the answer with «did you mean» and the neighbours).
+    assert result.status in ("likely", "unsure")
+    offered = ([result.entry] if result.entry else []) + list(result.suggestions)
+    assert 1 <= len(offered) <= 3
+    assert {"required-documents", "document-upload"} <= {e.id for e in offered}
 
 
 def test_confident_answers_carry_their_action(index):
@@ -101,7 +104,10 @@ def test_score_is_a_probability(index):
 
 def test_a_stricter_threshold_turns_a_confident_answer_into_suggestions(entries):
     settings = FaqIndex.build(entries).settings
-    never = {mode: replace(getattr(settings, mode), confident_at=1.0) for mode in ("lexical", "semantic")}
+    never = {
+        mode: replace(getattr(settings, mode), confident_at=1.0, likely_at=1.0)
+        for mode in ("lexical", "semantic")
+    }
     strict = FaqIndex.build(entries, replace(settings, **never))
     result = strict.query("متى يطلع الرد على طلبي")
     assert result.status == "unsure"

@@ -5,9 +5,6 @@ from __future__ import annotations
 import re
 from functools import cache, lru_cache
 
-from nltk.stem.isri import ISRIStemmer
-from nltk.stem.porter import PorterStemmer
-
 from flows.faq.dialect import DIALECT
 from flows.faq.opposites import OPPOSITES
 from flows.faq.synonyms import SYNONYMS
@@ -238,13 +235,19 @@ def _root_left(stem: str) -> bool:
 
 
 @cache
-def _isri() -> ISRIStemmer:
+def _isri():  # type: ignore[no-untyped-def]
+    # nltk takes 2.7 s and 90 MB to import (it pulls in scipy and scikit-learn): only for the optional root
+    # fallback (RankerSettings.root_fallback, off by default).
+    from nltk.stem.isri import ISRIStemmer
+
     return ISRIStemmer()
 
 
 @cache
-def _porter() -> PorterStemmer:
-    return PorterStemmer()
+def _porter():  # type: ignore[no-untyped-def]
+    import snowballstemmer  # the Porter algorithm, pure Python, imported in milliseconds
+
+    return snowballstemmer.stemmer("porter")
 
 
 @lru_cache(maxsize=50_000)
@@ -255,7 +258,7 @@ def arabic_root(word: str) -> str:
 
 @lru_cache(maxsize=50_000)
 def stem_english(word: str) -> str:
-    return _porter().stem(word)
+    return _porter().stemWord(word)
 
 
 def normalize_english(text: str) -> str:
