@@ -68,6 +68,7 @@ class FaqPort:
         # True (set by `python -m bot chat`): a question before the index exists starts `warm()` and is
         # answered by the lexical index as soon as it is built, instead of waiting for the sentence model.
         self.background = False
+        self.progress: Any = None  # progress(done, total) while a build embeds texts (a terminal's bar)
         self.entries = entries
         self._cache = cache
         self._by_id = {entry.id: entry for entry in entries}
@@ -87,7 +88,9 @@ class FaqPort:
                 if self._index is None:
                     from flows.faq import FaqIndex
 
-                    self._index = FaqIndex.build(self.entries, embedding_cache=self._cache)
+                    self._index = FaqIndex.build(
+                        self.entries, embedding_cache=self._cache, progress=self.progress
+                    )
         return self._index
 
     def warm(self) -> None:

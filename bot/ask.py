@@ -66,10 +66,28 @@ def _progress(lines: list[str]) -> Iterable[str]:
     return tqdm(lines, unit="q", file=sys.stderr, leave=False)
 
 
+def _build_bar():  # type: ignore[no-untyped-def]
+    """A progress bar for the index build's embedding step (long only on a cold build of many entries)."""
+    from tqdm import tqdm
+
+    bars: list = []
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, unit="text", desc="FAQ index", file=sys.stderr, leave=False))
+        bars[0].update(done - bars[0].n)
+        if done >= total:
+            bars[0].close()
+
+    return progress
+
+
 def ask_batch(faq: Any, source: IO[str], out: IO[str], as_json: bool, default_lang: str) -> int:
     """One question a line in, one line (JSON object, or text block) out; blank lines give a "none" line so
     the output keeps the input's line numbers. Returns the number of questions answered."""
     answered = 0
+    if sys.stderr.isatty() and hasattr(faq, "progress"):
+        faq.progress = _build_bar()
     for question in _progress(list(_lines(source))):
         if not question.strip():
             result_payload = {

