@@ -57,7 +57,7 @@ _EN_STOP = frozenset(
     a an the and or but of to in on at for from by with about into as is am are was were be been being
     i me my mine we us our you your yours he him his she her it its they them their this that these those
     there here please hi hello hey thanks thank dear sir madam will would like want wants wanted need just
-    so very really also too any some im ive dont doesnt s t d ll m ve re yes no ok okay
+    so very really also too any some im ive dont doesnt s t d ll m ve re yes no ok okay u ur pls plz
     """.split()
 )
 

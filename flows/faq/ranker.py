@@ -60,16 +60,16 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-1.585, 0.871, 2.134, 0.409, 1.084, 1.038, -0.847, -1.493),
-        confident_at=0.87,
+        coef=(-1.688, 0.883, 2.3, 0.471, 0.984, 1.069, -0.691, -1.544),
+        confident_at=0.86,
         likely_at=0.84,
-        unsure_at=0.67,
+        unsure_at=0.7,
     )
     semantic: Calibration = Calibration(
-        coef=(-2.287, 0.87, 1.976, 0.777, 1.231, 0.893, -1.39, -1.269, 0.997, 0.196),
+        coef=(-2.211, 0.71, 2.138, 0.784, 1.103, 0.941, -1.141, -1.385, 1.023, 0.168),
         confident_at=0.8,
-        likely_at=0.79,
-        unsure_at=0.62,
+        likely_at=0.77,
+        unsure_at=0.69,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
