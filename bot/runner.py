@@ -77,6 +77,9 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
         print("error: BOT_TELEGRAM_WEBHOOK_URL must start with https:// (Telegram's rule)", file=sys.stderr)
         return 2
     app = await build_app(settings)
+    if app.faq is not None:  # build the FAQ index off the event loop: the first question must not wait
+        app.faq.background = True
+        app.faq.warm()
     try:
         channel, desk = build_telegram(app)
         if settings.staff_chat_id is None:
