@@ -10,7 +10,7 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
@@ -70,7 +70,8 @@ class State:
     survey_token: str | None = None
 
     def to_json(self) -> dict:
-        data = asdict(self)
+        # Not dataclasses.asdict: its deep copy is most of the cost, and the dict is serialised at once.
+        data = {name: getattr(self, name) for name in _STATE_FIELDS}
         data["mode"] = self.mode.value
         return data
 
@@ -84,6 +85,9 @@ class State:
         except ValueError:
             known["mode"] = Mode.MENU
         return cls(**known)
+
+
+_STATE_FIELDS = tuple(State.__dataclass_fields__)
 
 
 @dataclass(frozen=True)

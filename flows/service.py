@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows import engine
 from flows import survey as survey_flow
-from flows.engine import Context, FlowSettings, Mode, RequestView, State
+from flows.engine import Context, FlowSettings, Mode, RequestView, State, StepResult
 from flows.events import (
     BeneficiaryMessage,
     CommentGiven,
@@ -35,6 +35,7 @@ from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
 from locales import translator
 from storage import repo
 from storage.db import Database
+from storage.hot import Duplicate, Fallback, HotContact
 from storage.models import Attachment, Contact, RequestStatus, RequestStatusChange, SupportRequest
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,48 @@ class ConversationService:
                 log.error("a staff listener failed: %s at %s", type(exc).__name__, where(exc))
 
     async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice]]:
+        if self.db.hot is not None:
+            now = self.clock.now()
+            key = inbound.contact
+            done: list[StepResult] = []
+
+            def quick_step(contact: HotContact, raw: dict) -> dict | None:
+                result = self._quick_step(inbound, contact, raw, now)
+                if result is None:
+                    return None
+                done.append(result)
+                return result.state.to_json()
+
+            try:
+                await self.db.hot.turn(key.channel, key.user_id, inbound.message_id, now, quick_step)
+                return list(done[0].messages), []
+            except Duplicate:
+                return [], []
+            except Fallback:
+                pass
+        return await self._handle_in_session(inbound)
+
+    def _quick_step(
+        self, inbound: Inbound, contact: HotContact, raw: dict, now: datetime
+    ) -> StepResult | None:
+        """The step for a message that only moves the conversation; None when it needs the full path."""
+        state = State.from_json(raw, contact.language)
+        ctx = Context(
+            now=now,
+            form=self.form,
+            settings=self.settings,
+            requests=None,
+            consented=contact.consent_at is not None,
+            first_contact=False,
+            faq=self.faq,
+        )
+        try:
+            result = engine.step(state, inbound, ctx)
+        except engine.NeedsRequests:
+            return None
+        return None if result.events else result
+
+    async def _handle_in_session(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice]]:
         async with self.db.transaction() as session:
             now = self.clock.now()
             key = inbound.contact

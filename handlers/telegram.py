@@ -54,6 +54,7 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
+from telegram.request import BaseRequest
 
 from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
 from flows.validators import DOCUMENT_TYPES
@@ -471,9 +472,12 @@ class TelegramChannel:
         max_retry_after: float = 300.0,
         rate_limiter: BaseRateLimiter[Any] | None = None,
         max_concurrent_updates: int = 64,
+        request: BaseRequest | None = None,
         handler_group: int = 0,
+        typing_after: float = 0.5,
     ) -> None:
         self.port = port
+        self.typing_after = typing_after
         self.files_dir = Path(files_dir)
         self.max_file_bytes = min(max_file_bytes, MAX_DOWNLOAD_BYTES)
         self.allowed_mimes = frozenset(allowed_mimes)
@@ -482,7 +486,7 @@ class TelegramChannel:
         self.retry_delays = tuple(retry_delays)
         self.max_retry_after = max_retry_after
         base = (api_base or DEFAULT_API_BASE).rstrip("/")
-        self.application: Application[Any, Any, Any, Any, Any, Any] = (
+        builder = (
             ApplicationBuilder()
             .token(token)
             .base_url(f"{base}/bot")
@@ -490,8 +494,10 @@ class TelegramChannel:
             .rate_limiter(rate_limiter or FloodLimiter())
             .concurrent_updates(PerChatUpdateProcessor(max_concurrent_updates))
             .job_queue(None)  # scheduling is bot/'s job, not PTB's
-            .build()
         )
+        if request is not None:  # PTB's own extension point: bench/channel_load.py answers in-process
+            builder = builder.request(request)
+        self.application: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         private = filters.ChatType.PRIVATE & ~filters.UpdateType.EDITED
         self.application.add_handlers(
             [
@@ -576,12 +582,25 @@ class TelegramChannel:
         if inbound is None or update.effective_chat is None:
             return
         chat_id = update.effective_chat.id
+        # "typing…" only where the person would wait: before a download, or when the reply is slow (a search
+        # of the guides); most replies come in milliseconds and the indicator would cost a request each.
+        typing: asyncio.TimerHandle | None = None
+        if inbound.attachments:
+            await self._typing(chat_id)
+            inbound = replace(inbound, attachments=tuple([await self._fetch(a) for a in inbound.attachments]))
+        else:
+            loop = asyncio.get_running_loop()
+            typing = loop.call_later(self.typing_after, lambda: loop.create_task(self._typing(chat_id)))
+        try:
+            outbounds = await self.port.handle(inbound)
+        finally:
+            if typing is not None:
+                typing.cancel()
+        await self.send(chat_id, outbounds)
+
+    async def _typing(self, chat_id: int) -> None:
         with contextlib.suppress(TelegramError):
             await self.bot.send_chat_action(chat_id=chat_id, action=ChatAction.TYPING)
-        if inbound.attachments:
-            inbound = replace(inbound, attachments=tuple([await self._fetch(a) for a in inbound.attachments]))
-        outbounds = await self.port.handle(inbound)
-        await self.send(chat_id, outbounds)
 
     async def _on_my_chat_member(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         member = update.my_chat_member

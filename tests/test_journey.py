@@ -335,12 +335,18 @@ async def test_an_internal_failure_apologises_keeps_state_and_logs_no_personal_d
 
     from storage import repo as repo_module
 
-    original = repo_module.update_state
+    # Saving fails on either path: the ORM's and the per-message one (storage/hot.py).
+    original, hot = repo_module.update_state, app.db.hot
     repo_module.update_state = broken
+    if hot is not None:
+        original_turn = hot.turn
+        hot.turn = broken
     try:
         await chat.send("0501234567")
     finally:
         repo_module.update_state = original
+        if hot is not None:
+            hot.turn = original_turn
     assert chat.keys == ["error.internal"] and "بياناتك محفوظة" in chat.text
     assert (await chat.state()).draft == before.draft
     logged = "\n".join(record.getMessage() for record in caplog.records)

@@ -211,11 +211,32 @@ async def test_start_reaches_the_core_and_the_reply_has_an_inline_keyboard(
             at=port.inbound[0].at,
         )
     ]
-    assert api.calls_of("sendChatAction") == [{"chat_id": USER, "action": "typing"}]
+    assert api.calls_of("sendChatAction") == []  # a quick reply needs no "typing…"
     keyboard = sent[0]["reply_markup"]["inline_keyboard"]
     assert [[button["text"] for button in row] for row in keyboard] == [["تقديم طلب"], ["حالة طلبي"]]
     assert all(len(row[0]["callback_data"].encode()) <= 64 for row in keyboard)
     assert [m["text"] for m in api.sent_messages(USER)] == ["أهلاً، كيف نخدمك؟"]
+
+
+@pytest.mark.asyncio
+async def test_a_slow_reply_shows_typing_first(api: FakeBotApi, tmp_path: Path) -> None:
+    release = asyncio.Event()
+
+    class SlowPort(FakePort):
+        async def handle(self, inbound: Inbound) -> list[Outbound]:
+            await release.wait()  # a long search of the guides
+            return await super().handle(inbound)
+
+    slow = make_channel(api, SlowPort(), tmp_path, typing_after=0.05)
+    await slow.start_polling(poll_timeout=5)
+    try:
+        api.push_update(api.user_message(USER, "كم مدة دراسة الطلب؟"))
+        typing = await api.wait_for_call("sendChatAction")
+        assert typing == [{"chat_id": USER, "action": "typing"}] and api.calls_of("sendMessage") == []
+        release.set()
+        await api.wait_for_call("sendMessage")
+    finally:
+        await slow.stop()
 
 
 @pytest.mark.asyncio
