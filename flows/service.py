@@ -35,6 +35,7 @@ from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
 from locales import translator
 from storage import repo
 from storage.db import Database
+from storage.files import FileStore, refs_in, refs_in_use
 from storage.models import Attachment, Contact, RequestStatus, RequestStatusChange, SupportRequest
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,12 @@ Listener = Callable[[StaffNotice], Awaitable[None]]
 class _Applied:
     messages: list[Outbound] = field(default_factory=list)
     notices: list[StaffNotice] = field(default_factory=list)
+    dropped_files: set[str] = field(default_factory=set)
+
+
+# While a request is being filled in, a file the form refused or an answer replaced is deleted (if nothing
+# else points at it); files sent in a conversation with staff are relayed, and kept.
+_FORM_MODES = frozenset({Mode.FORM, Mode.SUMMARY, Mode.EDIT_PICK, Mode.DECLARATION, Mode.RESUME})
 
 
 class ConversationService:
@@ -84,8 +91,10 @@ class ConversationService:
         settings: FlowSettings | None = None,
         faq: Any = None,
         default_language: str = "ar",
+        files: FileStore | None = None,
     ) -> None:
         self.db = db
+        self.files = files
         self.form = form
         self.clock = clock
         self.settings = settings or FlowSettings()
@@ -113,7 +122,7 @@ class ConversationService:
         lock = self._lock(inbound.contact)
         async with lock:
             try:
-                messages, notices = await self._handle(inbound)
+                messages, notices, dropped = await self._handle(inbound)
             except Exception as exc:  # a beneficiary never sees a traceback
                 log.error(
                     "handling a message failed: %s at %s (channel=%s)",
@@ -124,6 +133,9 @@ class ConversationService:
                 lang = self._initial_language(inbound.language_hint)
                 t = translator(lang)
                 return [Outbound(text=t("error.internal"), key="error.internal", lang=lang)]
+        for ref in dropped:
+            if self.files is not None:
+                self.files.delete(ref)
         for notice in notices:
             await self._notify(notice)
         return messages
@@ -135,12 +147,12 @@ class ConversationService:
             except Exception as exc:
                 log.error("a staff listener failed: %s at %s", type(exc).__name__, where(exc))
 
-    async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice]]:
+    async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice], set[str]]:
         async with self.db.transaction() as session:
             now = self.clock.now()
             key = inbound.contact
             if not await repo.mark_processed(session, key.channel, inbound.message_id, now):
-                return [], []
+                return [], [], set()
             found = await repo.contact_with_state(session, key.channel, key.user_id, lock=self.db.is_postgres)
             created = found is None
             if found is None:
@@ -177,7 +189,19 @@ class ConversationService:
                 await repo.save_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
             else:
                 await repo.update_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
-            return applied.messages, applied.notices
+            dropped = await self._dropped_files(session, contact, state, inbound, result.state)
+            return applied.messages, applied.notices, dropped
+
+    async def _dropped_files(
+        self, session: AsyncSession, contact: Contact, before: State, inbound: Inbound, after: State
+    ) -> set[str]:
+        if self.files is None:
+            return set()
+        candidates = refs_in(before.draft)
+        if before.mode in _FORM_MODES:
+            candidates |= refs_in([attachment.ref for attachment in inbound.attachments])
+        candidates -= refs_in(after.draft)
+        return candidates - await refs_in_use(session, candidates, except_contact=contact.id)
 
     async def _apply(
         self,

@@ -3,50 +3,30 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import mimetypes
-import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from flows.messages import Attachment, AttachmentKind, ContactKey, Expect, Inbound, Outbound
+from flows.validators import MAX_FILE_BYTES
 from locales import translator
-
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"%PDF-", "application/pdf"),
-    (b"RIFF", "image/webp"),
-)
+from storage.files import UNREADABLE, FileStore, sniff
 
 
 def sniff_mime(path: Path) -> str:
-    """The type the file's bytes say, not only its name."""
-    with path.open("rb") as handle:
-        head = handle.read(16)
-    for signature, mime in _SIGNATURES:
-        if head.startswith(signature):
-            return mime
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    """The type the file's bytes are (an image Pillow decodes, a PDF pypdf reads), never its name."""
+    return sniff(path.read_bytes())
 
 
-def store_file(path: Path, files_dir: Path) -> Attachment:
-    """Copy a local file into the data folder, named by its SHA-256."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(chunk)
-    sha = digest.hexdigest()
-    files_dir.mkdir(parents=True, exist_ok=True)
-    target = files_dir / f"{sha}{path.suffix.lower()}"
-    if not target.exists():
-        shutil.copyfile(path, target)
-    mime = sniff_mime(path)
-    kind = AttachmentKind.PHOTO if mime.startswith("image/") else AttachmentKind.DOCUMENT
-    return Attachment(
-        kind=kind, ref=f"file:{target}", mime=mime, size=path.stat().st_size, name=path.name, sha256=sha
-    )
+def store_file(path: Path, files_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> Attachment:
+    """Keep a local file in the data folder, named by its SHA-256, if it opens as an image or a PDF. A file
+    too big or that does not open is not copied: the form refuses it and says why."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        return Attachment(
+            kind=AttachmentKind.DOCUMENT, ref="unread:too-big", mime=UNREADABLE, size=size, name=path.name
+        )
+    return FileStore(files_dir).store(path.read_bytes(), name=path.name)
 
 
 def render_console(message: Outbound) -> str:

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -77,6 +76,7 @@ from locales import N_, Translator, translator
 from storage import desk as desk_repo
 from storage import repo
 from storage.desk import DeskPrompt, StaffMessageKind, StaffThread, ThreadStatus
+from storage.files import write_once
 from storage.models import Attachment as StoredAttachment
 from storage.models import Contact, RequestStatus, SupportRequest
 
@@ -625,7 +625,7 @@ class StaffDesk:
         digest = hashlib.sha256(data).hexdigest()
         suffix = mimetypes.guess_extension(attachment.mime) or ""
         path = self.channel.files_dir / f"{digest}{suffix}"
-        await asyncio.to_thread(_write_once, path, data)
+        await asyncio.to_thread(write_once, path, data)
         return Attachment(
             kind=attachment.kind,
             ref=FILE_REF + str(path),
@@ -1400,12 +1400,3 @@ def _utf16(text: str) -> int:
 def _from_stored(row: StoredAttachment) -> Attachment:
     kind = AttachmentKind.PHOTO if row.kind == AttachmentKind.PHOTO else AttachmentKind.DOCUMENT
     return Attachment(kind=kind, ref=row.ref, mime=row.mime, size=row.size, name=row.name, sha256=row.sha256)
-
-
-def _write_once(path: Path, data: bytes) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    partial.replace(path)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sample_files import PDF, PNG
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -61,8 +63,8 @@ def test_migrate_creates_the_database_file(tmp_path):
 
 
 def test_console_completes_an_arabic_request_with_documents_then_resumes_the_same_contact(tmp_path):
-    (tmp_path / "id.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 2000)
-    (tmp_path / "proof.pdf").write_bytes(b"%PDF-1.4\n" + b"0" * 2000)
+    (tmp_path / "id.png").write_bytes(PNG)
+    (tmp_path / "proof.pdf").write_bytes(PDF)
     lines = [
         "2",
         "1",

@@ -25,6 +25,7 @@ from storage.models import AuditLog, Contact
 from tests.conftest import ARABIC_ANSWERS, Chat
 from tests.fakes import FakeBotApi
 from tests.fakes.bot_api import serve_asgi
+from tests.sample_files import JPEG, PDF
 
 TOKEN = "7000000001:AAH-test_token"
 STAFF = -1001234567890
@@ -34,8 +35,6 @@ OUTSIDER = 9666  # not in the staff group
 ADMIN = 9100  # a configured admin (BOT_ADMIN_IDS), not in the group
 USER = 5011223344  # a beneficiary
 SECRET = "webhook-Secret_123"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)) * 4 + b"\xff\xd9"
-PDF = b"%PDF-1.4\n" + b"0" * 600 + b"\n%%EOF\n"
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
