@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="print the answer the assistant gives to a question")
     ask.add_argument("question")
     ask.add_argument(
-        "--lang", choices=["ar", "en"], default=None, help="(the answer follows the question's language)"
+        "--lang", choices=["ar", "en"], default=None, help="language of the answer (default: the question's)"
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -121,12 +121,15 @@ async def _ask(settings, args) -> int:  # type: ignore[no-untyped-def]
     from bot.app import load_content
     from locales import translator
 
+    if not args.question.strip():
+        print('error: the question is empty; type it in quotes, e.g. ask "كيف اقدم طلب"', file=sys.stderr)
+        return 2
     _form, faq = load_content(settings)
     if faq is None:
         print("error: no guides in content/guides", file=sys.stderr)
         return 2
     result = faq(args.question)
-    lang = getattr(result, "lang", args.lang or "ar")
+    lang = args.lang or getattr(result, "lang", None) or "ar"  # --lang decides; else the question's language
     entry = result.entry if result.status == "confident" else None
     payload = {
         "matched": entry is not None,

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from flows.messages import Attachment, AttachmentKind, ContactKey, Expect, Inbound, Outbound
+from flows.text import fold
 from flows.validators import MAX_FILE_BYTES
 from locales import translator
 from storage.files import UNREADABLE, FileStore, sniff
@@ -90,7 +91,11 @@ class ConsoleChannel:
         if replies and not isinstance(message, Outbound):
             self.expect_file = replies[-1].expect == Expect.ATTACHMENT
         for reply in replies:
-            self.write(render_console(reply) + "\n")
+            text = render_console(reply)
+            if reply.key == "help.text":  # the terminal has its own way out
+                t = translator(reply.lang or self.lang)
+                text += "\n" + t("console.exit_hint")
+            self.write(text + "\n")
         return replies
 
     async def run(self) -> None:
@@ -98,12 +103,18 @@ class ConsoleChannel:
         while True:
             try:
                 line = await asyncio.to_thread(self.read, "> ")
-            except (EOFError, KeyboardInterrupt):
-                t = translator(self.lang)
-                self.write(t("console.bye"))
-                return
-            if line.strip().lower() in ("/quit", "/exit", "exit", "quit"):
+            except (EOFError, KeyboardInterrupt):  # Ctrl-D (or Ctrl-C at the prompt)
+                line = None
+            if line is None or is_exit(line):
                 t = translator(self.lang)
                 self.write(t("console.bye"))
                 return
             await self.send(line)
+
+
+EXIT_WORDS = frozenset({"خروج", "اخرج", "اغلاق", "quit", "exit", "/quit", "/exit"})
+
+
+def is_exit(line: str) -> bool:
+    """Words that end the terminal conversation (folded: «إغلاق» and «اغلاق» alike)."""
+    return fold(line).strip(" .!") in EXIT_WORDS
