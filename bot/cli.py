@@ -36,6 +36,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object")
 
+    from bot.staff import add_staff_commands
+
+    add_staff_commands(commands)
+
     faq = commands.add_parser("faq", help="FAQ tools for content editors")
     faq_commands = faq.add_subparsers(dest="faq_command", metavar="SUBCOMMAND", required=True)
     gaps = faq_commands.add_parser("gaps", help="the most frequent unanswered questions (no personal data)")
@@ -89,14 +93,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _chat(settings, args) -> int:  # type: ignore[no-untyped-def]
     from bot.app import build_app
+    from bot.staff import console_notices
     from handlers.console import ConsoleChannel
 
     app = await build_app(settings)
     contact = args.contact or f"guest-{uuid.uuid4().hex[:8]}"
     try:
         channel = ConsoleChannel(
-            app.service.handle, contact, settings.files_dir, lang=args.lang or settings.default_language
+            app.service.handle,
+            contact,
+            settings.files_dir,
+            lang=args.lang or settings.default_language,
+            poll_seconds=settings.outbox_tick_seconds,
         )
+        channel.notices = console_notices(app, channel)
         await channel.run()
     finally:
         await app.close()
@@ -280,6 +290,12 @@ async def _export(settings, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+async def _staff(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from bot.staff import run_staff_command
+
+    return await run_staff_command(settings, args)
+
+
 _COMMANDS = {
     "chat": _chat,
     "migrate": _migrate,
@@ -288,4 +304,5 @@ _COMMANDS = {
     "faq": _faq,
     "report": _report,
     "export": _export,
+    "staff": _staff,
 }
