@@ -41,3 +41,38 @@ async def test_the_conversation_ends_at_an_exit_word_and_reads_no_further(app):
     await console.run()
     assert written[-1] == "مع السلامة، ونسعد بخدمتك دائمًا."
     assert next(lines) == "2"
+
+
+async def test_a_terminal_shows_only_its_own_notices_and_a_number_presses_the_notice_button(app):
+    from sqlalchemy import select
+
+    from bot.staff import console_notices
+    from flows.decisions import DecisionService
+    from flows.lifecycle import Action
+    from storage.outbox import OutboxMessage
+    from tests.conftest import ARABIC_ANSWERS, Chat, fill_form
+
+    for user in ("umm-ali", "umm-sara"):
+        chat = Chat(app, user=user)
+        await fill_form(chat, ARABIC_ANSWERS)
+        await chat.press("summary.send")
+        await chat.press("declaration.confirm")
+    decisions = DecisionService(app.db, app.clock, app.form)
+    for reference in ("2026-00001", "2026-00002"):
+        assert (await decisions.decide(reference, Action.APPROVE, "staff:1")).ok
+
+    written: list[str] = []
+    console = ConsoleChannel(app.service.handle, "umm-ali", app.settings.files_dir, write=written.append)
+    console.notices = console_notices(app, console)
+    await console.show_notices()
+    await console.show_notices()  # nothing twice
+
+    assert len(written) == 1 and "بشرى سارة" in written[0] and "2026-00001" in written[0]
+    async with app.db.transaction() as session:
+        states = (
+            (await session.execute(select(OutboxMessage.state).order_by(OutboxMessage.id))).scalars().all()
+        )
+    assert states == ["sent", "pending"]  # umm-sara's notice waits for her own terminal
+
+    replies = await console.send("1")  # the notice's first button: «حالة طلبي»
+    assert "2026-00001" in "\n".join(r.text for r in replies)
