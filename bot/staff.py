@@ -145,7 +145,7 @@ async def card_text(session: Any, request: Any, app: Any, t: Translator) -> str:
     support_field = app.form.field("support_type")
     support = display_value(support_field, request.support_type, t) if support_field else request.support_type
     lines = [
-        t("desk.card.resubmitted" if request.status == "resubmitted" else "desk.card.new"),
+        t("desk.card.resubmitted") if request.status == "resubmitted" else t("desk.card.new"),
         t(
             "desk.card.body",
             reference=request.reference,
