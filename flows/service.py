@@ -198,7 +198,7 @@ class ConversationService:
         if self.files is None:
             return set()
         candidates = refs_in(before.draft)
-        if before.mode in _FORM_MODES:
+        if before.mode in _FORM_MODES and not before.held:  # while staff hold it, files are relayed
             candidates |= refs_in([attachment.ref for attachment in inbound.attachments])
         candidates -= refs_in(after.draft)
         return candidates - await refs_in_use(session, candidates, except_contact=contact.id)

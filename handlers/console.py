@@ -13,15 +13,10 @@ from flows.messages import Attachment, AttachmentKind, ContactKey, Expect, Inbou
 from flows.text import fold
 from flows.validators import MAX_FILE_BYTES
 from locales import translator
-from storage.files import UNREADABLE, FileStore, sniff
+from storage.files import UNREADABLE, FileStore
 from storage.outbox import Sent
 
 log = logging.getLogger(__name__)
-
-
-def sniff_mime(path: Path) -> str:
-    """The type the file's bytes are (an image Pillow decodes, a PDF pypdf reads), never its name."""
-    return sniff(path.read_bytes())
 
 
 def store_file(path: Path, files_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> Attachment:

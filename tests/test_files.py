@@ -171,3 +171,16 @@ def test_the_store_names_files_by_hash_and_deletes_only_its_own(tmp_path):
     assert store.delete(stored.ref) is False
     refused = store.store(FAKE_JPEG, name="id.jpg")
     assert refused.mime == "application/octet-stream" and not refused.ref.startswith("file:")
+
+
+async def test_a_file_sent_while_staff_hold_the_conversation_is_kept_for_the_relay(app, tmp_path):
+    console = await _console_at_id_photo(app, tmp_path)
+    contact = await app.service.contact_by_id(1)
+    assert contact is not None and contact.channel_user_id == "umm-ali"
+    await app.service.set_held(contact.id, True, "staff:1")
+    document = tmp_path / "salary.pdf"
+    document.write_bytes(PDF)
+
+    await console.send(str(document))
+
+    assert [p.read_bytes() for p in _kept(app)] == [PDF]
