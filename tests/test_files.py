@@ -184,3 +184,21 @@ async def test_a_file_sent_while_staff_hold_the_conversation_is_kept_for_the_rel
     await console.send(str(document))
 
     assert [p.read_bytes() for p in _kept(app)] == [PDF]
+
+
+async def test_in_english_the_refusal_says_why_too(app, tmp_path):
+    from tests.conftest import ENGLISH_ANSWERS
+
+    chat = Chat(app, user="sara", lang="en")
+    await reach_step(chat, "id_photo", ENGLISH_ANSWERS)
+    console = ConsoleChannel(
+        app.service.handle, "sara", app.settings.files_dir, lang="en", write=lambda _: None
+    )
+    console.expect_file = True
+    fake = tmp_path / "id.jpg"
+    fake.write_bytes(FAKE_JPEG)
+
+    replies = await console.send(str(fake))
+
+    assert [r.key for r in replies] == ["error.file_unreadable", "form.id_photo.prompt"]
+    assert replies[0].text.startswith("This file does not open as a photo or a PDF")

@@ -191,6 +191,12 @@ def test_show_is_masked_full_is_audited_and_the_same_id_is_named(cli_env, capsys
     both = capsys.readouterr().out
     assert "2026-00001" in both and "2026-00002" in both
 
+    assert main(["staff", "--lang", "en", "show", "2026-00002"]) == 0
+    assert (
+        "National ID \u2068******0008\u2069 also appears on request: \u20682026-00001\u2069"
+        in capsys.readouterr().out
+    )
+
     assert main(["staff", "--lang", "en", "show", "2026-00001", "--full"]) == 0
     full = capsys.readouterr().out
     assert "1000000008" in full and "Confidential personal data" in full
