@@ -57,6 +57,7 @@ from telegram.ext import (
 from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
 from flows.validators import DOCUMENT_TYPES
 from storage.files import UNREADABLE, FileStore
+from storage.files import sniff as sniff_mime  # noqa: F401  (the old name, for importers)
 
 try:
     from aiolimiter import AsyncLimiter
