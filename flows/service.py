@@ -74,7 +74,6 @@ Listener = Callable[[StaffNotice], Awaitable[None]]
 class _Applied:
     messages: list[Outbound] = field(default_factory=list)
     notices: list[StaffNotice] = field(default_factory=list)
-    dropped_files: set[str] = field(default_factory=set)
 
 
 # While a request is being filled in, a file the form refused or an answer replaced is deleted (if nothing
@@ -133,9 +132,8 @@ class ConversationService:
                 lang = self._initial_language(inbound.language_hint)
                 t = translator(lang)
                 return [Outbound(text=t("error.internal"), key="error.internal", lang=lang)]
-        for ref in dropped:
-            if self.files is not None:
-                self.files.delete(ref)
+        for ref in dropped:  # after the commit: a rolled-back turn deletes nothing
+            self.files.delete(ref)  # type: ignore[union-attr]  (dropped is empty without a store)
         for notice in notices:
             await self._notify(notice)
         return messages
