@@ -14,6 +14,7 @@ from flows.form import FormDefinition, FormDefinitionError, load_form
 from flows.service import Clock, ConversationService
 from locales import LANGUAGES, compile_catalogs, translator
 from storage.db import Database
+from storage.files import FileStore
 from storage.migrate import upgrade_async
 
 
@@ -157,6 +158,12 @@ async def build_app(
     db = Database(settings.database_url)
     clock = clock or SystemClock()
     service = ConversationService(
-        db, form, clock, flow_settings(settings), faq=faq, default_language=settings.default_language
+        db,
+        form,
+        clock,
+        flow_settings(settings),
+        faq=faq,
+        default_language=settings.default_language,
+        files=FileStore(settings.files_dir),
     )
     return App(settings=settings, db=db, service=service, form=form, faq=faq, clock=clock)

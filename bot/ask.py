@@ -12,9 +12,14 @@ from locales import translator
 ANSWERED = ("confident", "likely")
 
 
-def payload(result: Any, question_lang: str) -> dict[str, Any]:
+def answer_language(result: Any, chosen: str | None) -> str:
+    """`--lang` decides; without it, the question's own language."""
+    return chosen or getattr(result, "lang", None) or "ar"
+
+
+def payload(result: Any, chosen_lang: str | None = None) -> dict[str, Any]:
     """One JSON-ready object: `matched` is true only for "confident" and "likely"; `status` says which."""
-    lang = getattr(result, "lang", question_lang)
+    lang = answer_language(result, chosen_lang)
     status = getattr(result, "status", "none")
     entry = result.entry if status in ANSWERED else None
     return {
@@ -82,7 +87,7 @@ def _build_bar():  # type: ignore[no-untyped-def]
     return progress
 
 
-def ask_batch(faq: Any, source: IO[str], out: IO[str], as_json: bool, default_lang: str) -> int:
+def ask_batch(faq: Any, source: IO[str], out: IO[str], as_json: bool, chosen_lang: str | None) -> int:
     """One question a line in, one line (JSON object, or text block) out; blank lines give a "none" line so
     the output keeps the input's line numbers. Returns the number of questions answered."""
     answered = 0
@@ -102,12 +107,12 @@ def ask_batch(faq: Any, source: IO[str], out: IO[str], as_json: bool, default_la
             print(line if as_json else "", file=out)
             continue
         result = faq(question)
-        data = payload(result, default_lang)
+        data = payload(result, chosen_lang)
         answered += data["matched"]
         if as_json:
             print(json.dumps({"question": question, **data}, ensure_ascii=False), file=out)
         else:
             print(f"? {question}", file=out)
-            print_text(result, getattr(result, "lang", default_lang), out)
+            print_text(result, answer_language(result, chosen_lang), out)
             print(file=out)
     return answered

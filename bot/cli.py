@@ -32,12 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     ask = commands.add_parser("ask", help="print the answer the assistant gives to a question")
     ask.add_argument("question", nargs="?", default=None)
     ask.add_argument(
-        "--lang", choices=["ar", "en"], default=None, help="(the answer follows the question's language)"
+        "--lang", choices=["ar", "en"], default=None, help="language of the answer (default: the question's)"
     )
     ask.add_argument("--json", action="store_true", help="print one JSON object (one a line with --batch)")
     ask.add_argument(
         "--batch", metavar="FILE", default=None, help="one question a line; '-' reads standard input"
     )
+
+    from bot.staff import add_staff_commands
+
+    add_staff_commands(commands)
 
     faq = commands.add_parser("faq", help="FAQ tools for content editors")
     faq_commands = faq.add_subparsers(dest="faq_command", metavar="SUBCOMMAND", required=True)
@@ -92,6 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _chat(settings, args) -> int:  # type: ignore[no-untyped-def]
     from bot.app import build_app
+    from bot.staff import console_notices
     from handlers.console import ConsoleChannel
 
     app = await build_app(settings)
@@ -111,8 +116,13 @@ async def _chat(settings, args) -> int:  # type: ignore[no-untyped-def]
 
     try:
         channel = ConsoleChannel(
-            handle_then_warm, contact, settings.files_dir, lang=args.lang or settings.default_language
+            handle_then_warm,
+            contact,
+            settings.files_dir,
+            lang=args.lang or settings.default_language,
+            poll_seconds=settings.outbox_tick_seconds,
         )
+        channel.notices = console_notices(app, channel)
         await channel.run()
     finally:
         await app.close()
@@ -135,10 +145,13 @@ async def _run(settings, args) -> int:  # type: ignore[no-untyped-def]
 
 async def _ask(settings, args) -> int:  # type: ignore[no-untyped-def]
     from bot.app import load_content
-    from bot.ask import ask_batch, payload, print_text
+    from bot.ask import answer_language, ask_batch, payload, print_text
 
     if (args.question is None) == (args.batch is None):
         print("error: give one question, or --batch FILE (or - for standard input)", file=sys.stderr)
+        return 2
+    if args.question is not None and not args.question.strip():
+        print('error: the question is empty; type it in quotes, e.g. ask "كيف اقدم طلب"', file=sys.stderr)
         return 2
     source = None
     if args.batch is not None:
@@ -151,10 +164,9 @@ async def _ask(settings, args) -> int:  # type: ignore[no-untyped-def]
     if faq is None:
         print("error: no guides in content/guides", file=sys.stderr)
         return 2
-    lang = args.lang or "ar"
     if source is not None:
         try:
-            ask_batch(faq, source, sys.stdout, args.json, lang)
+            ask_batch(faq, source, sys.stdout, args.json, args.lang)
         except UnicodeDecodeError:
             print(f"error: {args.batch} is not UTF-8 text", file=sys.stderr)
             return 2
@@ -164,9 +176,9 @@ async def _ask(settings, args) -> int:  # type: ignore[no-untyped-def]
         return 0
     result = faq(args.question)
     if args.json:
-        print(json.dumps(payload(result, lang), ensure_ascii=False))
+        print(json.dumps(payload(result, args.lang), ensure_ascii=False))
     else:
-        print_text(result, getattr(result, "lang", lang), sys.stdout)
+        print_text(result, answer_language(result, args.lang), sys.stdout)
     return 0
 
 
@@ -294,6 +306,12 @@ async def _export(settings, args) -> int:  # type: ignore[no-untyped-def]
     return 0
 
 
+async def _staff(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from bot.staff import run_staff_command
+
+    return await run_staff_command(settings, args)
+
+
 _COMMANDS = {
     "chat": _chat,
     "migrate": _migrate,
@@ -302,4 +320,5 @@ _COMMANDS = {
     "faq": _faq,
     "report": _report,
     "export": _export,
+    "staff": _staff,
 }

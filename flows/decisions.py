@@ -128,7 +128,16 @@ class DecisionService:
                 if action == Action.NEED_INFO:
                     payload["fields"] = list(fields or [])
                     await self._back_to_form(session, request, list(fields or []), now)
-                if action == Action.DELIVER:
+                await enqueue(
+                    session,
+                    dedup_key=f"decision:{request.id}:{change.id}",
+                    contact_id=request.contact_id,
+                    kind="decision",
+                    payload=payload,
+                    due_at=now,
+                    now=now,
+                )
+                if action == Action.DELIVER:  # after the notice: with no delay it comes second
                     contact = await session.get(Contact, request.contact_id)
                     await schedule_poll(
                         session,
@@ -140,15 +149,6 @@ class DecisionService:
                         now=now,
                         delay=self.survey_delay,
                     )
-                await enqueue(
-                    session,
-                    dedup_key=f"decision:{request.id}:{change.id}",
-                    contact_id=request.contact_id,
-                    kind="decision",
-                    payload=payload,
-                    due_at=now,
-                    now=now,
-                )
             return DecisionOutcome(
                 True,
                 reference,

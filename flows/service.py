@@ -35,6 +35,7 @@ from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
 from locales import translator
 from storage import repo
 from storage.db import Database
+from storage.files import FileStore, refs_in, refs_in_use
 from storage.hot import Duplicate, Fallback, HotContact
 from storage.models import Attachment, Contact, RequestStatus, RequestStatusChange, SupportRequest
 
@@ -76,6 +77,11 @@ class _Applied:
     notices: list[StaffNotice] = field(default_factory=list)
 
 
+# While a request is being filled in, a file the form refused or an answer replaced is deleted (if nothing
+# else points at it); files sent in a conversation with staff are relayed, and kept.
+_FORM_MODES = frozenset({Mode.FORM, Mode.SUMMARY, Mode.EDIT_PICK, Mode.DECLARATION, Mode.RESUME})
+
+
 class ConversationService:
     def __init__(
         self,
@@ -85,8 +91,10 @@ class ConversationService:
         settings: FlowSettings | None = None,
         faq: Any = None,
         default_language: str = "ar",
+        files: FileStore | None = None,
     ) -> None:
         self.db = db
+        self.files = files
         self.form = form
         self.clock = clock
         self.settings = settings or FlowSettings()
@@ -114,7 +122,7 @@ class ConversationService:
         lock = self._lock(inbound.contact)
         async with lock:
             try:
-                messages, notices = await self._handle(inbound)
+                messages, notices, dropped = await self._handle(inbound)
             except Exception as exc:  # a beneficiary never sees a traceback
                 log.error(
                     "handling a message failed: %s at %s (channel=%s)",
@@ -125,6 +133,8 @@ class ConversationService:
                 lang = self._initial_language(inbound.language_hint)
                 t = translator(lang)
                 return [Outbound(text=t("error.internal"), key="error.internal", lang=lang)]
+        for ref in dropped:  # after the commit: a rolled-back turn deletes nothing
+            self.files.delete(ref)  # type: ignore[union-attr]  (dropped is empty without a store)
         for notice in notices:
             await self._notify(notice)
         return messages
@@ -136,7 +146,7 @@ class ConversationService:
             except Exception as exc:
                 log.error("a staff listener failed: %s at %s", type(exc).__name__, where(exc))
 
-    async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice]]:
+    async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice], set[str]]:
         if self.db.hot is not None:
             now = self.clock.now()
             key = inbound.contact
@@ -151,9 +161,9 @@ class ConversationService:
 
             try:
                 await self.db.hot.turn(key.channel, key.user_id, inbound.message_id, now, quick_step)
-                return list(done[0].messages), []
+                return list(done[0].messages), [], set()
             except Duplicate:
-                return [], []
+                return [], [], set()
             except Fallback:
                 pass
         return await self._handle_in_session(inbound)
@@ -176,14 +186,18 @@ class ConversationService:
             result = engine.step(state, inbound, ctx)
         except engine.NeedsRequests:
             return None
-        return None if result.events else result
+        if result.events or (self.files is not None and self._files_to_check(state, inbound, result.state)):
+            return None  # a file may be dropped: whether another request still uses it is the ORM path's
+        return result
 
-    async def _handle_in_session(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice]]:
+    async def _handle_in_session(
+        self, inbound: Inbound
+    ) -> tuple[list[Outbound], list[StaffNotice], set[str]]:
         async with self.db.transaction() as session:
             now = self.clock.now()
             key = inbound.contact
             if not await repo.mark_processed(session, key.channel, inbound.message_id, now):
-                return [], []
+                return [], [], set()
             found = await repo.contact_with_state(session, key.channel, key.user_id, lock=self.db.is_postgres)
             created = found is None
             if found is None:
@@ -220,7 +234,24 @@ class ConversationService:
                 await repo.save_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
             else:
                 await repo.update_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
-            return applied.messages, applied.notices
+            dropped = await self._dropped_files(session, contact, state, inbound, result.state)
+            return applied.messages, applied.notices, dropped
+
+    async def _dropped_files(
+        self, session: AsyncSession, contact: Contact, before: State, inbound: Inbound, after: State
+    ) -> set[str]:
+        if self.files is None:
+            return set()
+        candidates = self._files_to_check(before, inbound, after)
+        return candidates - await refs_in_use(session, candidates, except_contact=contact.id)
+
+    @staticmethod
+    def _files_to_check(before: State, inbound: Inbound, after: State) -> set[str]:
+        """Files this turn stopped using (replaced, refused, or dropped by a cancel)."""
+        candidates = refs_in(before.draft)
+        if before.mode in _FORM_MODES and not before.held:  # while staff hold it, files are relayed
+            candidates |= refs_in([attachment.ref for attachment in inbound.attachments])
+        return candidates - refs_in(after.draft)
 
     async def _apply(
         self,

@@ -179,12 +179,17 @@ MAX_FILE_BYTES = 10 * 1024 * 1024
 
 
 def _file(value: Attachment, allowed: frozenset[str], max_bytes: int) -> Result:
-    if value.mime not in allowed:
-        return Invalid("error.file_type")
+    # The channel decided ``mime`` by opening the bytes (storage/files.py): octet-stream means it did not open.
     if value.size <= 0:
         return Invalid("error.file_empty")
     if value.size > max_bytes:
         return Invalid("error.file_size", {"max_mb": max_bytes // (1024 * 1024)})
+    if value.mime == "application/octet-stream":
+        return Invalid("error.file_unreadable")
+    if value.mime not in allowed:
+        return Invalid("error.file_type")
+    if not value.ref.startswith("file:"):  # the channel could not fetch and open it
+        return Invalid("error.file_unreadable")
     return Valid(
         {
             "kind": str(value.kind),

@@ -3,55 +3,46 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import mimetypes
-import shutil
+import contextlib
+import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from flows.messages import Attachment, AttachmentKind, ContactKey, Expect, Inbound, Outbound
+from flows.messages import Attachment, AttachmentKind, ContactKey, Expect, Inbound, Option, Outbound
+from flows.text import fold
+from flows.validators import MAX_FILE_BYTES
 from locales import translator
+from storage.files import UNREADABLE, FileStore
+from storage.outbox import Sent
 
-_SIGNATURES = (
-    (b"\x89PNG\r\n\x1a\n", "image/png"),
-    (b"\xff\xd8\xff", "image/jpeg"),
-    (b"%PDF-", "application/pdf"),
-    (b"RIFF", "image/webp"),
-)
+log = logging.getLogger(__name__)
 
 
-def sniff_mime(path: Path) -> str:
-    """The type the file's bytes say, not only its name."""
-    with path.open("rb") as handle:
-        head = handle.read(16)
-    for signature, mime in _SIGNATURES:
-        if head.startswith(signature):
-            return mime
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+def store_file(path: Path, files_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> Attachment:
+    """Keep a local file in the data folder, named by its SHA-256, if it opens as an image or a PDF. A file
+    too big or that does not open is not copied: the form refuses it and says why."""
+    size = path.stat().st_size
+    if size > max_bytes:
+        return Attachment(
+            kind=AttachmentKind.DOCUMENT, ref="unread:too-big", mime=UNREADABLE, size=size, name=path.name
+        )
+    return FileStore(files_dir).store(path.read_bytes(), name=path.name)
 
 
-def store_file(path: Path, files_dir: Path) -> Attachment:
-    """Copy a local file into the data folder, named by its SHA-256."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 16), b""):
-            digest.update(chunk)
-    sha = digest.hexdigest()
-    files_dir.mkdir(parents=True, exist_ok=True)
-    target = files_dir / f"{sha}{path.suffix.lower()}"
-    if not target.exists():
-        shutil.copyfile(path, target)
-    mime = sniff_mime(path)
-    kind = AttachmentKind.PHOTO if mime.startswith("image/") else AttachmentKind.DOCUMENT
-    return Attachment(
-        kind=kind, ref=f"file:{target}", mime=mime, size=path.stat().st_size, name=path.name, sha256=sha
-    )
+def numbered(message: Outbound) -> list[tuple[int, Option]]:
+    """The numbers a message's options are typed by: their place in the list, except a rating question's,
+    numbered by the rating itself (5 = excellent), so typing «5» can never mean «poor»."""
+    if message.expect == Expect.RATING:
+        rated = [(option.id.rsplit(".", 1)[-1], option) for option in message.options]
+        if all(value.isdigit() for value, _ in rated):
+            return [(int(value), option) for value, option in rated]
+    return list(enumerate(message.options, start=1))
 
 
 def render_console(message: Outbound) -> str:
     lines = [message.text]
-    for number, option in enumerate(message.options, start=1):
+    for number, option in numbered(message):
         lines.append(f"  {number}. {option.label}")
     if message.expect == Expect.ATTACHMENT:
         t = translator(message.lang)
@@ -66,6 +57,10 @@ def _looks_like_path(text: str) -> bool:
 
 
 class ConsoleChannel:
+    """A conversation in the terminal. With ``notices`` (a function that delivers this contact's due outbox
+    rows through ``deliver``), decisions, reminders and polls show up between turns and while waiting for
+    a line (every ``poll_seconds``)."""
+
     def __init__(
         self,
         handle: Callable,
@@ -74,6 +69,8 @@ class ConsoleChannel:
         lang: str = "ar",
         read: Callable[[str], str] = input,
         write: Callable[[str], None] = print,
+        notices: Callable[[], Awaitable[object]] | None = None,
+        poll_seconds: float = 2.0,
     ) -> None:
         self.handle = handle
         self.key = ContactKey("console", contact)
@@ -82,11 +79,16 @@ class ConsoleChannel:
         self.read = read
         self.write = write
         self.expect_file = False
+        self.notices = notices
+        self.poll_seconds = poll_seconds
+        self.offered: list[tuple[int, Option]] = []  # the buttons of the last notice shown, by number
+        self._turn = asyncio.Lock()  # a notice never lands in the middle of a turn's replies
 
     def inbound_for(self, line: str) -> Inbound | Outbound:
         """The neutral message for a typed line, or a local answer when a typed path does not exist."""
         attachments: tuple[Attachment, ...] = ()
         text: str | None = line
+        option = self._chosen(line)
         candidate = line.strip().strip("'\"")
         if self.expect_file and candidate and _looks_like_path(candidate):
             path = Path(candidate).expanduser()
@@ -97,33 +99,90 @@ class ConsoleChannel:
         return Inbound(
             contact=self.key,
             message_id=f"console:{uuid.uuid4().hex}",
-            text=text,
+            text=None if option else text,
+            option=option,
             attachments=attachments,
             language_hint=self.lang,
         )
 
+    def _chosen(self, line: str) -> str | None:
+        """A notice's buttons, like Telegram's: its number or its exact words press it."""
+        typed = fold(line)
+        for number, option in self.offered:
+            if typed in (str(number), fold(option.label)):
+                return option.id
+        return None
+
     async def send(self, line: str) -> list[Outbound]:
-        message = self.inbound_for(line)
-        replies = [message] if isinstance(message, Outbound) else await self.handle(message)
-        for reply in replies:
-            self.lang = reply.lang or self.lang
-        if replies and not isinstance(message, Outbound):
-            self.expect_file = replies[-1].expect == Expect.ATTACHMENT
-        for reply in replies:
-            self.write(render_console(reply) + "\n")
+        async with self._turn:
+            message = self.inbound_for(line)
+            self.offered = []
+            replies = [message] if isinstance(message, Outbound) else await self.handle(message)
+            if replies and not isinstance(message, Outbound):
+                self.expect_file = replies[-1].expect == Expect.ATTACHMENT
+            self._show(replies)
         return replies
+
+    def _show(self, messages: Sequence[Outbound]) -> None:
+        for message in messages:
+            self.lang = message.lang or self.lang
+            text = render_console(message)
+            if message.key == "help.text":  # the terminal has its own way out
+                t = translator(message.lang or self.lang)
+                text += "\n" + t("console.exit_hint")
+            self.write(text + "\n")
+
+    async def deliver(self, contact: object, messages: Sequence[Outbound]) -> Sent:
+        """The outbox's sender for this terminal: show the notice; its buttons answer to their numbers."""
+        self._show(messages)
+        with_options = [m for m in messages if m.options]
+        if with_options:
+            self.offered = numbered(with_options[-1])
+            self.expect_file = False
+        elif messages:
+            self.expect_file = messages[-1].expect == Expect.ATTACHMENT
+        return Sent()
+
+    async def show_notices(self) -> None:
+        if self.notices is None:
+            return
+        async with self._turn:
+            try:
+                await self.notices()
+            except Exception as exc:  # a notice that cannot be shown now is shown at a later turn
+                log.warning("console notices failed (%s)", type(exc).__name__)
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.poll_seconds)
+            await self.show_notices()
 
     async def run(self) -> None:
         await self.send("/start")
-        while True:
-            try:
-                line = await asyncio.to_thread(self.read, "> ")
-            except (EOFError, KeyboardInterrupt):
-                t = translator(self.lang)
-                self.write(t("console.bye"))
-                return
-            if line.strip().lower() in ("/quit", "/exit", "exit", "quit"):
-                t = translator(self.lang)
-                self.write(t("console.bye"))
-                return
-            await self.send(line)
+        await self.show_notices()
+        poller = asyncio.create_task(self._poll()) if self.notices is not None else None
+        try:
+            while True:
+                try:
+                    line = await asyncio.to_thread(self.read, "> ")
+                except (EOFError, KeyboardInterrupt):  # Ctrl-D (or Ctrl-C at the prompt)
+                    line = None
+                if line is None or is_exit(line):
+                    t = translator(self.lang)
+                    self.write(t("console.bye"))
+                    return
+                await self.send(line)
+                await self.show_notices()
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+
+
+EXIT_WORDS = frozenset({"خروج", "اخرج", "اغلاق", "quit", "exit", "/quit", "/exit"})
+
+
+def is_exit(line: str) -> bool:
+    """Words that end the terminal conversation (folded: «إغلاق» and «اغلاق» alike)."""
+    return fold(line).strip(" .!") in EXIT_WORDS

@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import partial
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -68,6 +67,7 @@ from flows.decisions import DecisionOutcome, DecisionService
 from flows.engine import display_value
 from flows.form import FormDefinition
 from flows.lifecycle import LEGAL, NEEDS_NOTE, Action, Refused, transition
+from flows.lookup import find_requests, parse_national_id, same_id_line
 from flows.messages import Attachment, AttachmentKind, Outbound
 from flows.service import ConversationService, EscalationOpened, RelayedMessage, RequestCreated, StaffNotice
 from flows.survey import LowRating
@@ -77,6 +77,7 @@ from locales import N_, Translator, translator
 from storage import desk as desk_repo
 from storage import repo
 from storage.desk import DeskPrompt, StaffMessageKind, StaffThread, ThreadStatus
+from storage.files import write_once
 from storage.models import Attachment as StoredAttachment
 from storage.models import Contact, RequestStatus, SupportRequest
 
@@ -625,7 +626,7 @@ class StaffDesk:
         digest = hashlib.sha256(data).hexdigest()
         suffix = mimetypes.guess_extension(attachment.mime) or ""
         path = self.channel.files_dir / f"{digest}{suffix}"
-        await asyncio.to_thread(_write_once, path, data)
+        await asyncio.to_thread(write_once, path, data)
         return Attachment(
             kind=attachment.kind,
             ref=FILE_REF + str(path),
@@ -700,18 +701,20 @@ class StaffDesk:
         await self._reply(message, "\n".join(lines))
 
     async def _find(self, message: Message, argument: str) -> None:
-        token = argument.split()[0] if argument.split() else ""
+        token = argument.strip()  # a national ID may be typed with spaces; a reference is one word
+        if not parse_national_id(token):
+            token = token.split()[0] if token.split() else ""
         if not token:
             await self._reply(message, self.t("desk.find.usage"))
             return
-        reference = parse_reference(token) or ascii_digits(clean(token))  # "2026-12" is 2026-00012
         async with self.service.db.transaction() as session:
-            request = await repo.request_by_reference(session, reference)
-            card = await self._card(session, request) if request is not None else None
-        if card is None:
-            await self._reply(message, self.t("desk.find.not_found", reference=_LTR.format(reference[:20])))
+            cards = [await self._card(session, request) for request in await find_requests(session, token)]
+        if not cards:
+            shown = parse_reference(token) or ascii_digits(clean(token))  # "2026-12" is 2026-00012
+            await self._reply(message, self.t("desk.find.not_found", reference=_LTR.format(shown[:20])))
             return
-        await self._reply(message, card[0], markup=card[1])
+        for text, markup in cards[:PENDING_LIMIT]:
+            await self._reply(message, text, markup=markup)
 
     # -- staff-chat updates: buttons
 
@@ -1242,6 +1245,9 @@ class StaffDesk:
                 status=self._status(request.status),
             )
         )
+        same_id = await same_id_line(session, request, t, mask_national_id)
+        if same_id:
+            lines.append(same_id)
         claimed = card is not None and card.claimed_by is not None
         if claimed:
             lines.append(t("desk.card.claimed", name=card.claimed_by_name or "—"))  # type: ignore[union-attr]
@@ -1400,12 +1406,3 @@ def _utf16(text: str) -> int:
 def _from_stored(row: StoredAttachment) -> Attachment:
     kind = AttachmentKind.PHOTO if row.kind == AttachmentKind.PHOTO else AttachmentKind.DOCUMENT
     return Attachment(kind=kind, ref=row.ref, mime=row.mime, size=row.size, name=row.name, sha256=row.sha256)
-
-
-def _write_once(path: Path, data: bytes) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    partial.replace(path)

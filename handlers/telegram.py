@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import hashlib
 import hmac
 import inspect
 import logging
@@ -58,6 +57,8 @@ from telegram.request import BaseRequest
 
 from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
 from flows.validators import DOCUMENT_TYPES
+from storage.files import UNREADABLE, FileStore
+from storage.files import sniff as sniff_mime  # noqa: F401  (the old name, for importers)
 
 try:
     from aiolimiter import AsyncLimiter
@@ -724,39 +725,12 @@ class TelegramChannel:
                 await asyncio.sleep(delay)
         if data is None or len(data) > self.max_file_bytes:
             return replace(attachment, size=len(data) if data is not None else attachment.size)
-        actual = sniff_mime(data)
-        if actual != attachment.mime:
-            # The declared type comes from the sender's file name; the bytes decide.
-            return replace(attachment, mime=actual, size=len(data))
-        digest = hashlib.sha256(data).hexdigest()
-        suffix = mimetypes.guess_extension(attachment.mime) or ""
-        path = self.files_dir / f"{digest}{suffix}"
-        await asyncio.to_thread(_write_once, path, data)
-        return replace(attachment, ref=FILE_REF + str(path), size=len(data), sha256=digest)
-
-
-def sniff_mime(data: bytes) -> str:
-    """The type the bytes say, for the types we accept; anything else is octet-stream."""
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"%PDF-"):
-        return "application/pdf"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
-        return "image/heic"
-    return "application/octet-stream"
-
-
-def _write_once(path: Path, data: bytes) -> None:
-    if path.exists():
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    partial.replace(path)
+        # The declared type comes from the sender's file name; the bytes decide (and what does not open is
+        # not kept: the form refuses it and says why).
+        stored = await asyncio.to_thread(FileStore(self.files_dir).store, data, name=attachment.name)
+        if stored.mime == UNREADABLE:
+            return replace(attachment, mime=UNREADABLE, size=len(data))
+        return replace(attachment, ref=stored.ref, mime=stored.mime, size=len(data), sha256=stored.sha256)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:

@@ -128,7 +128,7 @@ async def enqueue(
 # ---- claim -----------------------------------------------------------------------------------------
 
 
-def _due_ids(now: datetime, limit: int, channels: Collection[str] | None) -> Any:
+def _due_ids(now: datetime, limit: int, channels: Collection[str] | None, user_id: str | None = None) -> Any:
     due = or_(
         and_(_TABLE.c.state == OutboxState.PENDING.value, _TABLE.c.due_at <= now),
         and_(_TABLE.c.state == OutboxState.SENDING.value, _TABLE.c.lease_until < now),
@@ -138,6 +138,8 @@ def _due_ids(now: datetime, limit: int, channels: Collection[str] | None) -> Any
         statement = statement.join(_CONTACT, _CONTACT.c.id == _TABLE.c.contact_id).where(
             _CONTACT.c.channel.in_(list(channels))
         )
+        if user_id is not None:
+            statement = statement.where(_CONTACT.c.channel_user_id == user_id)
     return statement.order_by(_TABLE.c.due_at, _TABLE.c.id).limit(limit)
 
 
@@ -147,17 +149,19 @@ async def claim(
     limit: int,
     lease: timedelta,
     channels: Collection[str] | None = None,
+    user_id: str | None = None,
 ) -> list[OutboxMessage]:
     """Claim up to ``limit`` rows that are due (or whose worker's lease ran out) and commit: they are
     ``sending`` until ``now + lease``. ``channels`` limits the claim to contacts of those channels
-    (a worker claims only what it has a sender for). Oldest first."""
+    (a worker claims only what it has a sender for), ``user_id`` (with ``channels``) to one contact there
+    (a terminal chat shows only its own notices). Oldest first."""
     if limit <= 0 or (channels is not None and not channels):
         return []
     claimed = {"state": OutboxState.SENDING.value, "lease_until": now + lease}
     async with db.transaction() as session:
         connection = await session.connection()
         if db.is_postgres:
-            picked = _due_ids(now, limit, channels).with_for_update(skip_locked=True, of=_TABLE)
+            picked = _due_ids(now, limit, channels, user_id).with_for_update(skip_locked=True, of=_TABLE)
             ids = list((await connection.execute(picked)).scalars())
             if not ids:
                 return []
@@ -165,7 +169,7 @@ async def claim(
         else:
             # One statement under SQLite's write lock: atomic against other processes on the same file too.
             statement = update(_TABLE).where(
-                _TABLE.c.id.in_(_due_ids(now, limit, channels).scalar_subquery())
+                _TABLE.c.id.in_(_due_ids(now, limit, channels, user_id).scalar_subquery())
             )
         rows = (await connection.execute(statement.values(**claimed).returning(*_TABLE.columns))).all()
     messages = [OutboxMessage(**dict(row._mapping)) for row in rows]
@@ -389,6 +393,7 @@ class OutboxWorker:
         backoff_base: float = 5.0,
         backoff_cap: float = 300.0,
         jitter: Callable[[], float] = random.random,
+        only_user: str | None = None,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -402,6 +407,7 @@ class OutboxWorker:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.jitter = jitter
+        self.only_user = only_user  # claim only this channel user's rows (a terminal chat's own notices)
         self.sent = 0  # since start, for benchmarks and logs
         self._gate = asyncio.Semaphore(concurrency)
         self._stopping = False
@@ -430,7 +436,14 @@ class OutboxWorker:
         return sent
 
     async def _claim(self) -> list[OutboxMessage]:
-        return await claim(self.db, self.clock.now(), self.batch, self.lease, channels=list(self.senders))
+        return await claim(
+            self.db,
+            self.clock.now(),
+            self.batch,
+            self.lease,
+            channels=list(self.senders),
+            user_id=self.only_user,
+        )
 
     async def drain(self, *, wait: bool = False, poll: float = 0.05) -> int:
         """Tick until nothing is due. With ``wait`` (a real clock), also wait for rows due later (retries)

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.sample_files import PDF, PNG
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -16,6 +18,7 @@ def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subproc
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") or k == "BOT_FAQ_CACHE"}
     environment.update(
         {
+            "PYTHONPATH": str(ROOT),  # this checkout's code, whatever the venv's editable install points at
             "BOT_DATA_DIR": str(tmp_path / "data"),
             "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'data' / 'm.db'}",
             **env,
@@ -61,8 +64,8 @@ def test_migrate_creates_the_database_file(tmp_path):
 
 
 def test_console_completes_an_arabic_request_with_documents_then_resumes_the_same_contact(tmp_path):
-    (tmp_path / "id.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"0" * 2000)
-    (tmp_path / "proof.pdf").write_bytes(b"%PDF-1.4\n" + b"0" * 2000)
+    (tmp_path / "id.png").write_bytes(PNG)
+    (tmp_path / "proof.pdf").write_bytes(PDF)
     lines = [
         "2",
         "1",
@@ -103,3 +106,29 @@ def test_console_in_english(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "welcome to Mustafid" in result.stdout
     assert "Please type your question." in result.stdout
+
+
+def test_exit_words_and_ctrl_d_end_the_terminal_chat_cleanly(tmp_path):
+    ctrl_d = run(["chat"], tmp_path, stdin="")
+    assert ctrl_d.returncode == 0, ctrl_d.stderr
+    assert "Traceback" not in ctrl_d.stderr
+    assert ctrl_d.stdout.rstrip().endswith("مع السلامة، ونسعد بخدمتك دائمًا.")
+    for word in ("خروج", "اغلاق", "quit", "exit"):
+        result = run(["chat"], tmp_path, stdin=f"{word}\n2\n")
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == ctrl_d.stdout  # the greeting, then goodbye: nothing after the word was read
+
+
+def test_ask_answers_in_the_language_asked_for(tmp_path):
+    result = run(["ask", "--lang", "en", "كيف اقدم طلب"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    answer = result.stdout
+    assert answer.strip() and not any("\u0600" <= ch <= "\u06ff" for ch in answer), answer
+
+
+def test_ask_with_an_empty_question_is_an_error(tmp_path):
+    for question in ("", "   "):
+        result = run(["ask", question], tmp_path)
+        assert result.returncode != 0
+        assert result.stdout == ""
+        assert result.stderr.startswith("error: the question is empty")

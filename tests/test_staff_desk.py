@@ -25,6 +25,7 @@ from storage.models import AuditLog, Contact
 from tests.conftest import ARABIC_ANSWERS, Chat
 from tests.fakes import FakeBotApi
 from tests.fakes.bot_api import serve_asgi
+from tests.sample_files import JPEG, PDF
 
 TOKEN = "7000000001:AAH-test_token"
 STAFF = -1001234567890
@@ -34,8 +35,6 @@ OUTSIDER = 9666  # not in the staff group
 ADMIN = 9100  # a configured admin (BOT_ADMIN_IDS), not in the group
 USER = 5011223344  # a beneficiary
 SECRET = "webhook-Secret_123"
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)) * 4 + b"\xff\xd9"
-PDF = b"%PDF-1.4\n" + b"0" * 600 + b"\n%%EOF\n"
 
 
 async def eventually(check: Callable[[], bool], timeout: float = 5.0) -> None:
@@ -333,7 +332,7 @@ async def test_full_record_asks_a_staff_member_who_never_started_the_bot_to_star
     assert len(api.sent_messages(STAFF)) == 1  # nothing posted in the group instead
 
 
-async def submit_request(app: App, tmp_path: Path, user: int = USER) -> None:
+async def submit_request(app: App, tmp_path: Path, user: int = USER, answers: dict = ARABIC_ANSWERS) -> None:
     """A complete request from a Telegram beneficiary, through the service (the Telegram form is tested above)."""
     photo_path, pdf_path = tmp_path / "id.jpg", tmp_path / "salary.pdf"
     photo_path.write_bytes(JPEG)
@@ -342,7 +341,7 @@ async def submit_request(app: App, tmp_path: Path, user: int = USER) -> None:
     await chat.send(option="menu.apply")
     if "consent.yes" in chat.option_ids:
         await chat.press("consent.yes")
-    for answer in ARABIC_ANSWERS.values():
+    for answer in answers.values():
         await chat.send(answer)
     await chat.press("c.food")
     await chat.send("نحتاج سلة غذائية شهرية للأسرة")
@@ -545,6 +544,29 @@ async def test_staff_commands_pending_and_find_show_masked_data(
     found = api.sent_messages(STAFF)[-2]
     assert "******0008" in found["text"] and "reply_markup" in found
     assert "1000000008" not in "\n".join(texts(api, STAFF))
+
+
+async def test_the_same_national_id_on_two_applicants_is_named_on_the_card_and_found_by_id(
+    app: App, api: FakeBotApi, start_bot: Callable[..., Awaitable[RunningBot]], tmp_path: Path
+) -> None:
+    bot = await start_bot()
+    await submit_request(app, tmp_path)
+    await submit_request(
+        app, tmp_path, user=USER + 1, answers={**ARABIC_ANSWERS, "full_name": "نورة سعد القحطاني"}
+    )
+    await bot.desk.idle()
+
+    first, second = (m["text"] for m in api.sent_messages(STAFF))
+    assert "موجود أيضًا" not in first  # posted when it was the only one
+    assert "⚠️ رقم الهوية \u2068******0008\u2069 موجود أيضًا في الطلب: \u20682026-00001\u2069" in second
+    assert "نورة س. ق." in second
+
+    await staff_says(api, "/find ١٠٠٠٠٠٠٠٠٨")
+    await eventually(lambda: len(api.sent_messages(STAFF)) == 4)
+    found = [m["text"] for m in api.sent_messages(STAFF)[2:]]
+    assert ["2026-00001" in found[0], "2026-00002" in found[1]] == [True, True]
+    assert "2026-00002" in found[0] and "2026-00001" in found[1]  # each card names the other
+    assert all("1000000008" not in text for text in texts(api, STAFF))
 
 
 # ---- who may act -----------------------------------------------------------------------------------

@@ -29,12 +29,12 @@ from handlers.telegram import (
 )
 from tests.fakes import FakeBotApi
 from tests.fakes.bot_api import serve_asgi
+from tests.sample_files import JPEG
 
 TOKEN = "7000000001:AAH-test_token"
 USER = 5011223344
 CONTACT = ContactKey("telegram", str(USER))
 UPDATES = json.loads((Path(__file__).parent / "data" / "telegram" / "updates.json").read_text("utf-8"))
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(range(256)) * 8 + b"\xff\xd9"
 SECRET = "webhook-Secret_123"
 
 
@@ -307,6 +307,21 @@ async def test_photo_is_downloaded_into_files_dir_and_passed_as_attachment(
     assert Path(attachment.ref.removeprefix("file:")).read_bytes() == JPEG
     assert (attachment.mime, attachment.size, attachment.kind) == ("image/jpeg", len(JPEG), "photo")
     assert port.inbound[0].text == "الهوية"
+
+
+@pytest.mark.asyncio
+async def test_two_people_sending_the_same_photo_at_once_both_get_a_reply(
+    api: FakeBotApi, port: FakePort, channel: TelegramChannel, tmp_path: Path
+) -> None:
+    users = [USER + n for n in range(8)]
+    for user in users:
+        api.push_update(api.photo_message(user, JPEG))
+
+    await api.wait_for_call("sendMessage", len(users))
+
+    assert sorted(int(m["chat_id"]) for m in api.calls_of("sendMessage")) == users
+    refs = {inbound.attachments[0].ref for inbound in port.inbound}
+    assert len(refs) == 1 and Path(refs.pop().removeprefix("file:")).read_bytes() == JPEG
 
 
 @pytest.mark.asyncio

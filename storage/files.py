@@ -1,0 +1,188 @@
+"""Received files, for every channel: the type is decided by opening the bytes, never by a name.
+
+An image is what Pillow opens and decodes; a PDF is what pypdf opens with at least one page. Anything else
+is ``application/octet-stream`` and is never written: the form's validators refuse it and say why.
+Accepted files are written once under one folder (mode 0700), named by their SHA-256, readable by the
+service user only (mode 0600). Two writers of the same bytes at once both succeed: each writes its own
+temporary name, and "already there with the same hash" counts as done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+from sqlalchemy import Text, cast, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from flows.messages import Attachment, AttachmentKind
+
+FILE_REF = "file:"
+UNREADABLE = "application/octet-stream"
+_PILLOW_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
+
+
+def sniff(data: bytes) -> str:
+    """The type the bytes really are: an image Pillow decodes, a PDF pypdf reads, else octet-stream."""
+    if not data:
+        return UNREADABLE
+    return _image_type(data) or _pdf_type(data) or UNREADABLE
+
+
+def _image_type(data: bytes) -> str | None:
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                kind = _PILLOW_TYPES.get(image.format or "")
+                if kind is None:
+                    return None
+                image.verify()
+            # verify() checks structure only; decoding the pixels catches a truncated or corrupt body.
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+    except Exception:  # Pillow raises many types for bad input (OSError, SyntaxError, ValueError, bombs)
+        return None
+    return kind
+
+
+def _pdf_type(data: bytes) -> str | None:
+    if b"%PDF-" not in data[:1024]:
+        return None
+    from pypdf import PdfReader
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on a damaged file are noise here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reader = PdfReader(io.BytesIO(data), strict=False)
+            if reader.is_encrypted:
+                reader.decrypt("")
+            if len(reader.pages) < 1:
+                return None
+    except Exception:  # pypdf raises many types for a damaged file
+        return None
+    return "application/pdf"
+
+
+class FileStore:
+    """Where accepted files live. ``store`` -> an Attachment whose ``ref`` is ``file:<path>``."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def store(
+        self,
+        data: bytes,
+        *,
+        name: str | None = None,
+        kind: AttachmentKind | None = None,
+    ) -> Attachment:
+        """Keep ``data`` if it opens as an image or a PDF. When it does not, nothing is written and the
+        Attachment comes back with mime ``application/octet-stream`` and a ``ref`` starting ``unread:``, so
+        the form refuses it and says why."""
+        mime = sniff(data)
+        digest = hashlib.sha256(data).hexdigest()
+        if kind is None or mime == "application/pdf" or (kind == AttachmentKind.PHOTO and mime == UNREADABLE):
+            kind = AttachmentKind.PHOTO if mime.startswith("image/") else AttachmentKind.DOCUMENT
+        if mime == UNREADABLE:
+            ref = f"unread:{digest}"
+            return Attachment(kind=kind, ref=ref, mime=mime, size=len(data), name=name, sha256=digest)
+        path = self.root / f"{digest}{_SUFFIX.get(mime, '')}"
+        write_once(path, data)
+        return Attachment(
+            kind=kind, ref=FILE_REF + str(path), mime=mime, size=len(data), name=name, sha256=digest
+        )
+
+    def delete(self, ref: str) -> bool:
+        """Remove a stored file (by its ``file:`` ref); False when it was not there or is not ours."""
+        path = self.path_of(ref)
+        if path is None:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def path_of(self, ref: str) -> Path | None:
+        if not ref.startswith(FILE_REF):
+            return None
+        path = Path(ref.removeprefix(FILE_REF))
+        try:
+            path.resolve().relative_to(self.root.resolve())
+        except ValueError:
+            return None
+        return path
+
+
+def write_once(path: Path, data: bytes) -> None:
+    """Write ``data`` at ``path`` (named by the data's hash) unless it is already there. Safe against another
+    writer of the same bytes: each writes a private temporary file and renames it over; a file already there
+    with the same hash is success."""
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
+    if path.exists() and _same(path, data):
+        return
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as out:  # mkstemp creates it 0600
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _same(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except FileNotFoundError:
+        return False
+
+
+def refs_in(value: object) -> set[str]:
+    """Every stored-file ref (``file:…``) inside a JSON-like value (a draft, a request's data)."""
+    found: set[str] = set()
+    if isinstance(value, str):
+        if value.startswith(FILE_REF):
+            found.add(value)
+    elif isinstance(value, dict):
+        for item in value.values():
+            found |= refs_in(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found |= refs_in(item)
+    return found
+
+
+async def refs_in_use(
+    session: AsyncSession, refs: set[str], *, except_contact: int | None = None
+) -> set[str]:
+    """Which of ``refs`` something still points at: a submitted request's attachment, or another contact's
+    unfinished form (files are named by content, so two people can send the same bytes)."""
+    from storage.models import Attachment as StoredAttachment
+    from storage.models import Conversation
+
+    if not refs:
+        return set()
+    rows = await session.execute(select(StoredAttachment.ref).where(StoredAttachment.ref.in_(list(refs))))
+    used = {ref for (ref,) in rows}
+    for ref in refs - used:
+        statement = select(Conversation.contact_id).where(cast(Conversation.state, Text).contains(ref))
+        if except_contact is not None:
+            statement = statement.where(Conversation.contact_id != except_contact)
+        if (await session.execute(statement.limit(1))).first() is not None:
+            used.add(ref)
+    return used
