@@ -291,7 +291,7 @@ async def test_the_greeting_without_a_draft_is_the_plain_menu(app):
 # ---------------------------------------------------------------- 7. near matches and money
 
 
-@pytest.mark.parametrize("typed", ["سكن", "سكني", "السكن", "دعم سكنى"])
+@pytest.mark.parametrize("typed", ["سكن", "سكني", "السكن", "دعم سكتي"])
 async def test_a_partial_or_near_choice_is_accepted_and_confirmed(app, typed):
     chat = Chat(app)
     await reach_step(chat, "support_type")
