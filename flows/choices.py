@@ -20,6 +20,27 @@ from flows.text import fold, has_letters
 # Words that end a terminal chat. Elsewhere they are not questions: never counted as unanswered ones.
 EXIT_WORDS = frozenset(fold(word) for word in ("خروج", "اغلاق", "إغلاق", "quit", "exit", "/quit", "/exit"))
 
+# The labels of the options the flows offer besides the menu's entries (message keys).
+OPTION_KEYS = (
+    "option.menu",
+    "option.unclear",
+    "option.skip",
+    "option.back",
+    "consent.agree",
+    "consent.decline",
+    "resume.continue",
+    "resume.restart",
+    "summary.send",
+    "summary.edit",
+    "summary.cancel",
+    "declaration.confirm",
+    "declaration.back",
+    "cancel.yes",
+    "cancel.no",
+    "faq.none_of_these",
+    "form.back_to_question",
+)
+
 _NUMBER = re.compile(r"^[^\w]*(\d{1,3})[^\w]*$")
 _MAX_WORDS = 4  # longer text is a sentence or a question, never a loose choice
 _WORD_SCORE = 80  # rapidfuzz ratio for one misspelt word (4 letters or more)

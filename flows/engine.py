@@ -9,21 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import replace
+from datetime import datetime
 from functools import cache
 from typing import Any
 
-from flows.choices import Match, chosen_number, label_command, match_option, worth_recording
+from flows.choices import OPTION_KEYS, Match, chosen_number, label_command, match_option, worth_recording
 from flows.events import (
     BeneficiaryMessage,
     CommentGiven,
     ConsentGiven,
     DraftDiscarded,
     EscalationRequested,
-    Event,
     LanguageChanged,
     QuestionUnanswered,
     RatingGiven,
@@ -31,106 +28,23 @@ from flows.events import (
 )
 from flows.form import FieldKind, FormDefinition, FormField
 from flows.messages import Expect, Inbound, Option, Outbound
-from flows.survey_text import parse_rating
+from flows.survey_text import RATING_WORDS, parse_rating
 from flows.text import MAX_TEXT_LENGTH, clean, fold
+from flows.turn import (  # noqa: F401  (re-exported: the service, the desk and the tests import them here)
+    CONFIRM_CANCEL_AFTER,
+    FORM_MODES,
+    FREE_TEXT_MODES,
+    Context,
+    FlowSettings,
+    Mode,
+    NeedsRequests,
+    RequestView,
+    State,
+    StepResult,
+)
+from flows.turn import Turn as _Turn
 from flows.validators import VALIDATORS, Invalid
 from locales import N_, Translator, translator
-
-
-class Mode(StrEnum):
-    MENU = "menu"
-    ASK = "ask"  # waiting for a question
-    LANGUAGE = "language"
-    CONSENT = "consent"
-    RESUME = "resume"
-    FORM = "form"
-    SUMMARY = "summary"
-    EDIT_PICK = "edit_pick"
-    DECLARATION = "declaration"
-    HANDOFF = "handoff"
-    COMMENT = "comment"  # after a rating: an optional comment
-    CANCEL = "cancel_confirm"  # a long draft: asked before it is deleted
-
-
-FORM_MODES = frozenset({Mode.FORM, Mode.SUMMARY, Mode.EDIT_PICK, Mode.DECLARATION, Mode.CANCEL})
-FREE_TEXT_MODES = frozenset({Mode.HANDOFF, Mode.COMMENT})  # what is typed is a message, not a choice
-CONFIRM_CANCEL_AFTER = 3  # answers: with more than this, cancelling asks first
-
-
-@dataclass
-class State:
-    lang: str = "ar"
-    mode: Mode = Mode.MENU
-    step: str | None = None  # the form field being asked
-    draft: dict = field(default_factory=dict)
-    draft_started: str | None = None  # ISO time
-    editing: bool = False
-    resume_to: dict | None = None
-    offered: list = field(default_factory=list)  # [[option id, label], ...] of the last prompt
-    faq_suggestions: list = field(default_factory=list)
-    last_at: str | None = None
-    held: bool = False  # a staff member holds the conversation: the bot stays quiet
-    missing: list = field(default_factory=list)  # fields staff asked to complete (needs more information)
-    resubmits: str | None = None
-    survey_token: str | None = None
-    notice_seen: int = 0  # the newest outbox notification whose options were taken as the offered ones
-
-    def to_json(self) -> dict:
-        data = asdict(self)
-        data["mode"] = self.mode.value
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict | None, default_lang: str = "ar") -> State:
-        if not data:
-            return cls(lang=default_lang)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        try:
-            known["mode"] = Mode(known.get("mode", Mode.MENU))
-        except ValueError:
-            known["mode"] = Mode.MENU
-        return cls(**known)
-
-
-@dataclass(frozen=True)
-class RequestView:
-    reference: str
-    status: str
-    submitted_at: datetime
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class FlowSettings:
-    decision_days: int = 14
-    draft_expiry: timedelta = timedelta(days=7)
-    resume_prompt_after: timedelta = timedelta(minutes=30)
-    timezone: str = "Asia/Riyadh"
-    survey_delay: timedelta = timedelta(hours=1)
-    survey_after_close: bool = True
-
-
-class NeedsRequests(Exception):
-    """The step needs the contact's requests, which were not loaded: load them and run the step again."""
-
-
-@dataclass(frozen=True)
-class Context:
-    now: datetime
-    form: FormDefinition
-    settings: FlowSettings = FlowSettings()
-    requests: tuple[RequestView, ...] | None = ()  # None: not loaded (see NeedsRequests)
-    consented: bool = False
-    first_contact: bool = False
-    faq: Callable[[str], Any] | None = None  # text -> flows.faq.FaqResult
-
-
-@dataclass
-class StepResult:
-    state: State
-    messages: list[Outbound]
-    events: list[Event]
-
 
 OPEN_STATUSES = frozenset({"submitted", "under_study", "needs_info", "resubmitted", "approved", "registered"})
 AWAITING_DECISION = frozenset({"submitted", "under_study", "resubmitted"})
@@ -175,59 +89,6 @@ COMMANDS = {
     "menu.human": {"/human", "human", "agent", "موظف", "كلم موظف", "التحدث مع موظف", "ابي موظف", "اريد موظف"},
 }
 _COMMAND_OF = {fold(word): command for command, words in COMMANDS.items() for word in words}
-
-
-class _Turn:
-    """Collects what one step says, in the contact's language."""
-
-    def __init__(self, state: State, ctx: Context) -> None:
-        self.state = state
-        self.ctx = ctx
-        self.messages: list[Outbound] = []
-        self.events: list[Event] = []
-
-    @property
-    def t(self) -> Translator:
-        return translator(self.state.lang)
-
-    def say(
-        self, key: str, *, options: tuple[Option, ...] = (), expect: Expect | None = None, **params: Any
-    ) -> None:
-        text = self.t(key, **params)
-        self.say_text(text, key=key, options=options, expect=expect)
-
-    def say_text(
-        self,
-        text: str,
-        *,
-        key: str = "",
-        options: tuple[Option, ...] = (),
-        expect: Expect | None = None,
-        lang: str | None = None,
-    ) -> None:
-        if expect is None:
-            expect = Expect.CHOICE if options else Expect.TEXT
-        self.messages.append(
-            Outbound(text=text, key=key, options=options, expect=expect, lang=lang or self.state.lang)
-        )
-        # The options of the newest message are the ones a typed number or label refers to.
-        self.state.offered = [[o.id, o.label] for o in options]
-
-    def say_n(self, key: str, count: int, *, options: tuple[Option, ...] = (), **params: Any) -> None:
-        """A message with a count: the catalog's plural rule picks the form (six in Arabic)."""
-        self.say_text(self.t.n(key, count, **params), key=key, options=options)
-
-    def add_option(self, option: Option) -> None:
-        """One more option on the newest message (and so among the offered ones)."""
-        last = self.messages[-1]
-        self.messages[-1] = replace(last, options=last.options + (option,), expect=Expect.CHOICE)
-        self.state.offered.append([option.id, option.label])
-
-    def option(self, option_id: str, key: str, **params: Any) -> Option:
-        return Option(option_id, self.t(key, **params))
-
-    def result(self) -> StepResult:
-        return StepResult(self.state, self.messages, self.events)
 
 
 def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
@@ -570,41 +431,11 @@ def _answer_question(turn: _Turn, text: str) -> str:
     return "none"
 
 
-OPTION_KEYS = (
-    *(key for _id, key in MENU_ITEMS),
-    *(
-        N_(key)
-        for key in (
-            "option.menu",
-            "option.unclear",
-            "option.skip",
-            "option.back",
-            "consent.agree",
-            "consent.decline",
-            "resume.continue",
-            "resume.restart",
-            "summary.send",
-            "summary.edit",
-            "summary.cancel",
-            "declaration.confirm",
-            "declaration.back",
-            "cancel.yes",
-            "cancel.no",
-            "faq.none_of_these",
-            "form.back_to_question",
-        )
-    ),
-)
-
-
 @cache
 def _option_words(form: FormDefinition) -> tuple[str, ...]:
     """Every option label the assistant shows, in both languages: typed alone, it is not a question."""
-    keys = OPTION_KEYS + tuple(c.label for f in form.fields for c in f.choices)
-    keys += tuple(key for _id, key in ACTIONS.values())
-    from flows.survey_text import RATING_WORDS
-
-    keys += tuple(RATING_WORDS.values())
+    keys = OPTION_KEYS + tuple(key for _id, key in (*MENU_ITEMS, *ACTIONS.values()))
+    keys += tuple(RATING_WORDS.values()) + tuple(c.label for f in form.fields for c in f.choices)
     return tuple(translator(lang)(key) for key in keys for lang in ("ar", "en"))
 
 
