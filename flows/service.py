@@ -153,7 +153,13 @@ class ConversationService:
                 if contact.unreachable:  # they wrote to us, so they can be reached again
                     await repo.update_contact(session, contact.id, unreachable=False)  # type: ignore[arg-type]
             state = State.from_json(raw, contact.language)
-            if raw is not None and inbound.text and not inbound.option:
+            if (
+                raw is not None
+                and inbound.text
+                and not inbound.option
+                and state.mode not in engine.FORM_MODES
+            ):
+                # In the middle of a form the text answers the form (needs-info notices set their own options).
                 await self._take_notice_options(session, contact, state)
             ctx = Context(
                 now=now,

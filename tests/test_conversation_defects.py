@@ -79,7 +79,8 @@ async def test_after_submitting_in_english_the_options_can_be_typed(app, typed):
 
 
 @pytest.mark.parametrize("typed", ["1", "١", "حالة طلبي"])
-async def test_after_an_approval_notice_its_options_can_be_typed(app, typed):
+async def test_after_an_approval_notice_its_options_can_be_typed(any_app, typed):
+    app = any_app  # SQLite and PostgreSQL: the notice is looked up in the outbox
     chat = await submitted(app)
     await chat.send("/start")  # the newest list the contact saw in a turn is now the main menu
     await DecisionService(app.db, app.clock, app.form).decide("2026-00001", Action.APPROVE, "staff:1")
@@ -102,7 +103,8 @@ async def test_after_a_rejection_notice_number_one_reaches_a_person(app):
     assert chat.keys == ["handoff.recorded"]
 
 
-async def test_the_notice_options_apply_once_then_the_newest_reply_counts(app):
+async def test_the_notice_options_apply_once_then_the_newest_reply_counts(any_app):
+    app = any_app
     chat = await submitted(app)
     await chat.send("/start")
     await DecisionService(app.db, app.clock, app.form).decide("2026-00001", Action.APPROVE, "staff:1")
