@@ -21,6 +21,7 @@ from storage.models import Contact, FaqGap, SupportRequest
 from storage.outbox import OutboxWorker, Sent
 from storage.survey import Survey
 from tests.conftest import ARABIC_ANSWERS, ENGLISH_ANSWERS, Chat, fill_form, reach_step
+from tests.test_staff_desk import api, start_bot  # noqa: F401  (fixtures: the fake Bot API and the bot)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -366,3 +367,18 @@ async def test_a_number_after_submission_is_not_recorded_as_a_question(app):
     async with app.db.transaction() as session:
         assert (await session.execute(select(FaqGap))).scalars().all() == []
         assert len((await session.execute(select(SupportRequest))).scalars().all()) == 1
+
+
+# ---------------------------------------------------------------- the same through a real channel
+
+
+async def test_on_telegram_typing_a_number_after_submitting_chooses_the_option(app, api, start_bot):
+    from tests.test_staff_desk import USER, Beneficiary
+
+    await start_bot()
+    chat = Chat(app, user=str(USER), channel="telegram")
+    await fill_form(chat, ARABIC_ANSWERS)
+    await chat.press("summary.send")
+    await chat.press("declaration.confirm")
+    replies = await Beneficiary(api).say("١")
+    assert any("لديك طلب واحد" in reply and "2026-00001" in reply for reply in replies), replies
