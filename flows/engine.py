@@ -126,7 +126,7 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
         rating = parse_rating(choice)  # a poll's rating typed as its number or its words
         if rating is not None:
             turn.events.append(RatingGiven(*rating))
-            return turn.result()
+            return _confirmed(turn, match)
     command = (
         choice
         if choice in NAVIGATION
@@ -170,11 +170,15 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
 
 def _confirmed(turn: _Turn, match: Match | None) -> StepResult:
     """A choice understood from part of its words or a near spelling is named in the reply («اخترت: …»)."""
-    if match is not None and not match.exact and turn.messages:
-        first = turn.messages[0]
-        t = translator(first.lang)
+    if match is not None and not match.exact:
+        lang = turn.messages[0].lang if turn.messages else turn.state.lang
+        t = translator(lang)
         said = t("choice.understood", label=match.label)
-        turn.messages[0] = replace(first, text=f"{said}\n{first.text}")
+        if turn.messages:
+            first = turn.messages[0]
+            turn.messages[0] = replace(first, text=f"{said}\n{first.text}")
+        else:  # a rating: the service adds its thanks after this
+            turn.messages.append(Outbound(said, key="choice.understood", lang=lang))
     return turn.result()
 
 

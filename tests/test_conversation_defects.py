@@ -138,6 +138,13 @@ async def test_after_a_poll_the_rating_can_be_typed_by_number_or_words(app, cloc
     assert survey.rating == rating
 
 
+async def test_a_near_rating_word_is_named_before_the_thanks(app, clock):
+    chat = await poll_delivered(app, clock)
+    await chat.send("ممتازة")
+    assert chat.keys[:2] == ["choice.understood", "survey.thanks_rating"]
+    assert "اخترت: ممتاز ⭐⭐⭐⭐⭐" in chat.text
+
+
 async def test_after_a_poll_in_english_excellent_is_five(app, clock):
     chat = await poll_delivered(app, clock, lang="en")
     await chat.send("excellent")
