@@ -49,9 +49,7 @@ def staff_alerts(app: App, post: PostToStaff | None) -> Callable[[str, dict], Aw
             rows = detail.get("rows", [])
             references = [await _reference_of(app, row.get("outbox_id")) for row in rows]
             shown = "، ".join(r for r in references if r) or "—"
-            await post(
-                t("alert.outbox_dead", count=t.number(detail.get("count", len(rows))), references=shown)
-            )
+            await post(t.n("alert.outbox_dead", int(detail.get("count", len(rows))), references=shown))
         else:
             await post(t("alert.other", event=event))
 

@@ -54,5 +54,5 @@ async def overdue_digest(db: Database, clock: Clock, shown: int = 10) -> Digest:
         waited = t.n("days", (now - request.submitted_at).days)
         lines.append(t("digest.line", reference=request.reference, days=waited))
     if len(overdue) > shown:
-        lines.append(t("digest.more", count=t.number(len(overdue) - shown)))
+        lines.append(t.n("digest.more", len(overdue) - shown))
     return Digest(len(overdue), oldest, "\n".join(lines), queued)

@@ -9,19 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from enum import StrEnum
+from dataclasses import replace
+from datetime import datetime
+from functools import cache
 from typing import Any
 
+from flows.choices import OPTION_KEYS, Match, chosen_number, label_command, match_option, worth_recording
 from flows.events import (
     BeneficiaryMessage,
     CommentGiven,
     ConsentGiven,
     DraftDiscarded,
     EscalationRequested,
-    Event,
     LanguageChanged,
     QuestionUnanswered,
     RatingGiven,
@@ -29,106 +28,23 @@ from flows.events import (
 )
 from flows.form import FieldKind, FormDefinition, FormField
 from flows.messages import Expect, Inbound, Option, Outbound
-from flows.survey_text import parse_rating
-from flows.text import MAX_TEXT_LENGTH, clean, fold, has_letters
+from flows.survey_text import RATING_WORDS, parse_rating
+from flows.text import MAX_TEXT_LENGTH, clean, fold
+from flows.turn import (  # noqa: F401  (re-exported: the service, the desk and the tests import them here)
+    CONFIRM_CANCEL_AFTER,
+    FORM_MODES,
+    FREE_TEXT_MODES,
+    Context,
+    FlowSettings,
+    Mode,
+    NeedsRequests,
+    RequestView,
+    State,
+    StepResult,
+)
+from flows.turn import Turn as _Turn
 from flows.validators import VALIDATORS, Invalid
 from locales import N_, Translator, translator
-
-
-class Mode(StrEnum):
-    MENU = "menu"
-    ASK = "ask"  # waiting for a question
-    LANGUAGE = "language"
-    CONSENT = "consent"
-    RESUME = "resume"
-    FORM = "form"
-    SUMMARY = "summary"
-    EDIT_PICK = "edit_pick"
-    DECLARATION = "declaration"
-    HANDOFF = "handoff"
-    COMMENT = "comment"  # after a rating: an optional comment
-
-
-FORM_MODES = frozenset({Mode.FORM, Mode.SUMMARY, Mode.EDIT_PICK, Mode.DECLARATION})
-
-
-@dataclass
-class State:
-    lang: str = "ar"
-    mode: Mode = Mode.MENU
-    step: str | None = None  # the form field being asked
-    draft: dict = field(default_factory=dict)
-    draft_started: str | None = None  # ISO time
-    editing: bool = False
-    resume_to: dict | None = None
-    offered: list = field(default_factory=list)  # [[option id, label], ...] of the last prompt
-    faq_suggestions: list = field(default_factory=list)
-    last_at: str | None = None
-    held: bool = False  # a staff member holds the conversation: the bot stays quiet
-    missing: list = field(default_factory=list)  # fields staff asked to complete (needs more information)
-    resubmits: str | None = None
-    survey_token: str | None = None
-
-    def to_json(self) -> dict:
-        # Not dataclasses.asdict: its deep copy is most of the cost, and the dict is serialised at once.
-        data = {name: getattr(self, name) for name in _STATE_FIELDS}
-        data["mode"] = self.mode.value
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict | None, default_lang: str = "ar") -> State:
-        if not data:
-            return cls(lang=default_lang)
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        try:
-            known["mode"] = Mode(known.get("mode", Mode.MENU))
-        except ValueError:
-            known["mode"] = Mode.MENU
-        return cls(**known)
-
-
-_STATE_FIELDS = tuple(State.__dataclass_fields__)
-
-
-@dataclass(frozen=True)
-class RequestView:
-    reference: str
-    status: str
-    submitted_at: datetime
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class FlowSettings:
-    decision_days: int = 14
-    draft_expiry: timedelta = timedelta(days=7)
-    resume_prompt_after: timedelta = timedelta(minutes=30)
-    timezone: str = "Asia/Riyadh"
-    survey_delay: timedelta = timedelta(hours=1)
-    survey_after_close: bool = True
-
-
-class NeedsRequests(Exception):
-    """The step needs the contact's requests, which were not loaded: load them and run the step again."""
-
-
-@dataclass(frozen=True)
-class Context:
-    now: datetime
-    form: FormDefinition
-    settings: FlowSettings = FlowSettings()
-    requests: tuple[RequestView, ...] | None = ()  # None: not loaded (see NeedsRequests)
-    consented: bool = False
-    first_contact: bool = False
-    faq: Callable[[str], Any] | None = None  # text -> flows.faq.FaqResult
-
-
-@dataclass
-class StepResult:
-    state: State
-    messages: list[Outbound]
-    events: list[Event]
-
 
 OPEN_STATUSES = frozenset({"submitted", "under_study", "needs_info", "resubmitted", "approved", "registered"})
 AWAITING_DECISION = frozenset({"submitted", "under_study", "resubmitted"})
@@ -175,49 +91,6 @@ COMMANDS = {
 _COMMAND_OF = {fold(word): command for command, words in COMMANDS.items() for word in words}
 
 
-class _Turn:
-    """Collects what one step says, in the contact's language."""
-
-    def __init__(self, state: State, ctx: Context) -> None:
-        self.state = state
-        self.ctx = ctx
-        self.messages: list[Outbound] = []
-        self.events: list[Event] = []
-
-    @property
-    def t(self) -> Translator:
-        return translator(self.state.lang)
-
-    def say(
-        self, key: str, *, options: tuple[Option, ...] = (), expect: Expect | None = None, **params: Any
-    ) -> None:
-        text = self.t(key, **params)
-        self.say_text(text, key=key, options=options, expect=expect)
-
-    def say_text(
-        self,
-        text: str,
-        *,
-        key: str = "",
-        options: tuple[Option, ...] = (),
-        expect: Expect | None = None,
-        lang: str | None = None,
-    ) -> None:
-        if expect is None:
-            expect = Expect.CHOICE if options else Expect.TEXT
-        self.messages.append(
-            Outbound(text=text, key=key, options=options, expect=expect, lang=lang or self.state.lang)
-        )
-        # The options of the newest message are the ones a typed number or label refers to.
-        self.state.offered = [[o.id, o.label] for o in options]
-
-    def option(self, option_id: str, key: str, **params: Any) -> Option:
-        return Option(option_id, self.t(key, **params))
-
-    def result(self) -> StepResult:
-        return StepResult(self.state, self.messages, self.events)
-
-
 def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
     """Handle one inbound message. Never raises on bad input: every path ends in a clear reply."""
     previous_at = state.last_at
@@ -226,7 +99,7 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
     text = clean(inbound.text)
 
     if len(inbound.text or "") > MAX_TEXT_LENGTH:
-        turn.say("error.message_too_long", max=turn.t.number(MAX_TEXT_LENGTH))
+        turn.say_text(turn.t.n("error.message_too_long", MAX_TEXT_LENGTH), key="error.message_too_long")
         _reprompt(turn)
         return turn.result()
 
@@ -235,9 +108,8 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
         turn.events.append(DraftDiscarded("expired"))
         if state.mode in FORM_MODES or state.mode == Mode.RESUME:
             state.mode = Mode.MENU
-            turn.say(
-                "form.expired", hours=turn.t.number(int(ctx.settings.draft_expiry.total_seconds() // 3600))
-            )
+            hours = int(ctx.settings.draft_expiry.total_seconds() // 3600)
+            turn.say_text(turn.t.n("form.expired", hours), key="form.expired")
             _menu(turn, greet=False)
             return turn.result()
 
@@ -248,12 +120,18 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
             turn.events.append(RatingGiven(*rating))
             return turn.result()
 
-    choice = _resolve_choice(state, inbound, text)
+    match = _resolve_choice(state, inbound, text, ctx)
+    choice = match.option_id if match else None
+    if choice is not None and choice.startswith("rate.") and not inbound.option:
+        rating = parse_rating(choice)  # a poll's rating typed as its number or its words
+        if rating is not None:
+            turn.events.append(RatingGiven(*rating))
+            return _confirmed(turn, match)
     command = (
         choice
         if choice in NAVIGATION
-        else _COMMAND_OF.get(fold(text))
-        if text and not inbound.option
+        else (_COMMAND_OF.get(fold(text)) or label_command(text, _navigation_labels()))
+        if text and not inbound.option and choice is None
         else None
     )
     if command is None and choice is None and inbound.option:
@@ -268,13 +146,18 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
 
     if command is not None:
         _command(turn, command, text)
-        return turn.result()
+        return _confirmed(turn, match)
 
     if ctx.first_contact and state.mode == Mode.MENU and not state.draft:
         _menu(turn, greet=True)
         return turn.result()
 
-    if state.mode in FORM_MODES and _came_back_after_a_while(previous_at, ctx) and choice is None:
+    if (
+        state.mode in FORM_MODES
+        and state.mode != Mode.CANCEL
+        and _came_back_after_a_while(previous_at, ctx)
+        and choice is None
+    ):
         state.resume_to = {"mode": state.mode.value, "step": state.step, "editing": state.editing}
         state.mode = Mode.RESUME
         _ask_resume(turn)
@@ -282,31 +165,64 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
 
     handler = _HANDLERS[state.mode]
     handler(turn, inbound, text, choice)
+    return _confirmed(turn, match)
+
+
+def _confirmed(turn: _Turn, match: Match | None) -> StepResult:
+    """A choice understood from part of its words or a near spelling is named in the reply («اخترت: …»)."""
+    if match is not None and not match.exact:
+        lang = turn.messages[0].lang if turn.messages else turn.state.lang
+        t = translator(lang)
+        said = t("choice.understood", label=match.label)
+        if turn.messages:
+            first = turn.messages[0]
+            turn.messages[0] = replace(first, text=f"{said}\n{first.text}")
+        else:  # a rating: the service adds its thanks after this
+            turn.messages.append(Outbound(said, key="choice.understood", lang=lang))
     return turn.result()
 
 
 # ---------------------------------------------------------------- choices and commands
 
 
-def _resolve_choice(state: State, inbound: Inbound, text: str) -> str | None:
-    offered = [entry[0] for entry in state.offered]
+def _resolve_choice(state: State, inbound: Inbound, text: str, ctx: Context) -> Match | None:
     if inbound.option is not None:
-        return inbound.option if inbound.option in offered or inbound.option in NAVIGATION else None
-    if not text or not offered:
+        offered = [entry[0] for entry in state.offered]
+        known = inbound.option in offered or inbound.option in NAVIGATION
+        return Match(inbound.option, "", exact=True) if known else None
+    if not text or not state.offered:
         return None
-    folded = fold(text)
-    if folded.isdigit() and folded.isascii():
-        number = int(folded)
-        return offered[number - 1] if 1 <= number <= len(offered) else None
-    for option_id, label in state.offered:
-        if fold(label) == folded:
-            return option_id
-    return None
+    form_field = ctx.form.field(state.step or "") if state.mode == Mode.FORM else None
+    # A number typed for a number or text field is the answer, unless a list of suggestions is showing.
+    free_answer = form_field is not None and form_field.kind != FieldKind.CHOICE
+    suggestions = any(entry[0].startswith("faq.") for entry in state.offered)
+    return match_option(
+        text,
+        state.offered,
+        numbers=not free_answer or suggestions,
+        loose=not free_answer and state.mode not in FREE_TEXT_MODES,
+    )
+
+
+def _navigation_labels() -> tuple[tuple[str, str], ...]:
+    """The labels of the menu's entries in both languages: typed anywhere, they act like the button."""
+    return _labels_of(tuple(MENU_ITEMS) + (("menu.main", "option.menu"),))
+
+
+def _labels_of(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((option_id, translator(lang)(key)) for option_id, key in items for lang in ("ar", "en"))
+
+
+def offered_of(messages: list[Outbound]) -> list[list[str]]:
+    """The options of the newest message: what a typed number or label refers to next."""
+    return [[o.id, o.label] for o in messages[-1].options] if messages else []
 
 
 def _command(turn: _Turn, command: str, text: str) -> None:
     state = turn.state
-    if command in ("start", "menu.main"):
+    if command == "start" and state.draft:
+        _greet_returning(turn)
+    elif command in ("start", "menu.main"):
         state.mode = Mode.MENU
         _menu(turn, greet=command == "start")
     elif command == "help":
@@ -319,12 +235,10 @@ def _command(turn: _Turn, command: str, text: str) -> None:
         turn.say("help.text", options=options)
     elif command == "cancel":
         if state.draft or state.mode in FORM_MODES or state.mode in (Mode.RESUME, Mode.CONSENT):
-            _discard_draft(turn, "cancelled")
-            turn.say("form.cancelled")
+            _cancel_draft(turn)
         else:
             turn.say("cancel.nothing")
-        state.mode = Mode.MENU
-        _menu(turn, greet=False)
+            _menu(turn, greet=False)
     elif command == "menu.language":
         state.mode = Mode.LANGUAGE
         options = (Option("lang.ar", "العربية"), Option("lang.en", "English"))
@@ -351,6 +265,67 @@ def _command(turn: _Turn, command: str, text: str) -> None:
             turn.say("not_ready.volunteer", options=options)
         else:
             turn.say("not_ready.feedback", options=options)
+
+
+def _greet_returning(turn: _Turn) -> None:
+    """The first greeting of a contact with an unfinished request offers to continue it."""
+    state = turn.state
+    if state.mode != Mode.RESUME:
+        mode = state.mode if state.mode in FORM_MODES and state.mode != Mode.CANCEL else Mode.FORM
+        if state.mode == Mode.CANCEL and state.resume_to:
+            mode = Mode(state.resume_to.get("mode", Mode.FORM.value))
+            mode = mode if mode in FORM_MODES else Mode.FORM
+        state.resume_to = {
+            "mode": mode.value,
+            "step": state.step or _first_unanswered(turn),
+            "editing": state.editing,
+        }
+    turn.say("menu.greeting")
+    state.mode = Mode.RESUME
+    _ask_resume(turn, menu=True)
+
+
+def _cancel_draft(turn: _Turn) -> None:
+    """A long draft is deleted only after a yes; typing «إلغاء» again is that yes."""
+    state = turn.state
+    if len(state.draft) > CONFIRM_CANCEL_AFTER and state.mode != Mode.CANCEL:
+        state.resume_to = {
+            "mode": state.mode.value,
+            "step": state.step,
+            "editing": state.editing,
+            "previous": state.resume_to,  # where a resume prompt would have led
+        }
+        state.mode = Mode.CANCEL
+        _ask_cancel(turn)
+        return
+    _discard_draft(turn, "cancelled")
+    turn.say("form.cancelled")
+    _menu(turn, greet=False)
+
+
+def _ask_cancel(turn: _Turn) -> None:
+    options = (turn.option("cancel.yes", "cancel.yes"), turn.option("cancel.no", "cancel.no"))
+    turn.say("cancel.confirm", options=options)
+
+
+def _on_cancel(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> None:
+    state = turn.state
+    if choice == "cancel.yes":
+        _cancel_draft(turn)
+    elif choice == "cancel.no":
+        target = state.resume_to or {"mode": Mode.FORM.value, "step": _first_unanswered(turn)}
+        state.mode = Mode(target.get("mode", Mode.FORM.value))
+        state.step = target.get("step")
+        state.editing = bool(target.get("editing"))
+        state.resume_to = target.get("previous")
+        if state.mode == Mode.FORM and state.step is None:
+            state.step = _first_unanswered(turn)
+            if state.step is None:
+                state.mode = Mode.SUMMARY
+        _reprompt(turn)
+    else:
+        turn.say("error.choose_option")
+        _ask_cancel(turn)
 
 
 def _set_language(turn: _Turn, lang: str) -> None:
@@ -441,8 +416,11 @@ def _answer_question(turn: _Turn, text: str) -> str:
         options.append(Option("menu.human", t("faq.none_of_these")))
         turn.say_text(t("faq.did_you_mean"), key="faq.did_you_mean", options=tuple(options), lang=lang)
         return status
-    forward = has_letters(text) and len(fold(text)) >= 6
-    turn.events.append(QuestionUnanswered(key=_gap_key(text), lang=lang, text=text, forward=forward))
+    # Only text with letters that is not an option, a command or an exit word is an unanswered question.
+    worth = worth_recording(text, _option_words(ctx.form))
+    forward = worth and len(fold(text)) >= 6
+    if worth:
+        turn.events.append(QuestionUnanswered(key=_gap_key(text), lang=lang, text=text, forward=forward))
     if forward:
         turn.say_text(
             t("faq.no_answer_forwarded"),
@@ -458,6 +436,14 @@ def _answer_question(turn: _Turn, text: str) -> str:
             lang=lang,
         )
     return "none"
+
+
+@cache
+def _option_words(form: FormDefinition) -> tuple[str, ...]:
+    """Every option label the assistant shows, in both languages: typed alone, it is not a question."""
+    keys = OPTION_KEYS + tuple(key for _id, key in (*MENU_ITEMS, *ACTIONS.values()))
+    keys += tuple(RATING_WORDS.values()) + tuple(c.label for f in form.fields for c in f.choices)
+    return tuple(translator(lang)(key) for key in keys for lang in ("ar", "en"))
 
 
 def _gap_key(text: str) -> str:
@@ -608,7 +594,7 @@ def _begin_form(turn: _Turn) -> None:
     state.mode = Mode.FORM
     first = turn.ctx.form.fields[0]
     state.step = first.name
-    turn.say("form.intro", count=turn.t.number(len(turn.ctx.form.fields)))
+    turn.say_text(turn.t.n("form.intro", len(turn.ctx.form.fields)), key="form.intro")
     _prompt_field(turn, first)
 
 
@@ -624,12 +610,14 @@ def _on_consent(turn: _Turn, inbound: Inbound, text: str, choice: str | None) ->
         _reprompt(turn)
 
 
-def _ask_resume(turn: _Turn) -> None:
+def _ask_resume(turn: _Turn, menu: bool = False) -> None:
     answered = len([f for f in turn.ctx.form.fields if f.name in turn.state.draft])
-    options = (
+    options: tuple[Option, ...] = (
         turn.option("resume.continue", "resume.continue"),
         turn.option("resume.restart", "resume.restart"),
     )
+    if menu:
+        options += (turn.option("menu.main", "option.menu"),)
     turn.say(
         "form.resume",
         answered=turn.t.n("form.answered", answered),
@@ -696,6 +684,14 @@ def _on_form(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> No
         turn.say("form.back_to_step")
         _prompt_field(turn, form_field)
         return
+    if choice == "form.back":
+        _prompt_field(turn, form_field)
+        return
+    if choice is None and chosen_number(text) is not None and _suggestions_showing(turn):
+        offered = tuple(Option(option_id, label) for option_id, label in turn.state.offered)
+        turn.say("error.choose_option")
+        turn.say_text(turn.t("faq.did_you_mean"), key="faq.did_you_mean", options=offered)
+        return
     if choice == "form.skip" and not form_field.required:
         state.draft.pop(form_field.name, None)
         _advance(turn, form_field)
@@ -735,7 +731,11 @@ def _on_form(turn: _Turn, inbound: Inbound, text: str, choice: str | None) -> No
         if isinstance(value, str) and value and _is_question(turn, value):
             _question_in_form(turn, value, form_field)
             return
-        turn.say(outcome.error_key, **{k: _param(turn, v) for k, v in outcome.params.items()})
+        params = {k: _param(turn, v) for k, v in outcome.params.items()}
+        if outcome.count is not None:
+            turn.say_n(outcome.error_key, outcome.count, **params)
+        else:
+            turn.say(outcome.error_key, **params)
         _prompt_field(turn, form_field)
         return
     if isinstance(value, str) and _is_question(turn, value) and _faq_confident(turn, value):
@@ -762,10 +762,18 @@ def _faq_confident(turn: _Turn, text: str) -> bool:
 
 
 def _question_in_form(turn: _Turn, text: str, form_field: FormField) -> None:
-    """A question asked in the middle of the form: answer it, then ask the same field again."""
+    """A question asked in the middle of the form: answer it, then ask the same field again. A list of
+    suggestions stays the newest message, so that its numbers choose a suggestion, not the field's answer."""
     _answer_question(turn, text)
+    if turn.messages and turn.messages[-1].key == "faq.did_you_mean":
+        turn.add_option(Option("form.back", turn.t("form.back_to_question")))
+        return
     turn.say("form.back_to_step")
     _prompt_field(turn, form_field)
+
+
+def _suggestions_showing(turn: _Turn) -> bool:
+    return any(entry[0].startswith("faq.") for entry in turn.state.offered)
 
 
 def _advance(turn: _Turn, answered: FormField) -> None:
@@ -846,9 +854,7 @@ def _on_summary(turn: _Turn, inbound: Inbound, text: str, choice: str | None) ->
         state.mode = Mode.EDIT_PICK
         _ask_edit_pick(turn)
     elif choice == "summary.cancel":
-        _discard_draft(turn, "cancelled")
-        turn.say("form.cancelled")
-        _menu(turn, greet=False)
+        _cancel_draft(turn)
     else:
         if text and _is_question(turn, text):
             _answer_question(turn, text)
@@ -998,6 +1004,7 @@ _HANDLERS = {
     Mode.DECLARATION: _on_declaration,
     Mode.HANDOFF: _on_handoff,
     Mode.COMMENT: _on_comment,
+    Mode.CANCEL: _on_cancel,
 }
 
 
@@ -1015,6 +1022,8 @@ def _reprompt(turn: _Turn) -> None:
         _ask_declaration(turn)
     elif state.mode == Mode.RESUME:
         _ask_resume(turn)
+    elif state.mode == Mode.CANCEL:
+        _ask_cancel(turn)
     elif state.mode == Mode.CONSENT:
         options = (turn.option("consent.yes", "consent.agree"), turn.option("consent.no", "consent.decline"))
         turn.say("consent.text", options=options)

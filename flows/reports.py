@@ -107,6 +107,22 @@ class WeeklySeries:
     weeks: list[Week]
 
 
+def zone_city(tz: str, lang: str) -> str:
+    """The time zone as people say it, from Babel's CLDR names: «الرياض» in Arabic, "Riyadh" in English
+    (never the Latin identifier «Asia/Riyadh» inside Arabic text)."""
+    from babel.dates import get_timezone, get_timezone_location, get_timezone_name
+
+    try:
+        zone = get_timezone(tz)
+    except LookupError:
+        return tz
+    city = get_timezone_location(zone, locale=lang, return_city=True)
+    if lang != "en" and any(ch.isascii() and ch.isalpha() for ch in city):
+        name = get_timezone_name(zone, locale=lang)
+        return name if not any(ch.isascii() and ch.isalpha() for ch in name) else "غرينتش"  # UTC has no city
+    return city
+
+
 def period_bounds(
     date_from: date | None, date_to: date | None, tz: str
 ) -> tuple[datetime | None, datetime | None]:
@@ -299,7 +315,7 @@ def format_text(report: Report, lang: str = "ar") -> str:
         end = report.date_to.isoformat()
     else:
         end = t("report.period.now")
-    lines = [t("report.title"), t("report.period", start=start, end=end, tz=report.tz), ""]
+    lines = [t("report.title"), t("report.period", start=start, end=end, tz=zone_city(report.tz, t.lang)), ""]
     lines.append(t("report.requests", count=t.number(report.requests)))
     for status, count in report.by_status.items():
         if count:

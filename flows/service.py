@@ -210,6 +210,14 @@ class ConversationService:
                 if contact.unreachable:  # they wrote to us, so they can be reached again
                     await repo.update_contact(session, contact.id, unreachable=False)  # type: ignore[arg-type]
             state = State.from_json(raw, contact.language)
+            if (
+                raw is not None
+                and inbound.text
+                and not inbound.option
+                and state.mode not in engine.FORM_MODES
+            ):
+                # In the middle of a form the text answers the form (needs-info notices set their own options).
+                await self._take_notice_options(session, contact, state)
             ctx = Context(
                 now=now,
                 form=self.form,
@@ -271,9 +279,11 @@ class ConversationService:
             await repo.update_contact(session, contact.id, language=event.lang)  # type: ignore[arg-type]
         elif isinstance(event, RequestSubmitted):
             request, resubmitted = await self._store_request(session, contact, event, now)
-            applied.messages += engine.submitted_messages(
+            confirmation = engine.submitted_messages(
                 request.reference, request.due_at, state.lang, ctx, resubmitted
             )
+            applied.messages += confirmation
+            state.offered = engine.offered_of(confirmation)  # «1» after the confirmation is its first option
             applied.notices.append(RequestCreated(request.id, request.reference, resubmitted))  # type: ignore[arg-type]
         elif isinstance(event, EscalationRequested):
             escalation = await repo.open_escalation(session, contact.id, event.reason, now)  # type: ignore[arg-type]
@@ -300,6 +310,24 @@ class ConversationService:
                 )
         elif isinstance(event, DraftDiscarded):
             await repo.audit(session, actor, "draft.discarded", actor, now, reason=event.reason)
+
+    async def _take_notice_options(self, session: AsyncSession, contact: Contact, state: State) -> None:
+        """A notification (decision, reminder, poll) sent since the contact's last message is the newest
+        thing they saw: a number or words typed now refer to its options, not to the last reply's."""
+        from flows.notifications import render
+        from storage.outbox import latest_sent_notice
+
+        since = datetime.fromisoformat(state.last_at) if state.last_at else None
+        row = await latest_sent_notice(session, contact.id, after_id=state.notice_seen, since=since)  # type: ignore[arg-type]
+        if row is None:
+            return
+        state.notice_seen = row.id  # type: ignore[assignment]
+        try:
+            messages = render(row.kind, row.payload, contact.language, self.form)
+        except Exception as exc:  # an old row the renderer no longer knows: keep the last reply's options
+            log.warning("cannot render notice %s for its options: %s", row.kind, type(exc).__name__)
+            return
+        state.offered = engine.offered_of(messages)
 
     async def _rating(
         self,

@@ -15,20 +15,13 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.messages import Expect, Option, Outbound
-from flows.survey_text import parse_rating  # noqa: F401  (re-exported)
+from flows.survey_text import RATING_WORDS, parse_rating  # noqa: F401  (re-exported)
 from locales import N_, translator
 from storage.models import Contact
 from storage.survey import Survey
 
 CHANGE_WINDOW = timedelta(days=14)
 REMINDER_AFTER = timedelta(hours=24)
-RATING_WORDS = {
-    5: N_("survey.rating.5"),
-    4: N_("survey.rating.4"),
-    3: N_("survey.rating.3"),
-    2: N_("survey.rating.2"),
-    1: N_("survey.rating.1"),
-}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ class Valid:
 class Invalid:
     error_key: str
     params: dict = field(default_factory=dict)
+    count: int | None = None  # a plural message: the catalog's plural rule picks the form for this number
 
 
 Result = Valid | Invalid
@@ -67,7 +68,7 @@ def full_name(value: str, _answers: Mapping[str, Any]) -> Result:
     if not text:
         return Invalid("error.empty")
     if len(text) > 100:
-        return Invalid("error.name_too_long", {"max": 100})
+        return Invalid("error.name_too_long", count=100)
     if not _NAME_CHARS.match(text):
         return Invalid("error.name_letters")
     if len(text.split(" ")) < 3:
@@ -83,7 +84,7 @@ def saudi_national_id(value: str, _answers: Mapping[str, Any]) -> Result:
     if not digits.isascii() or not digits.isdigit():
         return Invalid("error.id_digits")
     if len(digits) != 10:
-        return Invalid("error.id_length", {"count": len(digits)})
+        return Invalid("error.id_length", count=len(digits))
     if digits[0] not in "12":
         return Invalid("error.id_first_digit")
     if not luhn_ok(digits):
@@ -119,7 +120,7 @@ def city(value: str, _answers: Mapping[str, Any]) -> Result:
     if not text:
         return Invalid("error.empty")
     if len(text) > 50:
-        return Invalid("error.too_long", {"max": 50})
+        return Invalid("error.too_long", count=50)
     if not _NAME_CHARS.match(text):
         return Invalid("error.city_letters")
     return Valid(text)
@@ -151,9 +152,37 @@ def children_count(value: str, answers: Mapping[str, Any]) -> Result:
     return result
 
 
+# «3,500 ريال», «٣٬٥٠٠», «SAR 3500», «3500.00 ر.س»: thousands in groups of three after , ٬ or ، (and spaces).
+_CURRENCY = re.compile(r"(?i)\b(?:sar|sr|riyals?)\b|ريال(?:ات|ا)?|ر\.?\s?س\.?|﷼")
+_AMOUNT = re.compile(r"^\d{1,3}(?:,\d{3})+$|^\d+$")
+_DECIMALS = re.compile(r"\.\d{1,2}$")
+
+
+def parse_amount(value: str) -> int | None:
+    """A sum of money in riyals as people type it, or None. Halalas are rounded to the nearest riyal."""
+    text = _CURRENCY.sub(" ", ascii_digits(clean(value)))
+    text = re.sub(r"(?<=\d)\s(?=\d{3}\b)", ",", text.strip())  # «3 500»
+    text = text.replace(" ", "").replace("٬", ",").replace("،", ",").replace("٫", ".")
+    decimals = _DECIMALS.search(text)
+    fraction = 0.0
+    if decimals:
+        fraction = float("0." + decimals.group(0)[1:])
+        text = text[: decimals.start()]
+    if not text.isascii() or not _AMOUNT.match(text):
+        return None
+    return int(text.replace(",", "")) + (1 if fraction >= 0.5 else 0)
+
+
 @validator("monthly_income")
 def monthly_income(value: str, _answers: Mapping[str, Any]) -> Result:
-    return _whole_number(value, 0, 1_000_000)
+    if not clean(value):
+        return Invalid("error.empty")
+    amount = parse_amount(value)
+    if amount is None:
+        return Invalid("error.money")
+    if amount > 1_000_000:
+        return Invalid("error.number_range", {"low": 0, "high": 1_000_000})
+    return Valid(amount)
 
 
 @validator("description")
@@ -162,7 +191,7 @@ def description(value: str, _answers: Mapping[str, Any]) -> Result:
     if not text:
         return Invalid("error.empty")
     if len(text) > 1000:
-        return Invalid("error.too_long", {"max": 1000})
+        return Invalid("error.too_long", count=1000)
     if len(text) < 10 or not has_letters(text):
         return Invalid("error.description_short")
     return Valid(text)

@@ -705,3 +705,23 @@ class OutboxWorker:
 
 def result_delivered(result: SendResult, total: int) -> int:
     return total if isinstance(result, Sent) else min(total, result.delivered)
+
+
+async def latest_sent_notice(
+    session: AsyncSession, contact_id: int, *, after_id: int, since: datetime | None
+) -> OutboxMessage | None:
+    """The newest notification delivered to a contact after row ``after_id`` and not before ``since`` (the
+    contact's last message): its options are what a number typed now refers to."""
+    statement = (
+        select(OutboxMessage)
+        .where(
+            OutboxMessage.contact_id == contact_id,
+            OutboxMessage.state == OutboxState.SENT.value,
+            OutboxMessage.id > after_id,  # type: ignore[operator]
+        )
+        .order_by(OutboxMessage.sent_at.desc(), OutboxMessage.id.desc())  # type: ignore[union-attr]
+        .limit(1)
+    )
+    if since is not None:
+        statement = statement.where(OutboxMessage.sent_at >= since)  # type: ignore[operator]
+    return (await session.execute(statement)).scalar_one_or_none()

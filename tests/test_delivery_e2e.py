@@ -51,11 +51,11 @@ async def test_the_poll_comes_after_the_delay_and_the_rating_button_works(app, a
     assert await delivery.worker.drain() == 1
     poll = [m for m in api.sent_messages(USER) if "كيف تقيّم الخدمة" in (m.get("text") or "")][-1]
     buttons = [row[0] for row in poll["reply_markup"]["inline_keyboard"]]
-    assert buttons[0]["text"] == "ممتاز ⭐⭐⭐⭐⭐"
+    assert buttons[-1]["text"] == "ممتاز ⭐⭐⭐⭐⭐"  # rising order: the fifth option is five stars
     assert all(len(b["callback_data"].encode()) <= 64 for b in buttons)
     await delivery.sync_polls()
 
-    api.push_update(api.callback_press(USER, buttons[0]["callback_data"], poll["message_id"]))
+    api.push_update(api.callback_press(USER, buttons[-1]["callback_data"], poll["message_id"]))
     await eventually(lambda: any("شكرًا لتقييمك" in t for t in texts(api, USER)))
     async with app.db.transaction() as session:
         survey = (await session.execute(select(Survey))).scalar_one()

@@ -34,10 +34,11 @@ async def test_delivery_schedules_one_poll_after_the_delay_and_one_reminder_a_da
     assert rows["survey_reminder"].due_at == start + timedelta(hours=25)
     (question,) = render("survey", rows["survey"].payload, "ar")
     assert "تقييمك حق لك" in question.text and "لا للعقاب" in question.text and "2026-00001" in question.text
-    assert [o.label for o in question.options][0] == "ممتاز ⭐⭐⭐⭐⭐"
-    assert [o.label for o in question.options][-1] == "ضعيف ⭐"
+    # Rising order (issue 9): an option's number is its number of stars.
+    assert [o.label for o in question.options][-1] == "ممتاز ⭐⭐⭐⭐⭐"
+    assert [o.label for o in question.options][0] == "ضعيف ⭐"
     (english,) = render("survey", rows["survey"].payload, "en")
-    assert "never to punish" in english.text and english.options[0].label == "Excellent ⭐⭐⭐⭐⭐"
+    assert "never to punish" in english.text and english.options[-1].label == "Excellent ⭐⭐⭐⭐⭐"
     kinds = sorted(row.kind for row in await outbox_rows(app))
     assert kinds == ["decision", "decision", "decision", "survey", "survey_reminder"]
 

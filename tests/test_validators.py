@@ -108,7 +108,7 @@ def test_numbers_accept_arabic_indic_digits_and_check_ranges():
     assert children_count("5", {"family_members": 5}).error_key == "error.children_vs_family"
     assert monthly_income("٢٬٥٠٠", {}) == Valid(2500)
     assert monthly_income("2,500", {}) == Valid(2500)
-    assert monthly_income("-5", {}).error_key == "error.number"
+    assert monthly_income("-5", {}).error_key == "error.money"  # issue 9: a money-shaped example
 
 
 def test_description_needs_letters():
