@@ -173,6 +173,8 @@ class ConversationService:
     ) -> StepResult | None:
         """The step for a message that only moves the conversation; None when it needs the full path."""
         state = State.from_json(raw, contact.language)
+        if _may_answer_a_notice(inbound, state):
+            return None  # the notices sent since the last message are looked up on the ORM path
         ctx = Context(
             now=now,
             form=self.form,
@@ -210,13 +212,7 @@ class ConversationService:
                 if contact.unreachable:  # they wrote to us, so they can be reached again
                     await repo.update_contact(session, contact.id, unreachable=False)  # type: ignore[arg-type]
             state = State.from_json(raw, contact.language)
-            if (
-                raw is not None
-                and inbound.text
-                and not inbound.option
-                and state.mode not in engine.FORM_MODES
-            ):
-                # In the middle of a form the text answers the form (needs-info notices set their own options).
+            if raw is not None and _may_answer_a_notice(inbound, state):
                 await self._take_notice_options(session, contact, state)
             ctx = Context(
                 now=now,
@@ -521,6 +517,12 @@ class ConversationService:
                 return None
             raw = await repo.load_state(session, contact.id, lock=False)  # type: ignore[arg-type]
             return State.from_json(raw, contact.language)
+
+
+def _may_answer_a_notice(inbound: Inbound, state: State) -> bool:
+    """Typed text outside a form may refer to the options of a notice sent since the last message. In the
+    middle of a form the text answers the form (needs-info notices set their own options)."""
+    return bool(inbound.text) and not inbound.option and state.mode not in engine.FORM_MODES
 
 
 def where(exc: BaseException) -> str:

@@ -118,9 +118,12 @@ def test_arabic_messages_hold_no_latin_words_but_commands_and_file_types():
             continue
         strings = message.string if isinstance(message.string, tuple) else (message.string,)
         for text in strings:
+            # placeholders, commands, fields, command-line options with their values, setting names, key names
             text = re.sub(
-                r"\{[^}]*\}|/[a-z_]+|\b[a-z]+_[a-z_]+\b", "", text
-            )  # placeholders, commands, fields
+                r"\{[^}]*\}|/[a-z_]+|\b[a-z]+_[a-z_]+\b|--[a-z]+(?: [a-z,]+)?|\bBOT_[A-Z_]+\b|\bCtrl\+[A-Z]\b",
+                "",
+                text,
+            )
             latin = set(re.findall(r"[A-Za-z]+", text)) - ALLOWED_LATIN
             assert not latin, (message.id, latin)
 
