@@ -27,7 +27,7 @@ from handlers.staff_desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
 from handlers.web import WebChat
-from handlers.web_http import web_routes
+from handlers.web_http import WebLimits, web_routes
 from storage.outbox import Sender
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def webhook_url(url: str) -> str:
     return urlunsplit(parts)
 
 
-def build_server(app: App, web: WebChat | None) -> HttpServer:
+def build_server(app: App, web: WebChat | None, limits: WebLimits | None = None) -> HttpServer:
     """The one HTTP server with health and the web chat; channels add their own groups to it."""
     settings = app.settings
     server = HttpServer(settings.webhook_listen, settings.webhook_port)
@@ -87,7 +87,7 @@ def build_server(app: App, web: WebChat | None) -> HttpServer:
 
     server.add(RouteGroup("database", (), checks=(database_reachable,)))
     if web is not None:
-        routes = web_routes(web, allowed_origins=settings.web_allowed_origins)
+        routes = web_routes(web, allowed_origins=settings.web_allowed_origins, limits=limits)
         server.add(RouteGroup("web", routes, stopping=web.close_streams))
     return server
 

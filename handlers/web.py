@@ -241,11 +241,25 @@ class WebChat:
 
     # -- live streams
 
-    async def stream(self, user_id: str, after: int, keepalive: float = 15.0) -> AsyncIterator[dict | None]:
-        """What the page is missing after ``after``, then each new message as it is written (None: a
-        keep-alive). Ends when the server begins to stop, so the page reconnects to the next one."""
+    def subscribe(self, user_id: str) -> asyncio.Queue:
+        """Start collecting what is written for this person (before reading the history: nothing falls
+        between the two)."""
         queue: asyncio.Queue = asyncio.Queue()
         self._listeners.setdefault(user_id, set()).add(queue)
+        return queue
+
+    def unsubscribe(self, user_id: str, queue: asyncio.Queue) -> None:
+        listeners = self._listeners.get(user_id)
+        if listeners is not None:
+            listeners.discard(queue)
+            if not listeners:
+                self._listeners.pop(user_id, None)
+
+    async def stream(
+        self, user_id: str, after: int, queue: asyncio.Queue, keepalive: float = 15.0
+    ) -> AsyncIterator[dict | None]:
+        """What the page is missing after ``after``, then each new message as it is written (None: a
+        keep-alive). Ends when the server begins to stop, so the page reconnects to the next one."""
         try:
             last = after
             for event in await self.history(user_id, after):
@@ -263,11 +277,7 @@ class WebChat:
                     last = item["seq"]
                     yield item
         finally:
-            listeners = self._listeners.get(user_id)
-            if listeners is not None:
-                listeners.discard(queue)
-                if not listeners:
-                    self._listeners.pop(user_id, None)
+            self.unsubscribe(user_id, queue)
 
     def _publish(self, user_id: str, events: list[dict[str, Any]]) -> None:
         for queue in self._listeners.get(user_id, ()):

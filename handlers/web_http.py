@@ -236,9 +236,11 @@ def web_routes(
         if after > last_seq:  # a page from before the database was reset: show what there is
             after = 0
 
+        queue = chat.subscribe(user_id)
+
         async def body() -> AsyncIterator[str]:
             yield f"event: hello\ndata: {json.dumps({'last': last_seq})}\n\n"
-            async for item in chat.stream(user_id, after):
+            async for item in chat.stream(user_id, after, queue):
                 if item is None:
                     yield ": keep-alive\n\n"
                 else:

@@ -100,6 +100,7 @@ function showChoices(options, expect) {
     const button = document.createElement("button");
     button.type = "button";
     button.setAttribute("dir", "auto");
+    button.dataset.option = id;
     button.textContent = label;
     button.addEventListener("click", () => {
       for (const other of choices.querySelectorAll("button")) other.disabled = true;
