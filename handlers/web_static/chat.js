@@ -51,6 +51,7 @@ function setLanguage(next) {
   sendButton.textContent = t("send");
   attachButton.setAttribute("aria-label", t("attach"));
   attachButton.title = t("attach");
+  followDirection();
 }
 
 function atBottom() {
@@ -194,7 +195,14 @@ function submitText() {
   send({ text });
 }
 
+function followDirection() {
+  // The composer follows what is typed (Arabic right to left, English left to right); empty, the page's
+  // direction, so the placeholder reads correctly.
+  input.dir = input.value.trim() ? "auto" : document.documentElement.dir;
+}
+
 function resize() {
+  followDirection();
   input.style.height = "auto";
   input.style.height = `${Math.min(input.scrollHeight, 128)}px`;
 }
