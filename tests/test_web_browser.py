@@ -207,6 +207,8 @@ async def test_whole_request_with_an_image_and_a_pdf_then_staff_approval_appears
     await chat.shows("notify.approved")  # no reload: pushed on the open stream
     await web.chat.desk_sender(contact, [app.service.staff_reply("أهلًا، استلمنا مستنداتك", "ar")])
     await chat.shows("handoff.staff_says")
+    await chat.page.set_viewport_size({"width": 390, "height": 844})
+    await screenshot(chat.page, "web-request-approved-390x844.png")
 
     assert outcome.ok and contact.channel == "web"
     assert request.data["full_name"] == ARABIC_ANSWERS["full_name"]
@@ -301,3 +303,48 @@ async def test_a_5000_character_message_and_emoji_only_text_get_clear_replies(
     assert "error.internal" not in keys
     assert len((await chat.user.all_inner_texts())[0]) == 5000  # shown whole, wrapped, not cut
     await context.close()
+
+
+async def test_the_widget_on_the_associations_site_opens_the_same_chat(browser: Browser, app: App) -> None:
+    import asyncio
+
+    import uvicorn
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    from tests.web_server import wait_listening
+
+    chat_port, site_port = free_port(), free_port()
+    site = f"http://localhost:{site_port}"
+
+    async def home(request: object) -> HTMLResponse:
+        return HTMLResponse(
+            "<!doctype html><html lang='ar' dir='rtl'><body><h1>جمعية ربي الطفولة</h1>"
+            f"<script src='http://localhost:{chat_port}/widget.js' defer></script></body></html>"
+        )
+
+    server = uvicorn.Server(
+        uvicorn.Config(
+            Starlette(routes=[Route("/", home)]), host="127.0.0.1", port=site_port, log_level="warning"
+        )
+    )
+    serving = asyncio.create_task(server.serve())
+    try:
+        await wait_listening(f"http://127.0.0.1:{site_port}/")
+        async with running_web(app, port=chat_port, allowed_origins=[site]):
+            context = await browser.new_context(viewport={"width": 390, "height": 844})
+            page = await context.new_page()
+            await page.goto(site + "/")
+            await page.get_by_role("button", name="مستفيد — المساعد").click()
+            frame = page.frame_locator("iframe")
+            await expect(frame.locator('#log .bubble[data-key="menu.greeting"]')).to_be_visible(
+                timeout=TIMEOUT
+            )
+            await frame.locator('#log .choices button[data-option="menu.status"]').click()
+            await expect(frame.locator('#log .bubble[data-role="user"]')).to_have_text(["حالة طلبي"])
+            await screenshot(page, "web-widget-390x844.png")
+            await context.close()
+    finally:
+        server.should_exit = True
+        await serving

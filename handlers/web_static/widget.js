@@ -13,12 +13,23 @@
 
   const launcher = document.createElement("button");
   launcher.type = "button";
-  launcher.textContent = "💬";
+  // An icon drawn here, not an emoji: not every system has a colour-emoji font.
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("width", "28");
+  svg.setAttribute("height", "28");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+  path.setAttribute("fill", "currentColor");
+  path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+  svg.append(path);
+  launcher.append(svg);
   launcher.setAttribute("aria-label", text.title || "Chat");
   launcher.setAttribute("aria-expanded", "false");
   Object.assign(launcher.style, {
     position: "fixed", bottom: "16px", [side]: "16px", width: "56px", height: "56px", borderRadius: "50%",
-    border: "0", background: "#0f6e5a", color: "#fff", fontSize: "26px", cursor: "pointer",
+    border: "0", background: "#0f6e5a", color: "#fff", cursor: "pointer", display: "flex",
+    alignItems: "center", justifyContent: "center",
     boxShadow: "0 4px 12px rgba(0,0,0,.25)", zIndex: "2147483646",
   });
 
