@@ -27,7 +27,8 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from flows.messages import Attachment, ContactKey, Inbound, Outbound
+from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
+from flows.validators import DOCUMENT_TYPES
 from storage import outbox, repo
 from storage import web as transcript
 from storage.db import Database
@@ -306,22 +307,30 @@ class WebChat:
             return await transcript.last_seq(session, contact.id)  # type: ignore[arg-type]
 
 
-_SAFE_SUFFIX = re.compile(r"^\.[a-z0-9]{1,8}$")
+_SUFFIXES = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/heic": ".heic",
+    "application/pdf": ".pdf",
+}
 
 
 def _store_bytes(data: bytes, name: str, files_dir: Path) -> Attachment:
     # The project's file store takes a path: the upload goes through a temporary file next to it. When a
     # shared bytes-based store lands, this is the one call to switch.
     from handlers.console import store_file
+    from handlers.telegram import sniff_mime
 
-    suffix = Path(name).suffix.lower()
-    suffix = suffix if _SAFE_SUFFIX.match(suffix) else ""
+    clean = Path(name).name[:200] or "file"
+    mime = sniff_mime(data)  # the bytes decide, never the name the browser gave
+    if mime not in DOCUMENT_TYPES:
+        # Not a type the form takes: not kept. The conversation explains which types it takes.
+        return Attachment(kind=AttachmentKind.DOCUMENT, ref="", mime=mime, size=len(data), name=clean)
     files_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=files_dir, prefix=".upload-") as folder:
-        path = Path(folder) / f"{uuid.uuid4().hex}{suffix}"
+        path = Path(folder) / f"{uuid.uuid4().hex}{_SUFFIXES[mime]}"
         path.write_bytes(data)
         stored = store_file(path, files_dir)
-    clean = Path(name).name[:200] or "file"
-    return Attachment(
-        kind=stored.kind, ref=stored.ref, mime=stored.mime, size=stored.size, name=clean, sha256=stored.sha256
-    )
+    kind = AttachmentKind.PHOTO if mime.startswith("image/") else AttachmentKind.DOCUMENT
+    return Attachment(kind=kind, ref=stored.ref, mime=mime, size=stored.size, name=clean, sha256=stored.sha256)

@@ -18,7 +18,8 @@ import httpx
 import pytest
 
 from bot.app import App
-from flows.messages import Outbound
+from bot.settings import SettingsError, load_settings
+from flows.messages import Attachment, AttachmentKind, Outbound
 from handlers.web import user_id_of
 from handlers.web_http import COOKIE, WebLimits
 from storage import repo
@@ -221,6 +222,68 @@ async def test_a_message_sent_twice_with_the_same_id_is_handled_once(web: Runnin
     assert len(first["messages"]) > 1 and second["messages"] == []
 
 
+async def test_a_file_whose_bytes_are_not_a_photo_or_pdf_is_explained_and_not_kept(
+    web: RunningWeb, app: App
+) -> None:
+    async with browser(web) as client:
+        await client.post("/web/message", json={"start": True})
+        await client.post("/web/message", json={"mid": "a" * 16, "option": "menu.apply", "label": "x"})
+        await client.post("/web/message", json={"mid": "b" * 16, "option": "consent.yes", "label": "x"})
+        for index, answer in enumerate(
+            ("فاطمة محمد العتيبي", "1000000008", "0501234567", "الرياض", "5", "3", "2500")
+        ):
+            await client.post("/web/message", json={"mid": f"c{index:015d}", "text": answer})
+        await client.post("/web/message", json={"mid": "d" * 16, "option": "c.food", "label": "x"})
+        await client.post("/web/message", json={"mid": "e" * 16, "text": "نحتاج سلة غذائية شهرية"})
+        answer = await client.post(
+            "/web/upload",
+            params={"mid": "f" * 16, "name": "id.pdf"},
+            content=b"MZ\x90\x00 not a document",
+            headers={"Content-Type": "application/pdf"},
+        )
+
+    shown = answer.json()["messages"]
+    assert answer.status_code == 200
+    assert shown[0]["role"] == "user" and shown[0]["file"]["name"] == "id.pdf"
+    assert [m["key"] for m in shown[1:]][:1] == ["error.file_type"]
+    files = app.settings.files_dir
+    assert not files.exists() or not [p for p in files.iterdir() if not p.name.startswith(".")]
+
+
+async def test_a_file_from_staff_is_downloaded_only_by_its_person(
+    web: RunningWeb, app: App, tmp_path: Path
+) -> None:
+    stored = tmp_path / "letter.pdf"
+    stored.write_bytes(b"%PDF-1.4 letter")
+    attachment = Attachment(
+        AttachmentKind.DOCUMENT, f"file:{stored}", "application/pdf", 15, name="letter.pdf"
+    )
+    async with browser(web) as owner, browser(web) as stranger:
+        await owner.post("/web/message", json={"start": True})
+        async with app.db.transaction() as session:
+            contact = await repo.find_contact(session, "web", user_id_of(owner.cookies[COOKIE]))
+        await web.chat.desk_sender(
+            contact, [Outbound(text="مرفق", key="handoff.staff_file", extra={"attachment": attachment})]
+        )
+        hello, _ = await read_events(owner, count=0)
+        own = await owner.get(f"/web/file/{hello['last']}")
+        other = await stranger.get(f"/web/file/{hello['last']}")
+        _, (event,) = await read_events(owner, after=hello["last"] - 1, count=1)
+
+    assert (own.status_code, own.content) == (200, b"%PDF-1.4 letter")
+    assert "attachment" in own.headers["content-disposition"]
+    assert other.status_code == 404
+    assert event["file"] == {"name": "letter.pdf", "mime": "application/pdf", "size": 15}  # no path
+
+
+def test_allowed_origins_are_read_from_one_comma_separated_variable() -> None:
+    settings = load_settings(web_allowed_origins="https://www.rabi.org.sa, https://rabi.org.sa/")
+
+    assert settings.web_allowed_origins == ("https://www.rabi.org.sa", "https://rabi.org.sa")
+    with pytest.raises(SettingsError, match="BOT_WEB_ALLOWED_ORIGINS"):
+        load_settings(web_allowed_origins="www.rabi.org.sa")
+
+
 def _clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") or k == "BOT_FAQ_CACHE"}
     env["BOT_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'm.db'}"
@@ -247,8 +310,9 @@ def test_run_without_any_token_serves_the_web_chat_and_prints_its_url(tmp_path: 
         health = httpx.get(f"http://127.0.0.1:{port}/healthz")
     finally:
         process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        status = process.wait(30)
 
+    assert status == 0  # SIGTERM stops it cleanly
     assert first_line.strip() == f"Mustafid web chat: open http://127.0.0.1:{port}/ in a browser."
     assert page.status_code == 200 and 'dir="rtl"' in page.text
     assert (health.status_code, health.text) == (200, "ok")
