@@ -348,3 +348,52 @@ async def test_the_widget_on_the_associations_site_opens_the_same_chat(browser: 
     finally:
         server.should_exit = True
         await serving
+
+
+async def test_staff_decisions_and_the_satisfaction_poll_arrive_live_and_are_answered_with_star_buttons(
+    browser: Browser, web: RunningWeb, app: App
+) -> None:
+    from datetime import timedelta
+
+    from handlers.web import user_id_of
+    from handlers.web_http import COOKIE
+
+    context, chat = await new_chat(browser, web)
+    token = next(cookie["value"] for cookie in await context.cookies() if cookie["name"] == COOKIE)
+    person = user_id_of(token)
+    photo = await web.chat.store_upload(PNG, "id.png")
+    proof = await web.chat.store_upload(PDF, "proof.pdf")
+    # The same person's conversation driven from the server side: every step is pushed into the open page.
+    script: list[dict] = [
+        {"option": "menu.apply"},
+        {"option": "consent.yes"},
+        *({"text": ARABIC_ANSWERS[name]} for name in ARABIC_ANSWERS),
+        {"option": "c.food"},
+        {"text": "نحتاج سلة غذائية شهرية للأسرة"},
+        {"attachment": photo},
+        {"attachment": proof},
+        {"option": "summary.send"},
+        {"option": "declaration.confirm"},
+    ]
+    for number, step in enumerate(script):
+        await web.chat.receive(person, f"server{number:010d}", **step)
+    await chat.shows("submitted.text")
+    async with app.db.transaction() as session:
+        reference = (await session.execute(select(SupportRequest.reference))).scalar_one()
+    decisions = DecisionService(app.db, app.clock, app.form, survey_delay=timedelta(0))
+
+    for action in (Action.APPROVE, Action.REGISTER, Action.DELIVER):
+        assert (await decisions.decide(reference, action, "staff:9001")).ok
+    await deliver_notices(app, web.chat)
+    stars = chat.page.locator("#log .choices.rating button")
+    await expect(stars).to_have_count(5, timeout=TIMEOUT)
+    labels = await stars.all_inner_texts()
+    await stars.filter(has_text="⭐⭐⭐⭐⭐").click()
+    await chat.confirmed()
+
+    await chat.shows("notify.approved")
+    await chat.shows("survey.thanks_rating")
+    assert all("⭐" in label for label in labels)
+    await expect(stars).to_have_count(0)  # used: gone
+    await expect(chat.page.locator('#log .choices button[data-option="survey.skip"]')).to_be_visible()
+    await context.close()

@@ -93,10 +93,9 @@ function clearChoices() {
   choices = null;
 }
 
-function showChoices(options, expect) {
-  clearChoices();
-  choices = document.createElement("div");
-  choices.className = expect === "rating" ? "choices rating" : "choices";
+function choiceBlock(options, expect) {
+  const block = document.createElement("div");
+  block.className = expect === "rating" ? "choices rating" : "choices";
   for (const [id, label] of options) {
     const button = document.createElement("button");
     button.type = "button";
@@ -104,11 +103,22 @@ function showChoices(options, expect) {
     button.dataset.option = id;
     button.textContent = label;
     button.addEventListener("click", () => {
-      for (const other of choices.querySelectorAll("button")) other.disabled = true;
+      for (const other of block.querySelectorAll("button")) other.disabled = true;
       send({ option: id, label });
     });
-    choices.append(button);
+    block.append(button);
   }
+  return block;
+}
+
+function showChoices(options, expect) {
+  if (expect === "rating") {
+    // A poll keeps its stars under it until they are used, whatever comes after (as on Telegram).
+    place(choiceBlock(options, expect));
+    return;
+  }
+  clearChoices();
+  choices = choiceBlock(options, expect);
   log.append(choices);
   log.scrollTop = log.scrollHeight;
 }
@@ -122,8 +132,16 @@ function apply(message) {
   }
   if (message.role === "bot" && message.lang) setLanguage(message.lang);
   place(bubble(message.role, message.text, message));
-  if (message.role === "user") clearChoices();
-  else if (message.options && message.options.length) showChoices(message.options, message.expect);
+  if (message.role === "user") {
+    clearChoices();
+    for (const poll of log.querySelectorAll(".choices.rating")) {
+      const labels = Array.from(poll.querySelectorAll("button"), (button) => button.textContent);
+      if (labels.includes(message.text)) poll.remove();
+      else for (const button of poll.querySelectorAll("button")) button.disabled = false;
+    }
+  } else if (message.options && message.options.length) {
+    showChoices(message.options, message.expect);
+  }
 }
 
 function applyAll(messages) {
