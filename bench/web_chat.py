@@ -61,7 +61,9 @@ SCRIPT: list[dict] = [
 
 
 async def session(base: str, posts: list[float]) -> str:
-    async with httpx.AsyncClient(base_url=base, headers={"Origin": base.rstrip("/")}, timeout=60) as client:
+    async with httpx.AsyncClient(
+        base_url=base, headers={"Origin": base.rstrip("/")}, timeout=60, verify=False
+    ) as client:
         await client.get("/")
         await client.post("/web/message", json={"start": True})
         for step in SCRIPT:
@@ -86,7 +88,7 @@ async def session(base: str, posts: list[float]) -> str:
 
 async def listen(base: str, token: str, after: int, received: dict[str, float], ready: asyncio.Event) -> None:
     cookies = {COOKIE: token}
-    async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=None) as client:
+    async with httpx.AsyncClient(base_url=base, cookies=cookies, timeout=None, verify=False) as client:
         async with client.stream("GET", "/web/events", params={"after": after}) as response:
             async for line in response.aiter_lines():
                 if line.startswith("event: hello"):

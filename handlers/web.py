@@ -134,8 +134,8 @@ class WebChat:
     async def start(self, user_id: str) -> list[dict[str, Any]]:
         """The greeting, once: a page opened on an empty conversation asks for it."""
         async with self._lock(user_id):
-            contact = await self._ensure_contact(user_id)
             async with self.db.transaction() as session:
+                contact = await self._ensure_contact(session, user_id)
                 if await transcript.after(session, contact.id, 0, limit=1):  # type: ignore[arg-type]
                     return []
             replies = await self.service.handle(
@@ -156,7 +156,6 @@ class WebChat:
         """One message from the page: shown in the transcript, handled, the replies shown after it. A message
         id seen before (the page resends what it could not confirm) is not acted on twice."""
         async with self._lock(user_id):
-            contact = await self._ensure_contact(user_id)
             mine: dict[str, Any] = {"mid": mid}
             if attachment is not None:
                 mine["file"] = {"name": attachment.name, "mime": attachment.mime, "size": attachment.size}
@@ -164,6 +163,7 @@ class WebChat:
             else:
                 mine["text"] = label if option is not None and label else text or ""
             async with self.db.transaction() as session:
+                contact = await self._ensure_contact(session, user_id)
                 for row in await transcript.after(session, contact.id, 0, limit=50):  # type: ignore[arg-type]
                     if row.role == "user" and row.body.get("mid") == mid:
                         return []
@@ -178,12 +178,14 @@ class WebChat:
             replies = await self.service.handle(inbound)
             return await self._record(contact, [mine], replies)
 
-    async def _ensure_contact(self, user_id: str) -> Contact:
-        async with self.db.transaction() as session:
-            contact, _created = await repo.get_or_create_contact(
-                session, CHANNEL, user_id, self.service.default_language, self._now()
-            )
-            return contact
+    async def _ensure_contact(self, session: Any, user_id: str) -> Contact:
+        found = await repo.find_contact(session, CHANNEL, user_id)
+        if found is not None:
+            return found
+        contact, _created = await repo.get_or_create_contact(
+            session, CHANNEL, user_id, self.service.default_language, self._now()
+        )
+        return contact
 
     async def _record(
         self, contact: Contact, mine: list[dict[str, Any]], replies: Sequence[Outbound]
@@ -333,4 +335,6 @@ def _store_bytes(data: bytes, name: str, files_dir: Path) -> Attachment:
         path.write_bytes(data)
         stored = store_file(path, files_dir)
     kind = AttachmentKind.PHOTO if mime.startswith("image/") else AttachmentKind.DOCUMENT
-    return Attachment(kind=kind, ref=stored.ref, mime=mime, size=stored.size, name=clean, sha256=stored.sha256)
+    return Attachment(
+        kind=kind, ref=stored.ref, mime=mime, size=stored.size, name=clean, sha256=stored.sha256
+    )

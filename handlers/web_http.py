@@ -252,6 +252,10 @@ def web_routes(
             headers=headers({"Cache-Control": "no-store", "X-Accel-Buffering": "no"}),
         )
 
+    async def too_long(request: Request, user_id: str) -> Response:
+        lang = await chat.language_of(user_id)
+        return await refuse(request, 413, "web.too_long", lang, max=translator(lang).number(MAX_TEXT_CHARS))
+
     async def message(request: Request) -> Response:
         token = session_of(request)
         refused = await guard(request, token)
@@ -285,9 +289,7 @@ def web_routes(
             if not isinstance(text, str) or not text.strip():
                 return JSONResponse({"error": "bad request"}, status_code=400, headers=headers())
             if len(text) > MAX_TEXT_CHARS:
-                return await refuse(
-                    request, 413, "web.too_long", lang, max=translator(lang).number(MAX_TEXT_CHARS)
-                )
+                return await too_long(request, user_id)
             events = await chat.receive(user_id, mid, text=text)
         return JSONResponse({"messages": events}, headers=headers())
 
@@ -298,13 +300,13 @@ def web_routes(
             return refused
         assert token is not None
         user_id = user_id_of(token)
-        lang = await chat.language_of(user_id)
         mid = request.query_params.get("mid", "")
         if not MID_RE.match(mid):
             return JSONResponse({"error": "bad request"}, status_code=400, headers=headers())
-        max_mb = translator(lang).number(chat.max_upload_bytes // (1024 * 1024))
         data = await _read_capped(request, chat.max_upload_bytes)
         if data is None:
+            lang = await chat.language_of(user_id)
+            max_mb = translator(lang).number(chat.max_upload_bytes // (1024 * 1024))
             return await refuse(request, 413, "error.file_size", lang, max_mb=max_mb)
         if not data:
             return JSONResponse({"error": "bad request"}, status_code=400, headers=headers())
