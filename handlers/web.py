@@ -169,7 +169,7 @@ class WebChat:
                         return []
             inbound = Inbound(
                 ContactKey(CHANNEL, user_id),
-                f"web:{mid}",
+                f"web:{user_id[:16]}:{mid}",  # message ids come from the page: unique per person only
                 text=text if attachment is None and option is None else None,
                 option=option,
                 attachments=(attachment,) if attachment is not None else (),
