@@ -53,8 +53,6 @@ PAGE_KEYS = (
     N_("web.too_long"),
     N_("web.rate_limited"),
     N_("web.session_expired"),
-    N_("web.you"),
-    N_("web.assistant"),
     N_("web.file_from_staff"),
 )
 
