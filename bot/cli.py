@@ -27,7 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--contact", default=None, help="a name to come back later as the same person")
 
     commands.add_parser("migrate", help="apply the database migrations (also done on every start)")
-    commands.add_parser("run", help="run every configured channel (Telegram when BOT_TELEGRAM_TOKEN is set)")
+    commands.add_parser(
+        "run",
+        help="serve the web chat (open the printed URL) and every configured channel (Telegram when BOT_TELEGRAM_TOKEN is set)",
+    )
 
     ask = commands.add_parser("ask", help="print the answer the assistant gives to a question")
     ask.add_argument("question", nargs="?", default=None)

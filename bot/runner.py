@@ -1,8 +1,9 @@
-"""`python -m bot run`: every configured channel in one process.
+"""`python -m bot run`: every configured channel in one process, behind one HTTP server.
 
-Telegram long-polls by default; with BOT_TELEGRAM_WEBHOOK_URL set it serves a webhook (Starlette + uvicorn
-on BOT_WEBHOOK_LISTEN:BOT_WEBHOOK_PORT, with /healthz) and registers the URL with Telegram. The staff desk
-runs on the same bot when BOT_STAFF_CHAT_ID is set.
+The HTTP server (bot/http.py, at BOT_WEBHOOK_LISTEN:BOT_WEBHOOK_PORT) always runs: /healthz, /readyz, the web chat
+(unless BOT_WEB_CHAT=false), and the Telegram webhook when BOT_TELEGRAM_WEBHOOK_URL is set. Telegram long-polls
+when its token is set without a webhook URL. The staff desk runs on the Telegram bot when BOT_STAFF_CHAT_ID is set,
+and serves web beneficiaries too; the outbox delivers notices on every channel.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ import sys
 from collections.abc import AsyncIterator
 from urllib.parse import urlsplit, urlunsplit
 
-from starlette.applications import Starlette
 from telegram.error import InvalidToken, NetworkError
 
 from bot.app import App, build_app
 from bot.delivery import Delivery
+from bot.http import HttpServer, RouteGroup, public_url
 from bot.settings import Settings
 from handlers.staff_desk import StaffDesk
-from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_app
+from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
+from handlers.web import WebChat
+from handlers.web_http import WebLimits, web_routes
+from storage.outbox import Sender
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,13 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
     return channel, desk
 
 
+def build_web(app: App) -> WebChat:
+    settings = app.settings
+    return WebChat(
+        app.service, files_dir=settings.files_dir, max_upload_bytes=settings.max_upload_bytes, clock=app.clock
+    )
+
+
 def webhook_url(url: str) -> str:
     """The URL given to Telegram: BOT_TELEGRAM_WEBHOOK_URL, with /telegram/webhook added when it has no path."""
     parts = urlsplit(url)
@@ -64,12 +75,30 @@ def webhook_url(url: str) -> str:
     return urlunsplit(parts)
 
 
+def build_server(app: App, web: WebChat | None, limits: WebLimits | None = None) -> HttpServer:
+    """The one HTTP server with health and the web chat; channels add their own groups to it."""
+    settings = app.settings
+    server = HttpServer(settings.webhook_listen, settings.webhook_port)
+
+    async def database_reachable() -> bool:
+        async with app.db.transaction() as session:
+            await session.connection()
+        return True
+
+    server.add(RouteGroup("database", (), checks=(database_reachable,)))
+    if web is not None:
+        routes = web_routes(web, allowed_origins=settings.web_allowed_origins, limits=limits)
+        server.add(RouteGroup("web", routes, stopping=web.close_streams))
+    return server
+
+
 async def run_channels(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Run until ``stop`` is set (or SIGINT/SIGTERM when no event is given). The exit status: 0, or 2 for
-    a configuration Telegram refuses, or 1 when Telegram cannot be reached at start."""
-    if not settings.telegram_token:
+    a configuration that cannot work, or 1 when Telegram cannot be reached or the server cannot listen."""
+    if not settings.telegram_token and not settings.web_chat:
         print(
-            "error: no channel is configured: set BOT_TELEGRAM_TOKEN (see docs/telegram.md), or use `python -m bot chat`",
+            "error: no channel is configured: BOT_WEB_CHAT is false and BOT_TELEGRAM_TOKEN is not set "
+            "(see docs/web.md and docs/telegram.md), or use `python -m bot chat`",
             file=sys.stderr,
         )
         return 2
@@ -80,21 +109,42 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     if app.faq is not None:  # build the FAQ index off the event loop: the first question must not wait
         app.faq.background = True
         app.faq.warm()
+    channel: TelegramChannel | None = None
+    desk: StaffDesk | None = None
     try:
-        channel, desk = build_telegram(app)
-        if settings.staff_chat_id is None:
-            print(
-                "note: BOT_STAFF_CHAT_ID is not set: requests and escalations are saved but not posted to staff"
-            )
-        # The channel's own bot sends notifications too: its FloodLimiter keeps replies and notices
-        # under one 30/s budget.
-        delivery = Delivery(
-            app, {"telegram": TelegramSender(channel.bot)}, desk.post_alert if desk is not None else None
-        )
-        if settings.telegram_webhook_url:
-            await _serve_webhook(settings, channel, desk, delivery, stop)
-        else:
-            await _poll(channel, desk, delivery, stop)
+        web = build_web(app) if settings.web_chat else None
+        server = build_server(app, web)
+        senders: dict[str, Sender] = {}
+        if web is not None:
+            senders["web"] = web.outbox_sender
+        if settings.telegram_token:
+            channel, desk = build_telegram(app)
+            # The channel's own bot sends notifications too: its FloodLimiter keeps replies and notices
+            # under one 30/s budget.
+            senders["telegram"] = TelegramSender(channel.bot)
+            if desk is not None and web is not None:
+                desk.senders["web"] = web.desk_sender
+            if settings.staff_chat_id is None:
+                print(
+                    "note: BOT_STAFF_CHAT_ID is not set: requests and escalations are saved but not posted to staff"
+                )
+        # WhatsApp: when configured, its sender joins `senders` and its routes `server` (server.add(…)).
+        delivery = Delivery(app, senders, desk.post_alert if desk is not None else None)
+        async with _stop_signal(stop) as stopped:
+            await _start_telegram(settings, channel, server)
+            try:
+                if desk is not None:
+                    await desk.start()
+                delivery.start()
+                _say_where(settings, web, channel)
+                if not await server.serve(stopped):
+                    raise _NotStarted
+            finally:
+                delivery.stop()
+                if desk is not None:
+                    await desk.stop()
+                if channel is not None:
+                    await channel.stop()
     except InvalidToken:
         print(
             "error: Telegram refused BOT_TELEGRAM_TOKEN: copy the token from @BotFather again",
@@ -102,7 +152,11 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
         )
         return 2
     except _NotStarted:
-        print("error: the webhook server did not start (see the messages above)", file=sys.stderr)
+        print(
+            f"error: the HTTP server could not listen on {settings.webhook_listen}:{settings.webhook_port} "
+            "(see the messages above; set BOT_WEBHOOK_PORT to a free port)",
+            file=sys.stderr,
+        )
         return 1
     except NetworkError as error:
         print(
@@ -115,78 +169,31 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     return 0
 
 
-async def _poll(
-    channel: TelegramChannel, desk: StaffDesk | None, delivery: Delivery, stop: asyncio.Event | None
-) -> None:
-    async with _stop_signal(stop) as stopped:
-        await channel.start_polling()
-        try:
-            if desk is not None:
-                await desk.start()
-            delivery.start()
-            print("Mustafid is running on Telegram (long polling). Press Ctrl+C to stop.", flush=True)
-            await stopped.wait()
-        finally:
-            delivery.stop()
-            if desk is not None:
-                await desk.stop()
-            await channel.stop()
-
-
-async def _serve_webhook(
-    settings: Settings,
-    channel: TelegramChannel,
-    desk: StaffDesk | None,
-    delivery: Delivery,
-    stop: asyncio.Event | None,
-) -> None:
-    import uvicorn
-
-    secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
-    url = webhook_url(settings.telegram_webhook_url or "")
-    web = webhook_app(channel, secret, public_url=url)
-    web.router.lifespan_context = _with_desk(web.router.lifespan_context, desk, delivery)
-    config = uvicorn.Config(
-        web, host=settings.webhook_listen, port=settings.webhook_port, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    print(
-        f"Mustafid is serving the Telegram webhook on {settings.webhook_listen}:{settings.webhook_port}"
-        f"{WEBHOOK_PATH} for {url}.",
-        flush=True,
-    )
-    if stop is None:
-        await server.serve()  # uvicorn handles SIGINT and SIGTERM
+async def _start_telegram(settings: Settings, channel: TelegramChannel | None, server: HttpServer) -> None:
+    if channel is None:
+        return
+    if settings.telegram_webhook_url:
+        secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
+        server.add(RouteGroup("telegram", webhook_routes(channel, secret)))
+        await channel.start()
+        await channel.set_webhook(webhook_url(settings.telegram_webhook_url), secret)
     else:
-        serving = asyncio.create_task(server.serve())
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        server.should_exit = True
-        stopping.cancel()
-        await serving
-    if not server.started:
-        # uvicorn has logged why (the port is taken, or the bot could not start)
-        raise _NotStarted
+        await channel.start_polling()
 
 
-def _with_desk(inner, desk: StaffDesk | None, delivery: Delivery):  # type: ignore[no-untyped-def]
-    """The webhook app's lifespan (which starts and stops the channel) with the desk and the delivery
-    inside it, so the desk posts what it has queued before the bot shuts down."""
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with inner(app):
-            if desk is not None:
-                await desk.start()
-            delivery.start()
-            try:
-                yield
-            finally:
-                delivery.stop()
-                if desk is not None:
-                    await desk.stop()
-
-    return lifespan
+def _say_where(settings: Settings, web: WebChat | None, channel: TelegramChannel | None) -> None:
+    url = public_url(settings.webhook_listen, settings.webhook_port)
+    if web is not None:
+        print(f"Mustafid web chat: open {url} in a browser.", flush=True)
+    if channel is not None and settings.telegram_webhook_url:
+        print(
+            f"Mustafid is serving the Telegram webhook on {settings.webhook_listen}:{settings.webhook_port}"
+            f"{WEBHOOK_PATH} for {webhook_url(settings.telegram_webhook_url)}.",
+            flush=True,
+        )
+    elif channel is not None:
+        print("Mustafid is running on Telegram (long polling).", flush=True)
+    print(f"Health: {url}healthz. Press Ctrl+C to stop.", flush=True)
 
 
 @contextlib.asynccontextmanager

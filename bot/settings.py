@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     webhook_port: int = 8080
     staff_chat_id: int | None = None
     admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    web_chat: bool = True  # the website chat on the HTTP server of `run` (docs/web.md)
+    web_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()  # sites that may embed it (the widget)
 
     outbox_tick_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
@@ -65,6 +67,17 @@ class Settings(BaseSettings):
                 ) from None
         if isinstance(value, int):
             return (value,)
+        return value
+
+    @field_validator("web_allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            origins = tuple(p.strip().rstrip("/") for p in value.split(",") if p.strip())
+            for origin in origins:
+                if not origin.startswith(("https://", "http://")) or origin.count("/") != 2:
+                    raise ValueError("must be comma-separated origins like https://www.example.org")
+            return origins
         return value
 
     @field_validator("digest_time")

@@ -770,11 +770,8 @@ async def run_polling(
         await channel.stop()
 
 
-def webhook_app(channel: TelegramChannel, secret: str, *, public_url: str | None = None) -> Starlette:
-    """POST /telegram/webhook (checks X-Telegram-Bot-Api-Secret-Token) and GET /healthz.
-
-    The app's lifespan starts and stops the channel, and registers the webhook when ``public_url``
-    is given. Serve it with uvicorn (``uvicorn.Server(uvicorn.Config(app, ...)).serve()``)."""
+def webhook_routes(channel: TelegramChannel, secret: str) -> list[Route]:
+    """POST /telegram/webhook, checking X-Telegram-Bot-Api-Secret-Token, for the one HTTP server."""
     if not _SECRET_RE.match(secret):
         raise ValueError("the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
     expected = secret.encode()
@@ -798,6 +795,17 @@ def webhook_app(channel: TelegramChannel, secret: str, *, public_url: str | None
             log.error("unreadable Telegram update dropped (%s)", type(error).__name__)
         return Response(status_code=200)
 
+    return [Route(WEBHOOK_PATH, receive, methods=["POST"])]
+
+
+def webhook_app(channel: TelegramChannel, secret: str, *, public_url: str | None = None) -> Starlette:
+    """POST /telegram/webhook (checks X-Telegram-Bot-Api-Secret-Token) and GET /healthz, on their own
+    (``python -m bot run`` mounts ``webhook_routes`` on its one server instead).
+
+    The app's lifespan starts and stops the channel, and registers the webhook when ``public_url``
+    is given. Serve it with uvicorn (``uvicorn.Server(uvicorn.Config(app, ...)).serve()``)."""
+    routes = webhook_routes(channel, secret)
+
     async def healthz(request: Request) -> Response:
         return PlainTextResponse("ok")
 
@@ -811,13 +819,7 @@ def webhook_app(channel: TelegramChannel, secret: str, *, public_url: str | None
         finally:
             await channel.stop()
 
-    return Starlette(
-        routes=[
-            Route(WEBHOOK_PATH, receive, methods=["POST"]),
-            Route("/healthz", healthz, methods=["GET"]),
-        ],
-        lifespan=lifespan,
-    )
+    return Starlette(routes=[*routes, Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
 
 
 async def run_webhook(
