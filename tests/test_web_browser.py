@@ -20,6 +20,7 @@ from flows.lifecycle import Action
 from storage.models import Contact, SupportRequest
 from storage.web import WebMessage
 from tests.conftest import ARABIC_ANSWERS
+from tests.sample_files import PDF, PNG  # real files: the type is read from the bytes
 from tests.web_server import RunningWeb, deliver_notices, free_port, running_web
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,13 +33,6 @@ try:
     from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 except ImportError:  # pragma: no cover - the dev extras install it
     async_playwright = None  # type: ignore[assignment]
-
-# A 1x1 PNG and a one-page PDF: real file signatures, so the type is read from the bytes.
-PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
-    "1f15c4890000000d49444154789c6360000002000154a24f5d0000000049454e44ae426082"
-)
-PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Count 0/Kids[]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 
 @pytest.fixture

@@ -245,7 +245,7 @@ async def test_a_file_whose_bytes_are_not_a_photo_or_pdf_is_explained_and_not_ke
     shown = answer.json()["messages"]
     assert answer.status_code == 200
     assert shown[0]["role"] == "user" and shown[0]["file"]["name"] == "id.pdf"
-    assert [m["key"] for m in shown[1:]][:1] == ["error.file_type"]
+    assert [m["key"] for m in shown[1:]][:1] == ["error.file_unreadable"]  # says why, asks again
     files = app.settings.files_dir
     assert not files.exists() or not [p for p in files.iterdir() if not p.name.startswith(".")]
 
