@@ -22,6 +22,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot.app import App, build_app
 from bot.delivery import Delivery
 from bot.settings import Settings
+from bot.whatsapp import WhatsAppSetup, build_whatsapp, serve_whatsapp_only
 from handlers.staff_desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_app
 from handlers.telegram_sender import TelegramSender
@@ -67,6 +68,15 @@ def webhook_url(url: str) -> str:
 async def run_channels(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Run until ``stop`` is set (or SIGINT/SIGTERM when no event is given). The exit status: 0, or 2 for
     a configuration Telegram refuses, or 1 when Telegram cannot be reached at start."""
+    missing = settings.whatsapp_missing()
+    if missing:
+        print(
+            f"error: BOT_WHATSAPP_TOKEN is set but {', '.join(missing)} is not (see docs/whatsapp.md)",
+            file=sys.stderr,
+        )
+        return 2
+    if not settings.telegram_token and settings.whatsapp_token:
+        return await serve_whatsapp_only(settings, stop)
     if not settings.telegram_token:
         print(
             "error: no channel is configured: set BOT_TELEGRAM_TOKEN (see docs/telegram.md), or use `python -m bot chat`",
@@ -85,13 +95,18 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
             )
         # The channel's own bot sends notifications too: its FloodLimiter keeps replies and notices
         # under one 30/s budget.
-        delivery = Delivery(
-            app, {"telegram": TelegramSender(channel.bot)}, desk.post_alert if desk is not None else None
-        )
+        post = desk.post_alert if desk is not None else None
+        whatsapp = build_whatsapp(app, post) if settings.whatsapp_token else None
+        senders = {"telegram": TelegramSender(channel.bot)}
+        if whatsapp is not None:
+            senders["whatsapp"] = whatsapp.channel.sender
+            if desk is not None:
+                desk.senders["whatsapp"] = whatsapp.desk_sender
+        delivery = Delivery(app, senders, post)
         if settings.telegram_webhook_url:
-            await _serve_webhook(settings, channel, desk, delivery, stop)
+            await _serve_webhook(settings, channel, desk, delivery, stop, whatsapp)
         else:
-            await _poll(channel, desk, delivery, stop)
+            await _poll(channel, desk, delivery, stop, whatsapp)
     except InvalidToken:
         print(
             "error: Telegram refused BOT_TELEGRAM_TOKEN: copy the token from @BotFather again",
@@ -113,17 +128,26 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
 
 
 async def _poll(
-    channel: TelegramChannel, desk: StaffDesk | None, delivery: Delivery, stop: asyncio.Event | None
+    channel: TelegramChannel,
+    desk: StaffDesk | None,
+    delivery: Delivery,
+    stop: asyncio.Event | None,
+    whatsapp: WhatsAppSetup | None = None,
 ) -> None:
     async with _stop_signal(stop) as stopped:
         await channel.start_polling()
+        server = None
         try:
             if desk is not None:
                 await desk.start()
             delivery.start()
+            if whatsapp is not None:
+                server = await whatsapp.serve_in_background()
             print("Mustafid is running on Telegram (long polling). Press Ctrl+C to stop.", flush=True)
             await stopped.wait()
         finally:
+            if server is not None:
+                await whatsapp.stop_background(server)  # type: ignore[union-attr]
             delivery.stop()
             if desk is not None:
                 await desk.stop()
@@ -136,6 +160,7 @@ async def _serve_webhook(
     desk: StaffDesk | None,
     delivery: Delivery,
     stop: asyncio.Event | None,
+    whatsapp: WhatsAppSetup | None = None,
 ) -> None:
     import uvicorn
 
@@ -143,6 +168,9 @@ async def _serve_webhook(
     url = webhook_url(settings.telegram_webhook_url or "")
     web = webhook_app(channel, secret, public_url=url)
     web.router.lifespan_context = _with_desk(web.router.lifespan_context, desk, delivery)
+    if whatsapp is not None:  # temporary: bot/http.py will mount these on the one server
+        web.router.routes.extend(whatsapp.routes)
+        web.router.lifespan_context = whatsapp.lifespan(web.router.lifespan_context)
     config = uvicorn.Config(
         web, host=settings.webhook_listen, port=settings.webhook_port, log_level="warning", access_log=False
     )

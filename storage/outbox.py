@@ -65,6 +65,9 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # Set by channels that report delivery (WhatsApp status webhooks); they feed the reports.
+    delivered_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    read_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
 
 
