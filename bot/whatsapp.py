@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,12 +22,9 @@ from starlette.routing import Route
 from bot.app import App, StartupError, build_app
 from bot.delivery import Delivery, staff_alerts
 from bot.settings import Settings
-from flows.messages import Outbound
 from handlers.whatsapp import GraphClient, WhatsAppChannel, whatsapp_routes
 from handlers.whatsapp_sender import whatsapp_limits
 from handlers.whatsapp_templates import Template, TemplateError, load_templates
-from storage import outbox
-from storage.models import Contact
 from storage.outbox import RateLimiter
 
 PostToStaff = Callable[[str], Awaitable[None]]
@@ -46,9 +43,9 @@ class WhatsAppSetup:
     channel: WhatsAppChannel
     routes: list[Route]
 
-    async def desk_sender(self, contact: Contact, messages: Sequence[Outbound]) -> bool:
-        """The staff desk's relay: True when WhatsApp accepted every message."""
-        return isinstance(await self.channel.sender(contact, messages), outbox.Sent)
+    @property
+    def desk_sender(self) -> Any:
+        return self.channel.desk_sender
 
     def lifespan(self, inner: Any) -> Any:
         @contextlib.asynccontextmanager

@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import logging
 import mimetypes
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,7 +40,7 @@ from locales import translator
 from storage import repo
 from storage import whatsapp as wa_repo
 from storage.models import Contact
-from storage.outbox import OutboxMessage, OutboxState, RateLimiter
+from storage.outbox import OutboxMessage, OutboxState, RateLimiter, Sent
 
 __all__ = ["CHANNEL", "GraphClient", "WhatsAppChannel", "WhatsAppSender", "whatsapp_routes"]
 
@@ -76,6 +76,10 @@ class WhatsAppChannel:
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+
+    async def desk_sender(self, contact: Contact, messages: Sequence[Outbound]) -> bool:
+        """The staff desk's relay (``StaffDesk.senders["whatsapp"]``): True when WhatsApp took them all."""
+        return isinstance(await self.sender(contact, messages), Sent)
 
     # ---- webhook side ----------------------------------------------------------------------------
 
