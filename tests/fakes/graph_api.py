@@ -30,7 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .bot_api import serve_asgi
+from .bot_api import UploadedFile, _parse_multipart, serve_asgi
 
 VERSION = "v23.0"
 MAX_TEXT = 4096
@@ -267,14 +267,17 @@ class FakeGraphApi:
             self._auth(request)
         except _Refused as refused:
             return refused.response()
-        form = await request.form()
+        content_type = request.headers.get("content-type", "")
+        if not content_type.startswith("multipart/form-data"):
+            return error_response(100, "the upload must be multipart/form-data")
+        form = _parse_multipart(content_type, await request.body())
         if form.get("messaging_product") != "whatsapp":
             return error_response(100, "messaging_product must be whatsapp")
         upload = form.get("file")
-        if upload is None or isinstance(upload, str):
+        if not isinstance(upload, UploadedFile):
             return error_response(100, "file is required")
-        data = await upload.read()
-        mime = str(form.get("type") or upload.content_type or "")
+        data = upload.content
+        mime = str(form.get("type") or upload.mime or "")
         media_id = self.add_media(data, mime)
         self._media[media_id].uploaded = True
         self._media[media_id].filename = upload.filename
