@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 
 from flows.messages import Attachment, Outbound
-from handlers.whatsapp_graph import ErrorClass, GraphClient, GraphError, retry_seconds
+from handlers.whatsapp_graph import PAIR_RATE, ErrorClass, GraphClient, GraphError, retry_seconds
 from handlers.whatsapp_render import UPLOAD, merge_turn, render
 from handlers.whatsapp_templates import Template, template_for, template_message
 from storage import outbox
@@ -118,7 +118,9 @@ class WhatsAppSender:
         except GraphError as error:
             if error.kind is ErrorClass.RATE:
                 self.rate_errors += 1
-                if self.limiter is not None:
+                if self.limiter is not None and error.code == PAIR_RATE:
+                    # The pair rate holds this person only; the number's rate (130429) is already paced
+                    # by the limiter, and the row comes back after retry_seconds.
                     self.limiter.penalise(person, retry_seconds(error.code))
             return error
         except httpx.HTTPError as error:

@@ -144,7 +144,8 @@ class FakeGraphApi:
         self._faults: list[Fault] = []
         self._media: dict[str, Media] = {}
         self._ids = itertools.count(1)
-        self._rate = _Bucket(rate, max(1.0, rate / 10)) if rate else None
+        # Meta states "80 messages per second" without a burst size: a quarter second's worth is allowed.
+        self._rate = _Bucket(rate, max(1.0, rate / 4)) if rate else None
         self._pair_interval = pair_interval
         self._pair_burst = pair_burst
         self._pairs: dict[str, _Bucket] = {}
