@@ -40,7 +40,7 @@ from locales import translator
 from storage import repo
 from storage import whatsapp as wa_repo
 from storage.models import Contact
-from storage.outbox import OutboxMessage, OutboxState, RateLimiter, Sent
+from storage.outbox import OutboxMessage, OutboxState, RateLimiter, RetryAfter, Sent, Transient
 
 __all__ = ["CHANNEL", "GraphClient", "WhatsAppChannel", "WhatsAppSender", "whatsapp_routes"]
 
@@ -62,6 +62,8 @@ class WhatsAppChannel:
         limiter: RateLimiter | None = None,
         alert: Alert | None = None,
         batch: int = 200,
+        reply_attempts: int = 4,
+        reply_backoff: float = 0.5,
     ) -> None:
         self.service = service
         self.db = service.db
@@ -72,6 +74,8 @@ class WhatsAppChannel:
         self.sender = WhatsAppSender(client, self.db, self.clock, templates, limiter)
         self.alert = alert
         self.batch = batch
+        self.reply_attempts = reply_attempts
+        self.reply_backoff = reply_backoff
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._idle = asyncio.Event()
@@ -187,7 +191,22 @@ class WhatsAppChannel:
             contact, _ = await repo.get_or_create_contact(
                 session, CHANNEL, identity.key, self.service.default_language, now
             )
-        await self.sender.send(contact, identity, replies)
+        await self._reply(contact, identity, replies)
+
+    async def _reply(self, contact: Contact, identity: wa_repo.WaIdentity, replies: list[Outbound]) -> None:
+        """A turn's replies, retried in place on rate limits and Meta's transient errors (they are not in
+        the outbox); a refusal is logged by code only."""
+        for attempt in range(self.reply_attempts):
+            result = await self.sender.send(contact, identity, replies)
+            if isinstance(result, Sent):
+                return
+            if isinstance(result, (RetryAfter, Transient)) and attempt + 1 < self.reply_attempts:
+                replies = replies[result.delivered :]
+                delay = result.seconds if isinstance(result, RetryAfter) else self.reply_backoff * 2**attempt
+                await asyncio.sleep(delay)
+                continue
+            log.warning("whatsapp: a reply was not delivered (%s)", type(result).__name__)
+            return
 
     async def _lang(self, key: ContactKey) -> str:
         state = await self.service.contact_state(key)
