@@ -74,7 +74,7 @@ class GraphClient:
         api_base: str = DEFAULT_API_BASE,
         *,
         timeout: float = 20.0,
-        max_connections: int = 32,
+        max_connections: int = 64,
     ) -> None:
         self.base = api_base.rstrip("/")
         self.phone_number_id = phone_number_id

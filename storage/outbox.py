@@ -457,6 +457,10 @@ class OutboxWorker:
 
     async def _send_batch(self, rows: list[OutboxMessage]) -> int:
         contacts = await self._contacts({row.contact_id for row in rows})
+        for channel, sender in self.senders.items():
+            prepare = getattr(sender, "prepare", None)  # optional: load what the batch's sends need at once
+            if prepare is not None:
+                await prepare([c for c in contacts.values() if c.channel == channel])
         groups: dict[int, list[OutboxMessage]] = {}
         for row in rows:
             groups.setdefault(row.contact_id, []).append(row)

@@ -98,6 +98,14 @@ async def identity_of(session: AsyncSession, *, key: str) -> WaIdentity | None:
     return (await session.execute(select(WaIdentity).where(WaIdentity.key == key))).scalar_one_or_none()
 
 
+async def identities_of(session: AsyncSession, keys: list[str]) -> dict[str, WaIdentity]:
+    found: dict[str, WaIdentity] = {}
+    for start in range(0, len(keys), 500):
+        statement = select(WaIdentity).where(WaIdentity.key.in_(keys[start : start + 500]))  # type: ignore[attr-defined]
+        found.update({identity.key: identity for identity in (await session.execute(statement)).scalars()})
+    return found
+
+
 async def resolve_identity(
     session: AsyncSession,
     user_id: str | None,
