@@ -95,3 +95,40 @@ async def test_run_serves_telegram_and_whatsapp_on_one_server(
         0,
     )
     assert graph.sent and graph.sent[0].to == TO
+
+
+async def test_run_with_whatsapp_only_serves_its_webhook_and_healthz(
+    monkeypatch: pytest.MonkeyPatch, sqlite_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with FakeGraphApi(WA_TOKEN, PHONE_NUMBER_ID) as graph:
+        settings = settings_from_env(
+            monkeypatch,
+            sqlite_url,
+            tmp_path,
+            BOT_WEBHOOK_LISTEN="127.0.0.1",
+            BOT_WEBHOOK_PORT=str(port),
+            BOT_WHATSAPP_TOKEN=WA_TOKEN,
+            BOT_WHATSAPP_PHONE_NUMBER_ID=PHONE_NUMBER_ID,
+            BOT_WHATSAPP_APP_SECRET=APP_SECRET,
+            BOT_WHATSAPP_VERIFY_TOKEN=VERIFY_TOKEN,
+            BOT_WHATSAPP_API_BASE=graph.api_base,
+        )
+        stop = asyncio.Event()
+        running = asyncio.create_task(run_channels(settings, stop))
+        base = f"http://127.0.0.1:{port}"
+        health = await get_when_listening(f"{base}/healthz", timeout=30)
+        webhook = WebhookSender(f"{base}/whatsapp/webhook", APP_SECRET)
+        try:
+            unsigned = await webhook.post(text_payload("السلام عليكم"), signature=None)
+            posted = await webhook.post(text_payload("السلام عليكم"))
+            deadline = asyncio.get_running_loop().time() + 15
+            while not graph.sent and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            await webhook.close()
+            stop.set()
+            status = await asyncio.wait_for(running, 15)
+
+    assert (health.status_code, unsigned.status_code, posted.status_code, status) == (200, 401, 200, 0)
+    assert len(graph.sent) == 1 and graph.sent[0].to == TO
