@@ -125,7 +125,8 @@ async def test_a_131047_on_the_send_falls_back_to_the_template_at_once(app):
     assert row.state == "sent"
 
 
-async def test_a_131047_in_a_later_failed_status_sends_the_template(app):
+async def test_a_131047_in_a_later_failed_status_sends_the_template(any_app):
+    app = any_app
     async with wa_kit(app) as kit:
         await apply_in_arabic(kit)
         await DecisionService(app.db, app.clock, app.form).decide("2026-00001", Action.APPROVE, "staff:1")
@@ -145,7 +146,8 @@ async def test_a_131047_in_a_later_failed_status_sends_the_template(app):
     assert row.state == "sent"
 
 
-async def test_delivered_and_read_statuses_update_the_outbox_row(app, clock):
+async def test_delivered_and_read_statuses_update_the_outbox_row(any_app, clock):
+    app = any_app
     async with wa_kit(app) as kit:
         await apply_in_arabic(kit)
         await DecisionService(app.db, app.clock, app.form).decide("2026-00001", Action.APPROVE, "staff:1")
@@ -161,7 +163,8 @@ async def test_delivered_and_read_statuses_update_the_outbox_row(app, clock):
     assert row.read_at is not None and int(row.read_at.timestamp()) == at + 60
 
 
-async def test_131026_marks_the_person_unreachable_and_alerts_staff(app):
+async def test_131026_marks_the_person_unreachable_and_alerts_staff(any_app):
+    app = any_app
     alerts: list[tuple[str, dict]] = []
 
     async def alert(event: str, detail: dict) -> None:
