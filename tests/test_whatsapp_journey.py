@@ -135,7 +135,10 @@ async def test_a_131047_in_a_later_failed_status_sends_the_template(any_app):
         await kit.worker().drain()
         (free_form,) = kit.graph.sent[before:]
         (wamid, code) = kit.graph.later_failures[0]
-        await kit.status(status_payload(wamid, "failed", TO, code=code))
+        failed = payload("status_failed_131047.json")  # Meta's shape, as it arrives
+        failed["entry"][0]["changes"][0]["value"]["statuses"][0]["id"] = wamid
+        assert code == 131047
+        await kit.status(failed)
         (row,) = await outbox_rows(kit)
         assert row.state == "pending" and row.last_error == "131047"
         await kit.worker().drain()
