@@ -1,4 +1,5 @@
-"""Broadcast benchmark: 5,000 decision notices to 5,000 Telegram applicants through the outbox.
+"""Broadcast benchmark: 5,000 decision notices to 5,000 Telegram applicants through the outbox
+(``--channel whatsapp``: the same on WhatsApp, see bench/broadcast_whatsapp.py).
 
 The fake Bot API (tests/fakes/bot_api.py) enforces a global and a per-chat rate and answers 429 with
 retry_after when they are exceeded. The limits are Telegram's scaled up (30/s -> 100/s overall, 1/s ->
@@ -223,6 +224,18 @@ async def run_on(args: argparse.Namespace, url: str) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--channel" in argv:  # --channel telegram (this module) or whatsapp (bench/broadcast_whatsapp.py)
+        index = argv.index("--channel")
+        channel = argv[index + 1] if index + 1 < len(argv) else ""
+        del argv[index : index + 2]
+        if channel == "whatsapp":
+            from bench.broadcast_whatsapp import main as whatsapp_main
+
+            return whatsapp_main(argv)
+        if channel != "telegram":
+            print("error: --channel must be telegram or whatsapp", file=sys.stderr)
+            return 2
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -27,7 +28,10 @@ PostToStaff = Callable[[str], Awaitable[None]]
 
 def render_row(app: App) -> Callable[[OutboxMessage, Contact], list[Outbound]]:
     def render_for(row: OutboxMessage, contact: Contact) -> list[Outbound]:
-        return render(row.kind, row.payload, contact.language, app.form)
+        messages = render(row.kind, row.payload, contact.language, app.form)
+        # A channel that must choose a template outside its window (WhatsApp) needs the row, not only the text.
+        source = {"id": row.id, "kind": row.kind, "payload": row.payload}
+        return [replace(message, extra={**message.extra, "outbox": source}) for message in messages]
 
     return render_for
 

@@ -23,6 +23,7 @@ from bot.app import App, build_app
 from bot.delivery import Delivery
 from bot.http import HttpServer, RouteGroup, public_url
 from bot.settings import Settings
+from bot.whatsapp import build_whatsapp
 from handlers.staff_desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
@@ -95,7 +96,14 @@ def build_server(app: App, web: WebChat | None, limits: WebLimits | None = None)
 async def run_channels(settings: Settings, stop: asyncio.Event | None = None) -> int:
     """Run until ``stop`` is set (or SIGINT/SIGTERM when no event is given). The exit status: 0, or 2 for
     a configuration that cannot work, or 1 when Telegram cannot be reached or the server cannot listen."""
-    if not settings.telegram_token and not settings.web_chat:
+    missing = settings.whatsapp_missing()
+    if missing:
+        print(
+            f"error: BOT_WHATSAPP_TOKEN is set but {', '.join(missing)} is not (see docs/whatsapp.md)",
+            file=sys.stderr,
+        )
+        return 2
+    if not settings.telegram_token and not settings.web_chat and not settings.whatsapp_token:
         print(
             "error: no channel is configured: BOT_WEB_CHAT is false and BOT_TELEGRAM_TOKEN is not set "
             "(see docs/web.md and docs/telegram.md), or use `python -m bot chat`",
@@ -128,15 +136,32 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
                 print(
                     "note: BOT_STAFF_CHAT_ID is not set: requests and escalations are saved but not posted to staff"
                 )
-        # WhatsApp: when configured, its sender joins `senders` and its routes `server` (server.add(…)).
-        delivery = Delivery(app, senders, desk.post_alert if desk is not None else None)
+        post = desk.post_alert if desk is not None else None
+        if settings.whatsapp_token:
+            whatsapp = build_whatsapp(app, post)
+            senders["whatsapp"] = whatsapp.channel.sender
+            if desk is not None:
+                desk.senders["whatsapp"] = whatsapp.desk_sender
+            server.add(
+                RouteGroup(
+                    "whatsapp",
+                    whatsapp.routes,
+                    startup=whatsapp.channel.start,
+                    shutdown=whatsapp.channel.stop,
+                )
+            )
+        if channel is None:
+            print(
+                "note: BOT_TELEGRAM_TOKEN is not set: no staff desk; requests are saved but not posted to staff"
+            )
+        delivery = Delivery(app, senders, post)
         async with _stop_signal(stop) as stopped:
             await _start_telegram(settings, channel, server)
             try:
                 if desk is not None:
                     await desk.start()
                 delivery.start()
-                _say_where(settings, web, channel)
+                _say_where(settings, web, channel, whatsapp=settings.whatsapp_token is not None)
                 if not await server.serve(stopped):
                     raise _NotStarted
             finally:
@@ -181,10 +206,14 @@ async def _start_telegram(settings: Settings, channel: TelegramChannel | None, s
         await channel.start_polling()
 
 
-def _say_where(settings: Settings, web: WebChat | None, channel: TelegramChannel | None) -> None:
+def _say_where(
+    settings: Settings, web: WebChat | None, channel: TelegramChannel | None, *, whatsapp: bool = False
+) -> None:
     url = public_url(settings.webhook_listen, settings.webhook_port)
     if web is not None:
         print(f"Mustafid web chat: open {url} in a browser.", flush=True)
+    if whatsapp:
+        print(f"Mustafid is serving the WhatsApp webhook at {url}whatsapp/webhook.", flush=True)
     if channel is not None and settings.telegram_webhook_url:
         print(
             f"Mustafid is serving the Telegram webhook on {settings.webhook_listen}:{settings.webhook_port}"

@@ -41,6 +41,13 @@ class Settings(BaseSettings):
     web_chat: bool = True  # the website chat on the HTTP server of `run` (docs/web.md)
     web_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()  # sites that may embed it (the widget)
 
+    whatsapp_token: str | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_app_secret: str | None = None
+    whatsapp_verify_token: str | None = None
+    whatsapp_api_base: str = "https://graph.facebook.com/v23.0"
+    whatsapp_rate: float = Field(default=80, gt=0, le=1000)  # messages/s per business number
+
     outbox_tick_seconds: float = Field(default=2.0, gt=0)
     outbox_max_attempts: int = Field(default=8, ge=1)
     digest_time: str = "09:00"
@@ -90,6 +97,13 @@ class Settings(BaseSettings):
         if not (0 <= hours < 24 and 0 <= minutes < 60):
             raise ValueError("must be HH:MM, e.g. 09:00")
         return f"{hours:02d}:{minutes:02d}"
+
+    def whatsapp_missing(self) -> list[str]:
+        """The companion settings WhatsApp needs once BOT_WHATSAPP_TOKEN is set, by variable name."""
+        if not self.whatsapp_token:
+            return []
+        needed = ("whatsapp_phone_number_id", "whatsapp_app_secret", "whatsapp_verify_token")
+        return ["BOT_" + name.upper() for name in needed if not getattr(self, name)]
 
     @property
     def files_dir(self) -> Path:

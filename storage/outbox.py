@@ -65,6 +65,9 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # Set by channels that report delivery (WhatsApp status webhooks); they feed the reports.
+    delivered_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    read_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
 
 
@@ -467,6 +470,10 @@ class OutboxWorker:
 
     async def _send_batch(self, rows: list[OutboxMessage]) -> int:
         contacts = await self._contacts({row.contact_id for row in rows})
+        for channel, sender in self.senders.items():
+            prepare = getattr(sender, "prepare", None)  # optional: load what the batch's sends need at once
+            if prepare is not None:
+                await prepare([c for c in contacts.values() if c.channel == channel])
         groups: dict[int, list[OutboxMessage]] = {}
         for row in rows:
             groups.setdefault(row.contact_id, []).append(row)

@@ -10,6 +10,7 @@ import storage.models  # noqa: F401  (registers the tables)
 import storage.outbox  # noqa: F401
 import storage.survey  # noqa: F401
 import storage.web  # noqa: F401
+import storage.whatsapp  # noqa: F401
 
 config = context.config
 target_metadata = SQLModel.metadata
