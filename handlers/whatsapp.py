@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
-import mimetypes
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -30,7 +28,6 @@ from flows.messages import Attachment, ContactKey, Outbound
 from flows.service import ConversationService
 from flows.survey import render_poll
 from flows.validators import DOCUMENT_TYPES
-from handlers.telegram import _write_once, sniff_mime
 from handlers.whatsapp_graph import ErrorClass, GraphClient, GraphError, MediaTooLarge, classify
 from handlers.whatsapp_inbound import CHANNEL, MEDIA_REF, items_of, parse_message
 from handlers.whatsapp_sender import WhatsAppSender
@@ -39,6 +36,7 @@ from handlers.whatsapp_webhook import whatsapp_routes
 from locales import translator
 from storage import repo
 from storage import whatsapp as wa_repo
+from storage.files import UNREADABLE, FileStore
 from storage.models import Contact
 from storage.outbox import OutboxMessage, OutboxState, RateLimiter, RetryAfter, Sent, Transient
 
@@ -374,16 +372,13 @@ class WhatsAppChannel:
 
 
 async def store_media(files_dir: Any, attachment: Attachment, data: bytes) -> Attachment:
-    """Keep a downloaded file in files_dir, named by its SHA-256 (the one place WhatsApp stores files).
-    The bytes decide the type, not what the sender's phone declared."""
-    actual = sniff_mime(data)
-    if actual != attachment.mime:
-        return replace(attachment, mime=actual, size=len(data))
-    digest = hashlib.sha256(data).hexdigest()
-    suffix = mimetypes.guess_extension(actual) or ""
-    path = files_dir / f"{digest}{suffix}"
-    await asyncio.to_thread(_write_once, path, data)
-    return replace(attachment, ref=f"file:{path}", size=len(data), sha256=digest)
+    """Keep a downloaded file in the project's file store (the one place WhatsApp stores files). The bytes
+    decide the type, not what the sender's phone declared; what does not open is not kept, and the form
+    refuses it and says why."""
+    stored = await asyncio.to_thread(FileStore(files_dir).store, data, name=attachment.name)
+    if stored.mime == UNREADABLE:
+        return replace(attachment, mime=UNREADABLE, size=len(data))
+    return replace(attachment, ref=stored.ref, mime=stored.mime, size=len(data), sha256=stored.sha256)
 
 
 def _time(value: Any) -> datetime | None:

@@ -15,10 +15,8 @@ from storage.outbox import OutboxMessage
 from storage.survey import Survey
 from tests.conftest import ARABIC_ANSWERS
 from tests.fakes.graph_api import status_payload
+from tests.sample_files import JPEG, PDF  # real files: the bytes decide the type
 from tests.whatsapp_kit import TO, WA_ID, WaKit, choice_ids, media_payload, payload, texts, wa_kit
-
-JPEG = b"\xff\xd8\xff\xe0" + b"\x01" * 5000
-PDF = b"%PDF-1.7\n" + b"1" * 8000
 
 
 async def apply_in_arabic(kit: WaKit) -> list[dict[str, Any]]:

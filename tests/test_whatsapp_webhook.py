@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from storage.models import Contact, ProcessedMessage
 from storage.whatsapp import WaIdentity, WaInbox
+from tests.sample_files import JPEG  # real files: the bytes decide the type
 from tests.whatsapp_kit import (
     BSUID,
     TO,
@@ -23,9 +24,6 @@ from tests.whatsapp_kit import (
     texts,
     wa_kit,
 )
-
-JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000
-PDF = b"%PDF-1.7\n" + b"0" * 3000
 
 
 async def _count(app, table) -> int:  # type: ignore[no-untyped-def]
