@@ -150,10 +150,6 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
                     shutdown=whatsapp.channel.stop,
                 )
             )
-        if channel is None:
-            print(
-                "note: BOT_TELEGRAM_TOKEN is not set: no staff desk; requests are saved but not posted to staff"
-            )
         delivery = Delivery(app, senders, post)
         async with _stop_signal(stop) as stopped:
             await _start_telegram(settings, channel, server)
@@ -162,6 +158,12 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
                     await desk.start()
                 delivery.start()
                 _say_where(settings, web, channel, whatsapp=settings.whatsapp_token is not None)
+                if channel is None:
+                    print(
+                        "note: BOT_TELEGRAM_TOKEN is not set: no staff desk; requests are saved but not posted "
+                        "to staff (try `python -m bot staff pending`)",
+                        flush=True,
+                    )
                 if not await server.serve(stopped):
                     raise _NotStarted
             finally:

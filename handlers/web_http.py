@@ -32,7 +32,7 @@ COOKIE = "mustafid_session"
 COOKIE_MAX_AGE = 180 * 24 * 3600
 MAX_JSON_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 10_000  # the conversation itself answers anything over 4,000 characters
-ACCEPTED_FILES = "image/jpeg,image/png,image/webp,image/heic,application/pdf,.jpg,.jpeg,.png,.webp,.heic,.pdf"
+ACCEPTED_FILES = "image/jpeg,image/png,image/webp,application/pdf,.jpg,.jpeg,.png,.webp,.pdf"
 
 # The page's own texts (the conversation's texts come from the assistant).
 PAGE_KEYS = (

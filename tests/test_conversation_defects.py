@@ -14,6 +14,7 @@ from sqlalchemy import select
 from bot.delivery import render_row
 from flows.decisions import DecisionService
 from flows.engine import Mode
+from flows.faq.ranker import FaqResult
 from flows.lifecycle import Action
 from flows.messages import Outbound
 from locales import translator
@@ -188,12 +189,32 @@ async def ask_unsure_question_at_children(app) -> Chat:  # type: ignore[no-untyp
     return chat
 
 
+UNSURE = "ما هي شروط الدعم؟"
+
+
+class UnsureFaq:
+    """The guides' real index, except that one question gets a "did you mean" list: which questions the
+    ranker is unsure about moves with its tuning, and these tests are about the list, not the ranker."""
+
+    def __init__(self, real) -> None:  # type: ignore[no-untyped-def]
+        self.real = real
+
+    def __call__(self, text: str):  # type: ignore[no-untyped-def]
+        result = self.real(text)
+        if text != UNSURE:
+            return result
+        ids = ("eligibility", "support-types", "required-information")
+        suggestions = tuple(self.real.entry(entry_id) for entry_id in ids)
+        return FaqResult(status="unsure", entry=None, score=0.4, suggestions=suggestions, lang="ar")
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        return getattr(self.real, name)
+
+
 async def unsure_question(app) -> str:  # type: ignore[no-untyped-def]
     """A question the guides answer only with a list of suggestions."""
-    for text in ("ما هي شروط الدعم؟", "كيف احصل على مساعدة؟", "ماذا عن الأوراق؟", "هل يوجد دعم؟"):
-        if getattr(app.faq(text), "status", None) == "unsure":
-            return text
-    pytest.skip("no question in the list is 'unsure' for the current ranker")
+    app.service.faq = UnsureFaq(app.service.faq)
+    return UNSURE
 
 
 async def test_in_the_form_a_number_chooses_the_suggestion_not_the_answer(app):

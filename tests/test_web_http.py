@@ -162,7 +162,7 @@ async def test_oversized_messages_and_uploads_get_a_clear_answer_in_arabic(web: 
         hello, _ = await read_events(client, count=0)
 
     assert long.status_code == 413
-    assert long.json()["error"] == "رسالتك طويلة جدًا (الحد 10,000 حرف). اختصرها من فضلك."
+    assert long.json()["error"] == "رسالتك طويلة جدًا (عدد الأحرف المسموح به: 10,000). اختصرها من فضلك."
     assert huge_body.status_code == 413
     assert big_file.status_code == 413
     assert big_file.json()["error"] == "حجم الملف أكبر من المسموح (10 ميجابايت). أرسل ملفًا أصغر."

@@ -12,7 +12,7 @@ const fileInput = document.getElementById("file");
 const switchButton = document.getElementById("switch");
 const maxUpload = Number(body.dataset.maxUpload);
 const maxText = Number(body.dataset.maxText);
-const accepted = ["image/jpeg", "image/png", "image/webp", "image/heic", "application/pdf"];
+const accepted = ["image/jpeg", "image/png", "image/webp", "application/pdf"];
 
 let lang = document.documentElement.lang || "ar";
 let last = 0; // the last message number shown: the server sends what comes after it
