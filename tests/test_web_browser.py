@@ -209,6 +209,9 @@ async def test_whole_request_with_an_image_and_a_pdf_then_staff_approval_appears
     assert (
         request.reference in await chat.page.locator('#log .bubble[data-key="notify.approved"]').inner_text()
     )
+    # the reference is one unbreakable piece on a narrow screen, not «2026-» / «00001» on two lines
+    shown = chat.page.locator('#log .bubble[data-key="submitted.text"] bdi.nowrap')
+    assert request.reference in await shown.all_inner_texts()
     await context.close()
 
 

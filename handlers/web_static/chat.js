@@ -58,6 +58,24 @@ function atBottom() {
   return log.scrollHeight - log.scrollTop - log.clientHeight < 80;
 }
 
+// A reference number (2026-00001) or a phone number is read as one piece: it never breaks at its hyphen.
+const unbreakable = /(\d{4}-\d{5}|\+?\d[\d-]{6,}\d)/;
+
+function appendText(element, text) {
+  for (const [index, part] of text.split(unbreakable).entries()) {
+    if (!part) continue;
+    if (index % 2 === 1) {
+      const piece = document.createElement("bdi");
+      piece.className = "nowrap";
+      piece.dir = "ltr"; // digits and their hyphen keep their order inside Arabic text
+      piece.textContent = part;
+      element.append(piece);
+    } else {
+      element.append(document.createTextNode(part));
+    }
+  }
+}
+
 function bubble(role, text, extra = {}) {
   const element = document.createElement("div");
   element.className = `bubble ${role}`;
@@ -66,7 +84,7 @@ function bubble(role, text, extra = {}) {
   if (extra.seq) element.dataset.seq = String(extra.seq);
   if (extra.key) element.dataset.key = extra.key;
   if (extra.mid) element.dataset.mid = extra.mid;
-  if (text) element.append(document.createTextNode(text));
+  if (text) appendText(element, text);
   if (extra.file) {
     const line = extra.seq && role === "bot" ? document.createElement("a") : document.createElement("span");
     line.className = "file";
