@@ -24,7 +24,8 @@ from flows.engine import AWAITING_DECISION
 from locales import N_, translator
 from storage import repo
 from storage.db import Database
-from storage.models import RequestStatus, SupportRequest
+from storage.models import Contact, RequestStatus, SupportRequest
+from storage.outbox import OutboxMessage
 from storage.survey import Survey
 
 TOP_GAPS = 10
@@ -64,6 +65,8 @@ class Report:
     - polls_sent, polls_answered, response_rate: polls whose sent_at falls in the period, those of them rated,
       and the percentage rated (one decimal).
     - top_gaps: the most frequent unanswered questions (normalised, no digits, no personal data), all time.
+    - notices_by_channel: for each channel whose platform reports delivery (WhatsApp's status webhooks),
+      (sent, delivered, read) notifications whose sent_at falls in the period; a read one counts as delivered.
     Percentages and averages are None when there is nothing to divide by.
     """
 
@@ -86,6 +89,7 @@ class Report:
     by_channel: dict[str, int] = field(default_factory=dict)
     by_month: dict[str, int] = field(default_factory=dict)
     top_gaps: list[tuple[str, int]] = field(default_factory=list)
+    notices_by_channel: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,10 @@ class WeeklySeries:
     date_from: date
     date_to: date
     weeks: list[Week]
+
+
+# Channels whose platform tells us when a message was delivered and read (Telegram does not).
+DELIVERY_REPORTED = ("whatsapp",)
 
 
 def zone_city(tz: str, lang: str) -> str:
@@ -193,6 +201,13 @@ async def compute_report(
             ).scalars()
         )
         gaps = await repo.top_gaps(session, TOP_GAPS)
+        notices = (
+            await session.execute(
+                select(Contact.channel, OutboxMessage.delivered_at, OutboxMessage.read_at)
+                .join(Contact, Contact.id == OutboxMessage.contact_id)
+                .where(Contact.channel.in_(DELIVERY_REPORTED), *_within(OutboxMessage.sent_at, start, end))
+            )
+        ).all()
 
     statuses = Counter(row.status for row in submitted)
     by_status = {status.value: statuses.get(status.value, 0) for status in RequestStatus}
@@ -224,7 +239,17 @@ async def compute_report(
             sorted(Counter(row.submitted_at.astimezone(zone).strftime("%Y-%m") for row in submitted).items())
         ),
         top_gaps=[(gap.key, gap.count) for gap in gaps],
+        notices_by_channel=_notice_counts(notices),
     )
+
+
+def _notice_counts(rows: list) -> dict[str, tuple[int, int, int]]:  # type: ignore[type-arg]
+    counts: dict[str, tuple[int, int, int]] = {}
+    for row in rows:
+        sent, delivered, read = counts.get(row.channel, (0, 0, 0))
+        seen = row.read_at is not None
+        counts[row.channel] = (sent + 1, delivered + (seen or row.delivered_at is not None), read + seen)
+    return dict(sorted(counts.items()))
 
 
 def week_start(day: date) -> date:
@@ -341,6 +366,16 @@ def format_text(report: Report, lang: str = "ar") -> str:
         lines += ["", t("report.by_channel")]
         for channel, count in report.by_channel.items():
             lines.append(t("report.item", label=channel_label(channel, lang), value=t.number(count)))
+    for channel, (sent, delivered, read) in report.notices_by_channel.items():
+        lines.append(
+            t(
+                "report.notices_delivered",
+                channel=channel_label(channel, lang),
+                sent=t.number(sent),
+                delivered=percent(_percent(delivered, sent)),
+                read=percent(_percent(read, sent)),
+            )
+        )
     if report.by_month:
         lines += ["", t("report.by_month")]
         for month, count in report.by_month.items():
@@ -404,5 +439,14 @@ def format_csv(report: Report) -> str:
         ["polls_answered", "", report.polls_answered],
         ["response_rate_percent", "", value(report.response_rate)],
         *(["faq_gap", key, count] for key, count in report.top_gaps),
+        *(
+            row
+            for channel, (sent, delivered, read) in report.notices_by_channel.items()
+            for row in (
+                ["notices_sent", channel, sent],
+                ["notices_delivered", channel, delivered],
+                ["notices_read", channel, read],
+            )
+        ),
     ]
     return write_csv(["metric", "dimension", "value"], rows)

@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from flows.decisions import DecisionService
 from flows.lifecycle import Action
+from flows.reports import compute_report, format_text
 from storage.models import Attachment, Contact, SupportRequest
 from storage.outbox import OutboxMessage
 from storage.survey import Survey
@@ -162,6 +163,9 @@ async def test_delivered_and_read_statuses_update_the_outbox_row(any_app, clock)
         (row,) = await outbox_rows(kit)
     assert row.delivered_at is not None and int(row.delivered_at.timestamp()) == at + 5
     assert row.read_at is not None and int(row.read_at.timestamp()) == at + 60
+    report = await compute_report(app.db, clock.now(), None, None)
+    assert report.notices_by_channel == {"whatsapp": (1, 1, 1)}  # sent, delivered, read
+    assert "إشعارات واتساب: أُرسل 1، وصل منها 100٪، وقُرئ 100٪" in format_text(report, "ar")
 
 
 async def test_131026_marks_the_person_unreachable_and_alerts_staff(any_app):
