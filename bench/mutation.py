@@ -28,7 +28,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -354,7 +353,9 @@ def run_target(
     chosen = found if limit is None else found[:: max(1, len(found) // limit)][:limit]
     survivors: list[Mutant] = []
     killed = 0
-    print(f"{target.name}: {len(found)} mutants, running {len(chosen)} (baseline {seconds:.1f} s)", flush=True)
+    print(
+        f"{target.name}: {len(found)} mutants, running {len(chosen)} (baseline {seconds:.1f} s)", flush=True
+    )
     try:
         for mutant in chosen:
             source, applied = mutated_source(original, target.scopes, mutant.index)
@@ -365,7 +366,10 @@ def run_target(
             else:
                 killed += 1
             if verbose:
-                print(f"  {target.path}:{applied.line} {outcome:9} {elapsed:5.1f}s  {applied.change}", flush=True)
+                print(
+                    f"  {target.path}:{applied.line} {outcome:9} {elapsed:5.1f}s  {applied.change}",
+                    flush=True,
+                )
     finally:
         path.write_text(original, encoding="utf-8")
     return len(chosen), killed, survivors
@@ -375,7 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--module", action="append", choices=[t.name for t in TARGETS], help="repeatable")
     parser.add_argument("--limit", type=int, help="at most this many mutants per module (spread evenly)")
-    parser.add_argument("--pg", action="store_true", help="run the PostgreSQL tests too (BOT_TEST_DATABASE_URL)")
+    parser.add_argument(
+        "--pg", action="store_true", help="run the PostgreSQL tests too (BOT_TEST_DATABASE_URL)"
+    )
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
     args = parser.parse_args(argv)

@@ -187,7 +187,9 @@ def test_a_description_of_1000_characters_is_accepted_and_1001_is_refused() -> N
 # ---- files: at most 10 MB, not empty, of an allowed type ------------------------------------------------
 
 
-def attachment(size: int, mime: str = "image/jpeg", kind: AttachmentKind = AttachmentKind.PHOTO) -> Attachment:
+def attachment(
+    size: int, mime: str = "image/jpeg", kind: AttachmentKind = AttachmentKind.PHOTO
+) -> Attachment:
     return Attachment(kind=kind, ref="file:/x", mime=mime, size=size, name="x.jpg", sha256="c" * 64)
 
 

@@ -49,9 +49,15 @@ async def test_a_decision_waits_for_another_staff_members_decision_in_progress_a
     async with any_app.db.engine.connect() as other:
         transaction = await other.begin()
         # Another staff member's approval, half done: the row is locked and already says "approved".
-        await other.execute(text("SELECT id FROM support_request WHERE reference = :r FOR UPDATE"), {"r": REFERENCE})
-        await other.execute(text("UPDATE support_request SET status = 'approved' WHERE reference = :r"), {"r": REFERENCE})
-        late = asyncio.create_task(decisions.decide(REFERENCE, Action.REJECT, "staff:2", "الدخل أعلى من الحد"))
+        await other.execute(
+            text("SELECT id FROM support_request WHERE reference = :r FOR UPDATE"), {"r": REFERENCE}
+        )
+        await other.execute(
+            text("UPDATE support_request SET status = 'approved' WHERE reference = :r"), {"r": REFERENCE}
+        )
+        late = asyncio.create_task(
+            decisions.decide(REFERENCE, Action.REJECT, "staff:2", "الدخل أعلى من الحد")
+        )
         deadline = time.monotonic() + 10
         while await lock_waiters(any_app) == 0:  # the second decision is now waiting for the row
             assert not late.done(), late.result()
@@ -82,13 +88,20 @@ async def test_need_info_with_fields_given_uses_them_rather_than_the_note(app):
     outcome = await decisions.decide(REFERENCE, Action.NEED_INFO, "staff:1", "الجوال خطأ", fields=["city"])
     assert outcome.ok
     (row,) = await outbox_rows(app)
-    assert row.payload == {"reference": REFERENCE, "status": "needs_info", "note": "الجوال خطأ", "fields": ["city"]}
+    assert row.payload == {
+        "reference": REFERENCE,
+        "status": "needs_info",
+        "note": "الجوال خطأ",
+        "fields": ["city"],
+    }
 
 
 async def test_need_info_on_a_choice_field_offers_its_choices_again(app):
     chat = await submit(app)
     decisions = DecisionService(app.db, app.clock, app.form)
-    assert (await decisions.decide(REFERENCE, Action.NEED_INFO, "staff:1", "نوع الدعم", fields=["support_type"])).ok
+    assert (
+        await decisions.decide(REFERENCE, Action.NEED_INFO, "staff:1", "نوع الدعم", fields=["support_type"])
+    ).ok
     state = await chat.state()
     assert [option[0] for option in state.offered] == [
         "c.financial",
@@ -112,7 +125,12 @@ async def test_the_poll_is_scheduled_when_the_service_is_delivered_not_when_regi
     clock.advance(hours=3)
     assert (await decisions.decide(REFERENCE, Action.DELIVER, "staff:1")).ok
     (poll,) = await polls(app)
-    assert (poll.subject, poll.kind, poll.request_id, poll.created_at) == ("request:1", "service", 1, clock.now())
+    assert (poll.subject, poll.kind, poll.request_id, poll.created_at) == (
+        "request:1",
+        "service",
+        1,
+        clock.now(),
+    )
     kinds = [row.kind for row in await outbox_rows(app)]
     assert kinds == ["decision", "decision", "survey", "survey_reminder", "decision"]
 
@@ -164,7 +182,12 @@ async def test_a_decision_keeps_its_history_line_and_audit_entry_and_a_refusal_k
     await submit(app)
     decisions = DecisionService(app.db, app.clock, app.form)
     refused = await decisions.decide(REFERENCE, Action.REGISTER, "staff:7")
-    assert (refused.ok, refused.from_status, refused.request_id, refused.contact_id) == (False, "submitted", 1, 1)
+    assert (refused.ok, refused.from_status, refused.request_id, refused.contact_id) == (
+        False,
+        "submitted",
+        1,
+        1,
+    )
     outcome = await decisions.decide(f"  {REFERENCE} ", Action.APPROVE, "staff:7", "مبروك")
     assert (outcome.ok, outcome.reference, outcome.from_status, outcome.to_status) == (
         True,

@@ -91,7 +91,9 @@ def button(card: dict[str, Any], action: str) -> str:
     raise AssertionError(f"no {action} button on the card")
 
 
-async def answer_of(api: FakeBotApi, user: int, data: str, message_id: int, chat: int = STAFF) -> tuple[str, bool]:
+async def answer_of(
+    api: FakeBotApi, user: int, data: str, message_id: int, chat: int = STAFF
+) -> tuple[str, bool]:
     update = api.push_update(api.callback_press(user, data, message_id, chat_id=chat))
     query_id = update["callback_query"]["id"]
     await eventually(lambda: query_id in api.answered_callbacks)
@@ -219,12 +221,23 @@ async def test_a_bot_or_a_linked_channel_writing_in_the_group_is_ignored_but_an_
     channel_post["message"]["from"] = {"id": 777000, "is_bot": False, "first_name": "Telegram"}
     api.push_update(channel_post)
     anonymous = api.group_message(STAFF, 1087968824, "/pending")
-    anonymous["message"]["sender_chat"] = {"id": STAFF, "type": "supergroup", "title": "فريق علاقات المستفيدين"}
-    anonymous["message"]["from"] = {"id": 1087968824, "is_bot": True, "first_name": "Group", "username": "GroupAnonymousBot"}
+    anonymous["message"]["sender_chat"] = {
+        "id": STAFF,
+        "type": "supergroup",
+        "title": "فريق علاقات المستفيدين",
+    }
+    anonymous["message"]["from"] = {
+        "id": 1087968824,
+        "is_bot": True,
+        "first_name": "Group",
+        "username": "GroupAnonymousBot",
+    }
     api.push_update(anonymous)
     # Updates of one chat are handled in order: once the anonymous admin is answered, the two before were seen.
     await eventually(lambda: any("الطلبات المفتوحة" in t or "لا توجد" in t for t in texts(api, STAFF)))
-    assert [t for t in texts(api, STAFF) if t != "/pending"] == ["📌 لا توجد طلبات مفتوحة.\n\n💬 لا توجد محادثات مفتوحة."]
+    assert [t for t in texts(api, STAFF) if t != "/pending"] == [
+        "📌 لا توجد طلبات مفتوحة.\n\n💬 لا توجد محادثات مفتوحة."
+    ]
     assert api.calls_of("getChatMember") == []
     assert await refusals(app) == []
 
@@ -239,7 +252,11 @@ async def test_button_signed_for_another_chat_is_refused(
     card = await posted_card(app, api, bot, tmp_path)
     claim = button(card, "claim")
     # The desk's own, correctly signed button, pressed on a copy of the card in another group.
-    copy = api._new_message(OTHER_GROUP, sender=api._bot_user(), content={"text": card["text"], "reply_markup": card["reply_markup"]})
+    copy = api._new_message(
+        OTHER_GROUP,
+        sender=api._bot_user(),
+        content={"text": card["text"], "reply_markup": card["reply_markup"]},
+    )
 
     assert await answer_of(api, OFFICER, claim, copy["message_id"], chat=OTHER_GROUP) == (FORGED, True)
     assert api.calls_of("editMessageText") == []
@@ -266,7 +283,9 @@ async def test_button_signed_with_an_empty_key_or_by_another_bot_is_refused(
     bot = await start_bot()
     card = await posted_card(app, api, bot, tmp_path)
     other = StaffDesk(app.service, app.form, STAFF)
-    other.attach(TelegramChannel("7000000002:AAH-another_token", app.service, api.api_base, files_dir=tmp_path / "f2"))
+    other.attach(
+        TelegramChannel("7000000002:AAH-another_token", app.service, api.api_base, files_dir=tmp_path / "f2")
+    )
     forged = [
         signed_with(b"", "claim:1"),
         signed_with(TOKEN.encode(), "claim:1"),
@@ -310,12 +329,18 @@ async def test_a_redelivered_button_press_is_acted_on_once(
     press = api.callback_press(OFFICER, button(card, "claim"), card["message_id"], chat_id=STAFF)
     api.push_update(press)
     api.push_update(dict(press))  # Telegram re-sends an update it thinks was not received
-    marker = api.push_update(api.callback_press(RESEARCHER, button(card, "record"), card["message_id"], chat_id=STAFF))
+    marker = api.push_update(
+        api.callback_press(RESEARCHER, button(card, "record"), card["message_id"], chat_id=STAFF)
+    )
     # One chat's updates are handled in order: once the marker is answered, both copies were handled.
     await eventually(lambda: marker["callback_query"]["id"] in api.answered_callbacks)
     await bot.desk.idle()
 
-    answers = [c for c in api.calls_of("answerCallbackQuery") if c["callback_query_id"] == press["callback_query"]["id"]]
+    answers = [
+        c
+        for c in api.calls_of("answerCallbackQuery")
+        if c["callback_query_id"] == press["callback_query"]["id"]
+    ]
     assert [a.get("text") for a in answers] == [CLAIMED]
     assert len(await audit_rows(app, "request.claimed")) == 1
     assert len(await audit_rows(app, "request.study")) == 1
