@@ -8,7 +8,15 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from flows.reports import compute_report
-from flows.survey import LowRating, mark_sent, record_comment, record_rating, schedule_poll, sync_sent_polls
+from flows.survey import (
+    LowRating,
+    mark_sent,
+    record_comment,
+    record_rating,
+    render_poll,
+    schedule_poll,
+    sync_sent_polls,
+)
 from storage.models import Contact
 from storage.outbox import OutboxMessage, OutboxWorker, Sent
 from tests.test_decisions import outbox_rows, submit
@@ -225,3 +233,41 @@ async def test_a_poll_whose_row_was_given_up_is_not_counted_as_sent(app, clock):
         session.add(row)
     assert await sync_sent_polls(app.db) == 0
     assert (await poll_of(app)).sent_at is None
+
+
+def test_the_poll_offers_five_ratings_from_excellent_to_poor_each_with_its_stars() -> None:
+    (question,) = render_poll(
+        {"token": "ab12cd34", "reference": "2026-00007", "kind": "service"}, "en", False
+    )
+    assert [(o.id, o.label.split(" ")[-1]) for o in question.options] == [
+        ("rate.ab12cd34.5", "⭐⭐⭐⭐⭐"),
+        ("rate.ab12cd34.4", "⭐⭐⭐⭐"),
+        ("rate.ab12cd34.3", "⭐⭐⭐"),
+        ("rate.ab12cd34.2", "⭐⭐"),
+        ("rate.ab12cd34.1", "⭐"),
+    ]
+    assert question.key == "survey.question" and "2026-00007" in question.text
+
+
+def test_the_reminder_says_it_is_a_reminder_before_the_same_question() -> None:
+    payload = {"token": "ab12cd34", "reference": "2026-00007", "kind": "service"}
+    (question,) = render_poll(payload, "ar", False)
+    (reminder,) = render_poll(payload, "ar", True)
+    assert reminder.key == "survey.reminder"
+    assert reminder.text.endswith("\n" + question.text) and not question.text.startswith(reminder.text[:20])
+    assert [o.id for o in reminder.options] == [o.id for o in question.options]
+
+
+async def test_a_rating_after_the_reminder_went_out_leaves_the_sent_reminder_as_sent(app):
+    chat = await submit(app)
+    await deliver(app)
+    async with app.db.transaction() as session:
+        reminder = (
+            await session.execute(select(OutboxMessage).where(OutboxMessage.kind == "survey_reminder"))
+        ).scalar_one()
+        reminder.state = "sent"
+        session.add(reminder)
+    poll = await poll_of(app)
+    await chat.send(option=f"rate.{poll.token}.5")
+    reminder = next(row for row in await outbox_rows(app) if row.kind == "survey_reminder")
+    assert reminder.state == "sent"
