@@ -355,7 +355,13 @@ def _pytest(
 
 
 def run_target(
-    target: Target, tree: Path, env: dict[str, str], limit: int | None, pg: bool, verbose: bool
+    target: Target,
+    tree: Path,
+    env: dict[str, str],
+    limit: int | None,
+    pg: bool,
+    verbose: bool,
+    match: str | None = None,
 ) -> tuple[int, int, list[Mutant]]:
     tests = [t for t in target.tests if (tree / t.split("::")[0]).exists()]
     if not pg:
@@ -366,7 +372,11 @@ def run_target(
     if baseline != "survived":
         raise SystemExit(f"{target.name}: the tests fail on the unmutated code ({baseline}); fix that first")
     timeout = max(30.0, seconds * 3 + 10)
-    found = mutants_of(original, target.scopes)
+    found = [
+        m
+        for m in mutants_of(original, target.scopes)
+        if not match or match in f"{target.path}:{m.line}  {m.change}"
+    ]
     chosen = found if limit is None else found[:: max(1, len(found) // limit)][:limit]
     survivors: list[Mutant] = []
     killed = 0
@@ -399,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg", action="store_true", help="run the PostgreSQL tests too (BOT_TEST_DATABASE_URL)"
     )
+    parser.add_argument("--match", help="only the mutants whose 'path:line  change' contains this text")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
     args = parser.parse_args(argv)
@@ -408,6 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for target in targets:
             for mutant in mutants_of((ROOT / target.path).read_text(encoding="utf-8"), target.scopes):
+                if args.match and args.match not in f"{target.path}:{mutant.line}  {mutant.change}":
+                    continue
                 print(f"{target.path}:{mutant.line}  {mutant.change}")
         return 0
 
@@ -419,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         tree = Path(scratch) / "tree"
         shutil.copytree(ROOT, tree, ignore=_ignore)
         for target in targets:
-            results.append((target, *run_target(target, tree, env, args.limit, args.pg, args.verbose)))
+            results.append((target, *run_target(target, tree, env, args.limit, args.pg, args.verbose, args.match)))
 
     print()
     print(f"{'module':12} {'mutants':>8} {'caught':>7} {'score':>7}")

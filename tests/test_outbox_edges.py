@@ -25,6 +25,10 @@ from storage.outbox import (
     OutboxMessage,
     OutboxWorker,
     Permanent,
+    TELEGRAM_LIMITS,
+    WHATSAPP_LIMITS,
+    ChannelLimits,
+    RateLimiter,
     RetryAfter,
     SendResult,
     Sent,
@@ -364,10 +368,10 @@ async def test_a_refused_message_is_dead_at_once_and_a_blocked_contacts_later_ro
     assert await worker_for(db, clock, sender, alerts, max_attempts=5).tick() == 0
 
     assert sender.references == [ref(1), ref(2)]
-    assert [(r.state, r.attempts, r.last_error) for r in await rows(db)] == [
-        ("dead", 1, "400"),
-        ("dead", 1, "blocked"),
-        ("dead", 0, "unreachable"),
+    assert [(r.state, r.attempts, r.last_error, r.parts_sent) for r in await rows(db)] == [
+        ("dead", 1, "400", 0),
+        ("dead", 1, "blocked", 0),
+        ("dead", 0, "unreachable", 0),
     ]
     assert (await contact(db, blocking)).unreachable is True
     assert [a.subject for a in await audit_of(db, "contact.unreachable")] == [f"contact:{blocking}"]
@@ -442,3 +446,45 @@ async def test_a_row_another_worker_is_claiming_is_skipped_not_waited_for_or_tak
         assert [r.id for r in claimed] == [2, 3]
         await transaction.rollback()
     assert [r.id for r in await claim(db, clock.now(), 10, LEASE)] == [1]
+
+
+async def test_one_alert_per_batch_lists_at_most_20_dead_rows_and_error_codes_are_cut_to_64_characters(
+    db: Database, clock: FakeClock
+) -> None:
+    contacts = await add_contacts(db, 21, clock.now())
+    for n, cid in enumerate(contacts):
+        await queue(db, cid, n, clock.now())
+    alerts = Alerts()
+    sender = ScriptedSender(*[Permanent("E" * 80)] * 21)
+    await worker_for(db, clock, sender, alerts).tick()
+    (alert,) = alerts.of("outbox.dead")
+    assert alert["count"] == 21 and len(alert["rows"]) == 20
+    assert {r.last_error for r in await rows(db)} == {"E" * 64}
+
+
+def test_the_channels_limits_are_the_platforms_documented_ones() -> None:
+    # Telegram Bot FAQ: about 30 messages/s overall, 1/s in one chat (short bursts pass).
+    assert TELEGRAM_LIMITS == ChannelLimits(overall_per_second=30, per_chat_per_second=1, per_chat_burst=3)
+    # WhatsApp Cloud API: 80 messages/s per number, one every 6 s to one user, no bursts.
+    assert WHATSAPP_LIMITS == ChannelLimits(
+        overall_per_second=80, per_chat_per_second=1 / 6, per_chat_burst=1
+    )
+
+
+def test_429s_from_two_chats_hold_only_those_chats_but_three_within_a_second_hold_everyone() -> None:
+    now = [0.0]
+    limiter = RateLimiter(ChannelLimits(10, 1, per_chat_burst=1, overall_burst=1), timer=lambda: now[0])
+    limiter.penalise("a", 5)
+    limiter.penalise("b", 5)
+    assert limiter.reserve("fresh") == 0  # two chats: their own limits, not the overall one
+    now[0] = 10.0
+    limiter.penalise("c", 5)
+    limiter.penalise("d", 5)
+    now[0] = 11.0  # exactly a second after the first two: they no longer count
+    limiter.penalise("e", 5)
+    assert limiter.reserve("fresh-2") == 0
+    now[0] = 11.5
+    limiter.penalise("f", 5)  # e and f: still two chats
+    assert limiter.reserve("fresh-3") == 0
+    limiter.penalise("g", 5)  # e, f and g within a second: the overall limit was hit
+    assert limiter.reserve("fresh-4") == 5
