@@ -21,13 +21,13 @@ from flows.messages import Outbound
 from storage.db import Database
 from storage.models import AuditLog, Contact
 from storage.outbox import (
+    TELEGRAM_LIMITS,
+    WHATSAPP_LIMITS,
     Blocked,
+    ChannelLimits,
     OutboxMessage,
     OutboxWorker,
     Permanent,
-    TELEGRAM_LIMITS,
-    WHATSAPP_LIMITS,
-    ChannelLimits,
     RateLimiter,
     RetryAfter,
     SendResult,
