@@ -424,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{target.path}:{mutant.line}  {mutant.change}")
         return 0
 
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0")
+    # No guides: none of the mutated modules asks them anything, and loading them costs seconds per run.
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", BOT_TEST_WITHOUT_GUIDES="1")
     if args.pg:
         env["BOT_REQUIRE_POSTGRES"] = "1"
     results = []
