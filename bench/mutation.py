@@ -24,6 +24,7 @@ import ast
 import copy
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -425,6 +426,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     # No guides: none of the mutated modules asks them anything, and loading them costs seconds per run.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed run still removes its scratch tree
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1", PYTHONHASHSEED="0", BOT_TEST_WITHOUT_GUIDES="1")
     if args.pg:
         env["BOT_REQUIRE_POSTGRES"] = "1"
@@ -433,7 +435,9 @@ def main(argv: list[str] | None = None) -> int:
         tree = Path(scratch) / "tree"
         shutil.copytree(ROOT, tree, ignore=_ignore)
         for target in targets:
-            results.append((target, *run_target(target, tree, env, args.limit, args.pg, args.verbose, args.match)))
+            results.append(
+                (target, *run_target(target, tree, env, args.limit, args.pg, args.verbose, args.match))
+            )
 
     print()
     print(f"{'module':12} {'mutants':>8} {'caught':>7} {'score':>7}")
