@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select, text
@@ -131,8 +132,9 @@ async def test_the_poll_is_scheduled_when_the_service_is_delivered_not_when_regi
         1,
         clock.now(),
     )
-    kinds = [row.kind for row in await outbox_rows(app)]
-    assert kinds == ["decision", "decision", "survey", "survey_reminder", "decision"]
+    rows = await outbox_rows(app)
+    assert [row.kind for row in rows] == ["decision", "decision", "survey", "survey_reminder", "decision"]
+    assert rows[2].due_at == clock.now() + timedelta(hours=1)  # the default delay before asking
 
 
 @pytest.mark.parametrize("action", [Action.STUDY, Action.CLOSE])
