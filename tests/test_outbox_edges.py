@@ -323,7 +323,7 @@ async def test_server_errors_back_off_and_the_last_allowed_attempt_makes_the_row
     clock.set(row.due_at)
     await worker.tick()
     (row,) = await rows(db)
-    assert (row.state, row.attempts, row.last_error) == ("dead", 3, "502")
+    assert (row.state, row.attempts, row.last_error, row.parts_sent) == ("dead", 3, "502", 0)
     assert alerts.of("outbox.dead") == [
         {
             "count": 1,
@@ -488,3 +488,26 @@ def test_429s_from_two_chats_hold_only_those_chats_but_three_within_a_second_hol
     assert limiter.reserve("fresh-3") == 0
     limiter.penalise("g", 5)  # e, f and g within a second: the overall limit was hit
     assert limiter.reserve("fresh-4") == 5
+
+
+def test_a_slow_channel_gets_no_burst_beyond_one_message() -> None:
+    now = [0.0]
+    limiter = RateLimiter(ChannelLimits(overall_per_second=5, per_chat_per_second=5), timer=lambda: now[0])
+    assert [round(limiter.reserve(chat), 3) for chat in "abc"] == [0, 0.2, 0.4]
+
+
+async def test_drain_sends_the_rows_handed_back_near_the_end_of_a_lease_before_returning(
+    db: Database, clock: FakeClock
+) -> None:
+    [cid] = await add_contacts(db, 1, clock.now())
+    for n in (1, 2):
+        await queue(db, cid, n, clock.now())
+
+    async def slow(contact: Contact, messages: Sequence[Outbound]) -> SendResult:
+        clock.advance(seconds=50)  # the second row is then too close to the end of the lease: handed back
+        return Sent()
+
+    sender = ScriptedSender(slow)
+    assert await worker_for(db, clock, sender).drain() == 2
+    assert sender.references == [ref(1), ref(2)]
+    assert await count_by_state(db) == {"sent": 2}
