@@ -363,6 +363,7 @@ def run_target(
     pg: bool,
     verbose: bool,
     match: str | None = None,
+    offset: int = 0,
 ) -> tuple[int, int, list[Mutant]]:
     tests = [t for t in target.tests if (tree / t.split("::")[0]).exists()]
     if not pg:
@@ -378,7 +379,7 @@ def run_target(
         for m in mutants_of(original, target.scopes)
         if not match or match in f"{target.path}:{m.line}  {m.change}"
     ]
-    chosen = found if limit is None else found[:: max(1, len(found) // limit)][:limit]
+    chosen = found if limit is None else found[offset :: max(1, len(found) // limit)][:limit]
     survivors: list[Mutant] = []
     killed = 0
     print(
@@ -410,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg", action="store_true", help="run the PostgreSQL tests too (BOT_TEST_DATABASE_URL)"
     )
+    parser.add_argument("--offset", type=int, default=0, help="with --limit: start the even spread here")
     parser.add_argument("--match", help="only the mutants whose 'path:line  change' contains this text")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
@@ -436,7 +438,12 @@ def main(argv: list[str] | None = None) -> int:
         shutil.copytree(ROOT, tree, ignore=_ignore)
         for target in targets:
             results.append(
-                (target, *run_target(target, tree, env, args.limit, args.pg, args.verbose, args.match))
+                (
+                    target,
+                    *run_target(
+                        target, tree, env, args.limit, args.pg, args.verbose, args.match, args.offset
+                    ),
+                )
             )
 
     print()
