@@ -394,7 +394,7 @@ def run_target(
                 survivors.append(applied)
             else:
                 killed += 1
-            if verbose:
+            if verbose or outcome == "survived":  # survivors as they are found
                 print(
                     f"  {target.path}:{applied.line} {outcome:9} {elapsed:5.1f}s  {applied.change}",
                     flush=True,
