@@ -274,6 +274,7 @@ async def test_a_429_hands_the_contacts_later_rows_back_unsent_and_other_contact
     assert sender.references == [ref(1), ref(4)]
     states = [(r.payload["reference"], r.state, r.due_at, r.attempts, r.last_error) for r in await rows(db)]
     later = start + timedelta(seconds=7)
+    assert [r.parts_sent for r in await rows(db)][:3] == [0, 0, 0]
     assert states[:3] == [
         (ref(1), "pending", later, 0, "429"),  # a 429 is not a failed attempt
         (ref(2), "pending", later, 0, None),
@@ -511,3 +512,10 @@ async def test_drain_sends_the_rows_handed_back_near_the_end_of_a_lease_before_r
     assert await worker_for(db, clock, sender).drain() == 2
     assert sender.references == [ref(1), ref(2)]
     assert await count_by_state(db) == {"sent": 2}
+
+
+def test_the_overall_burst_is_a_tenth_of_a_seconds_worth() -> None:
+    now = [0.0]
+    limiter = RateLimiter(ChannelLimits(overall_per_second=80, per_chat_per_second=1), timer=lambda: now[0])
+    waits = [limiter.reserve(chat) for chat in range(9)]
+    assert waits[:8] == [0] * 8 and waits[8] > 0
