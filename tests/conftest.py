@@ -96,9 +96,23 @@ def faq_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+class _NoGuides:
+    """The FAQ port with no guides: no answer to anything."""
+
+    def __call__(self, text: str) -> None:
+        return None
+
+    def entry(self, entry_id: str) -> None:
+        return None
+
+
 @pytest.fixture(scope="session")
 def shared_faq(faq_cache: Path, tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    """The guides' index, built once: building it (with the sentence encoder) takes seconds."""
+    """The guides' index, built once: building it (with the sentence encoder) takes seconds.
+    BOT_TEST_WITHOUT_GUIDES=1 leaves the guides out: the bot then finds no answer to a question
+    (bench/mutation.py runs pytest hundreds of times over modules that never ask the guides anything)."""
+    if os.environ.get("BOT_TEST_WITHOUT_GUIDES") == "1":
+        return _NoGuides()
     return load_faq(
         make_settings("sqlite+aiosqlite://", tmp_path_factory.mktemp("faqdata"), faq_cache=faq_cache)
     )

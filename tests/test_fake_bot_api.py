@@ -82,7 +82,7 @@ async def test_get_updates_serves_pushed_updates_and_offset_confirms(api: FakeBo
 @pytest.mark.asyncio
 async def test_long_poll_returns_as_soon_as_an_update_arrives(api: FakeBotApi, bot: Bot) -> None:
     poll = asyncio.create_task(bot.get_updates(timeout=30))
-    await asyncio.sleep(0.1)
+    await api.wait_for_call("getUpdates")  # the long poll is waiting at the server
     api.push_update(api.user_message(7, "hello", language_code="en"))
     started = time.monotonic()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from apscheduler.events import EVENT_JOB_MAX_INSTANCES
 from sqlalchemy import select
 from telegram import Bot
 from telegram.error import RetryAfter as PtbRetryAfter
@@ -527,12 +528,12 @@ async def test_sends_stay_within_the_enforced_limits_and_keep_each_chats_order(
             limits = ChannelLimits(overall_per_second=40, per_chat_per_second=20, per_chat_burst=1)
             worker = make_worker(db, clock, limited_bot, limits=limits, batch=10)
 
-            started = asyncio.get_running_loop().time()
             assert await worker.drain() == 30
-            elapsed = asyncio.get_running_loop().time() - started
 
     assert limited.rejected_429 == 0
-    assert 0.5 < elapsed < 3  # 30 sends at 40/s
+    # Paced, as the server saw it: after a burst of 4 (a tenth of a second's worth), 40 per second.
+    times = [call.at for call in limited.calls if call.method == "sendMessage"]
+    assert len(times) == 30 and times[-1] - times[0] >= (30 - 4) / 40 * 0.95
     for k in range(3):
         refs = [t for t in texts(limited, 700001 + k)]
         assert refs == sorted(refs) and len(refs) == 10
@@ -562,26 +563,39 @@ def test_retry_after_is_read_as_seconds_whether_int_or_timedelta() -> None:
 
 
 async def test_the_scheduler_ticks_the_worker_one_tick_at_a_time(tmp_path: Path) -> None:
-    class SlowWorker:
-        running = 0
-        most = 0
-        ticks = 0
+    class HeldWorker:
+        """Each tick waits until the test lets it finish."""
+
+        def __init__(self) -> None:
+            self.running = self.most = self.ticks = 0
+            self.started = asyncio.Event()
+            self.release = asyncio.Event()
 
         async def tick(self) -> int:
             self.running += 1
             self.most = max(self.most, self.running)
-            await asyncio.sleep(0.15)
+            self.started.set()
+            await self.release.wait()
             self.running -= 1
             self.ticks += 1
             return 0
 
-    worker = SlowWorker()
+    worker = HeldWorker()
     settings = load_settings(database_url="sqlite+aiosqlite://", data_dir=tmp_path, outbox_tick_seconds=0.05)
     scheduler = build_scheduler(settings, worker)
     assert scheduler.get_job(OUTBOX_JOB_ID).max_instances == 1
+    skipped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    scheduler.add_listener(lambda event: loop.call_soon_threadsafe(skipped.set), EVENT_JOB_MAX_INSTANCES)
     scheduler.start()
     try:
-        await asyncio.sleep(0.6)
+        await asyncio.wait_for(worker.started.wait(), 5)
+        # And then the scheduler's next tick came while the first was still running: it was skipped.
+        await asyncio.wait_for(skipped.wait(), 5)
+        assert (worker.running, worker.ticks) == (1, 0)
+        worker.started.clear()
+        worker.release.set()
+        await asyncio.wait_for(worker.started.wait(), 5)  # ticking goes on once the first has finished
     finally:
         scheduler.shutdown(wait=False)
-    assert worker.ticks >= 2 and worker.most == 1
+    assert worker.ticks >= 1 and worker.most == 1

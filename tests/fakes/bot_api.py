@@ -229,6 +229,7 @@ class FakeBotApi:
         self._faults: list[_Fault] = []
         self._blocked: set[int | str] = set()
         self._members: dict[tuple[int | str, int], str] = {}
+        self._restricted_left: set[tuple[int | str, int]] = set()
         self._chats: dict[int | str, dict[str, Any]] = {}
         self._users: dict[int, dict[str, Any]] = {}
         self._messages: dict[tuple[int | str, int], dict[str, Any]] = {}
@@ -345,9 +346,14 @@ class FakeBotApi:
     def unblock(self, chat_id: int) -> None:
         self._blocked.discard(chat_id)
 
-    def set_member(self, chat_id: int | str, user_id: int, status: str) -> None:
-        """status: creator, administrator, member, restricted, left or kicked."""
+    def set_member(self, chat_id: int | str, user_id: int, status: str, *, is_member: bool = True) -> None:
+        """status: creator, administrator, member, restricted, left or kicked. ``is_member`` is for
+        ``restricted``: Telegram keeps restrictions on a user who has left the chat (``is_member`` false)."""
         self._members[(chat_id, user_id)] = status
+        if status == "restricted":
+            self._restricted_left.discard((chat_id, user_id))
+            if not is_member:
+                self._restricted_left.add((chat_id, user_id))
         if isinstance(chat_id, int) and chat_id < 0:
             self._ensure_group(chat_id)
 
@@ -935,7 +941,10 @@ class FakeBotApi:
         user = self._users.get(user_id) or {"id": user_id, "is_bot": False, "first_name": "User"}
         if user_id == self._bot_id:
             user = self._bot_user()
-        return _chat_member(self._members.get((chat_key, user_id), "left"), user)
+        member = _chat_member(self._members.get((chat_key, user_id), "left"), user)
+        if (chat_key, user_id) in self._restricted_left:
+            member["is_member"] = False
+        return member
 
     def _get_chat(self, params: dict[str, Any]) -> dict[str, Any]:
         chat_key = self._resolve_chat_id(params.get("chat_id"))
