@@ -625,7 +625,7 @@ class OutboxWorker:
                 "due_at": due,
                 "attempts": row.attempts if attempts is None else attempts,
                 "parts_sent": row.parts_sent if parts is None else parts,
-                "error": error,
+                "error": error[:64] if error else error,  # the column's size, as in _finish
             },
         )
 

@@ -357,6 +357,16 @@ async def test_a_sender_that_raises_is_a_counted_attempt_and_the_row_is_retried(
     assert (row.state, row.attempts, row.last_error) == ("pending", 1, "LookupError")
 
 
+async def test_a_long_transient_error_code_is_cut_to_the_columns_size_and_the_row_retried(
+    db: Database, clock: FakeClock
+) -> None:
+    [cid] = await add_contacts(db, 1, clock.now())
+    await queue(db, cid, 1, clock.now())
+    await worker_for(db, clock, ScriptedSender(Transient("E" * 100))).tick()
+    (row,) = await rows(db)
+    assert (row.state, row.attempts, row.last_error) == ("pending", 1, "E" * 64)
+
+
 async def test_a_refused_message_is_dead_at_once_and_a_blocked_contacts_later_rows_are_not_sent(
     db: Database, clock: FakeClock
 ) -> None:

@@ -235,16 +235,17 @@ async def test_a_poll_whose_row_was_given_up_is_not_counted_as_sent(app, clock):
     assert (await poll_of(app)).sent_at is None
 
 
-def test_the_poll_offers_five_ratings_from_excellent_to_poor_each_with_its_stars() -> None:
+def test_the_poll_offers_five_ratings_from_poor_to_excellent_each_with_its_stars() -> None:
+    # Listed 1 -> 5, so an option's place in a numbered list is its number of stars (issue 9).
     (question,) = render_poll(
         {"token": "ab12cd34", "reference": "2026-00007", "kind": "service"}, "en", False
     )
     assert [(o.id, o.label.split(" ")[-1]) for o in question.options] == [
-        ("rate.ab12cd34.5", "⭐⭐⭐⭐⭐"),
-        ("rate.ab12cd34.4", "⭐⭐⭐⭐"),
-        ("rate.ab12cd34.3", "⭐⭐⭐"),
-        ("rate.ab12cd34.2", "⭐⭐"),
         ("rate.ab12cd34.1", "⭐"),
+        ("rate.ab12cd34.2", "⭐⭐"),
+        ("rate.ab12cd34.3", "⭐⭐⭐"),
+        ("rate.ab12cd34.4", "⭐⭐⭐⭐"),
+        ("rate.ab12cd34.5", "⭐⭐⭐⭐⭐"),
     ]
     assert question.key == "survey.question" and "2026-00007" in question.text
 
