@@ -16,11 +16,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, select, update
+from sqlalchemy import Column, Index, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from storage.crypto import EncryptedJSON
 from storage.models import utc_column
 
 
@@ -32,7 +33,7 @@ class WaInbox(SQLModel, table=True):
     dedup_key: str = Field(max_length=300, unique=True)
     kind: str = Field(max_length=10)  # message | status
     person: str = Field(max_length=200)  # user_id or wa_id: rows of one person are handled in order
-    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    payload: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
     state: str = Field(default="pending", max_length=10)  # pending | done
     received_at: datetime = Field(sa_column=utc_column())
     done_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
