@@ -33,7 +33,13 @@ SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("web_message", "id", "body", "json"),
     ("outbox_message", "id", "payload", "json"),
     ("wa_inbox", "id", "payload", "json"),
+    ("wa_identity", "id", "wa_id", "text"),
 )
+# Blind indexes to recompute with the current key: table -> (index column, purpose, value from the plain value)
+BLIND_INDEXES = {
+    "support_request": ("national_id_index", "national_id", lambda plain: (plain or {}).get("national_id")),
+    "wa_identity": ("wa_id_index", "wa_id", lambda plain: plain),
+}
 _BATCH = 200
 
 
@@ -84,16 +90,16 @@ async def reseal_database(db: Database, keyring: Keyring, *, dry_run: bool = Fal
                     if stored == keyring.current or dry_run:
                         continue
                     new, plain = _resealed(keyring, kind, raw)
-                    target = table(name, column(key), column(col), column("national_id_index"))
                     new_value = bindparam("new", type_=Text)
                     if db.is_postgres and kind == "json":
                         new_value = cast(new_value, JSON)
                     values: dict = {col: new_value}
-                    if name == "support_request":
-                        national_id = (plain or {}).get("national_id") if isinstance(plain, dict) else None
-                        values["national_id_index"] = (
-                            keyring.blind_index("national_id", str(national_id)) if national_id else None
-                        )
+                    target = table(name, column(key), column(col))
+                    if name in BLIND_INDEXES:
+                        index_column, purpose, pick = BLIND_INDEXES[name]
+                        target.append_column(column(index_column))
+                        value = pick(plain) if isinstance(plain, dict | str) else None
+                        values[index_column] = keyring.blind_index(purpose, str(value)) if value else None
                     change = (
                         update(target)
                         .where(target.c[key] == pk, cast(target.c[col], Text) == bindparam("old", type_=Text))

@@ -173,3 +173,20 @@ async def test_without_a_key_setting_a_private_key_file_is_made_and_rotation_kee
         assert [r.data["full_name"] for r in requests] == [NAME]
     finally:
         await again.close()
+
+
+async def test_a_whatsapp_number_is_sealed_and_still_finds_its_person(app):
+    from storage import whatsapp as wa_repo
+
+    number = "966551239876"
+    now = app.clock.now()
+    item = {"dedup_key": "m:wamid.9", "kind": "message", "person": number, "payload": {"from": number}}
+    async with app.db.transaction() as session:
+        await wa_repo.record_inbox(session, [item], now)
+        first = await wa_repo.resolve_identity(session, None, number, now, inbound_at=now)
+    async with app.db.transaction() as session:
+        again = await wa_repo.resolve_identity(session, "SA.1", number, now, inbound_at=now)
+    assert again.id == first.id and again.wa_id == number and again.user_id == "SA.1"
+    database = Path(make_url(app.settings.database_url).database)
+    raw = database.read_bytes() + database.with_name(database.name + "-wal").read_bytes()
+    assert number.encode() not in raw and number[3:].encode() not in raw
