@@ -48,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     from bot.keys import add_key_commands
 
     add_key_commands(commands)
+    from bot.privacy import add_privacy_commands
+
+    add_privacy_commands(commands)
 
     faq = commands.add_parser("faq", help="FAQ tools for content editors")
     faq_commands = faq.add_subparsers(dest="faq_command", metavar="SUBCOMMAND", required=True)
@@ -327,6 +330,12 @@ async def _keys(settings, args) -> int:  # type: ignore[no-untyped-def]
     return await run_keys_command(settings, args)
 
 
+async def _privacy(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from bot.privacy import run_privacy_command
+
+    return await run_privacy_command(settings, args)
+
+
 _COMMANDS = {
     "chat": _chat,
     "migrate": _migrate,
@@ -337,4 +346,5 @@ _COMMANDS = {
     "export": _export,
     "staff": _staff,
     "keys": _keys,
+    "privacy": _privacy,
 }

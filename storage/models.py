@@ -119,6 +119,8 @@ class SupportRequest(SQLModel, table=True):
     due_at: datetime = Field(sa_column=utc_column())
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     updated_at: datetime = Field(sa_column=utc_column())
+    # Retention (flows/retention.py): when files, free text and relay history were deleted.
+    purged_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class RequestStatusChange(SQLModel, table=True):

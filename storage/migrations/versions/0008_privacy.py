@@ -1,4 +1,4 @@
-"""privacy: blind indexes for the national ID and the WhatsApp number; sealed text columns become text
+"""privacy: blind indexes (national ID, WhatsApp number), sealed text columns as text, purged_at
 
 Sealed values (storage/crypto.py) are longer than the plain text they hold, so the status note, the file
 name and the poll comment lose their length limits. Rows written before encryption stay readable as they
@@ -11,6 +11,8 @@ Revises: 0007_wa
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
+
+import storage.models
 
 revision = "0008_privacy"
 down_revision = "0007_wa"
@@ -45,6 +47,7 @@ _TEXT_COLUMNS = (
 def upgrade() -> None:
     with op.batch_alter_table("support_request", schema=None) as batch_op:
         batch_op.add_column(sa.Column("national_id_index", _STR(length=64), nullable=True))
+        batch_op.add_column(sa.Column("purged_at", storage.models.UTCDateTime(), nullable=True))
         batch_op.create_index("ix_support_request_national_id_index", ["national_id_index"])
     for table, column, length in _TEXT_COLUMNS:
         with op.batch_alter_table(table, schema=None) as batch_op:
@@ -72,4 +75,5 @@ def downgrade() -> None:
             )
     with op.batch_alter_table("support_request", schema=None) as batch_op:
         batch_op.drop_index("ix_support_request_national_id_index")
+        batch_op.drop_column("purged_at")
         batch_op.drop_column("national_id_index")
