@@ -214,7 +214,9 @@ def test_show_is_masked_full_is_audited_and_the_same_id_is_named(cli_env, capsys
     assert f"Last full-record access: {audited[0][0]} (record)" in capsys.readouterr().out
     assert main(["export", "requests", "--full", "--output", str(cli_env / "full.csv")]) == 0
     with sqlite3.connect(cli_env / "data" / "m.db") as db:
-        exported = db.execute("SELECT subject FROM audit_log WHERE action = 'request.exported_full'").fetchall()
+        exported = db.execute(
+            "SELECT subject FROM audit_log WHERE action = 'request.exported_full'"
+        ).fetchall()
     assert sorted(exported) == [("request:2026-00001",), ("request:2026-00002",)]
 
 
