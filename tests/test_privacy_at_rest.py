@@ -190,3 +190,31 @@ async def test_a_whatsapp_number_is_sealed_and_still_finds_its_person(app):
     database = Path(make_url(app.settings.database_url).database)
     raw = database.read_bytes() + database.with_name(database.name + "-wal").read_bytes()
     assert number.encode() not in raw and number[3:].encode() not in raw
+
+
+async def test_rows_written_before_encryption_stay_readable_and_reseal_seals_them_and_fills_the_index(
+    app, monkeypatch
+):
+    await _submit_with_a_real_file(app)
+    database = Path(make_url(app.settings.database_url).database)
+    plain = {"full_name": NAME, "national_id": "2000000006", "mobile": "+966" + PHONE}
+    with sqlite3.connect(database) as db:  # as an older version wrote it: plain JSON, no blind index
+        db.execute(
+            "UPDATE support_request SET data = ?, national_id_index = NULL",
+            (json.dumps(plain, ensure_ascii=False),),
+        )
+    async with app.db.transaction() as session:
+        (request,) = (await session.execute(select(SupportRequest))).scalars().all()
+        assert request.data == plain  # readable as it is
+        assert await find_requests(session, "2000000006") == []  # but not findable until resealed
+
+    monkeypatch.setenv("BOT_DATABASE_URL", app.settings.database_url)
+    monkeypatch.setenv("BOT_DATA_DIR", str(app.settings.data_dir))
+    assert await asyncio.to_thread(main, ["keys", "reseal"]) == 0
+
+    with sqlite3.connect(database) as db:
+        (raw,) = db.execute("SELECT data FROM support_request").fetchone()
+    assert sealed_key_id(json.loads(raw)) == active().current and NAME not in raw
+    async with app.db.transaction() as session:
+        (found,) = await find_requests(session, "2000000006")
+    assert found.data == plain
