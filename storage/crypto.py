@@ -224,6 +224,20 @@ def write_key_file(path: Path, keys: dict[str, bytes], current: str) -> None:
     os.replace(temporary, path)
 
 
+def _create_key_file(path: Path) -> None:
+    """The first key, made once even when several workers start together: the file appears by a hard link,
+    which fails when another process got there first (then its key is the key)."""
+    key = new_key()
+    draft = path.with_name(f".{path.name}.new.{secrets.token_hex(4)}")
+    write_key_file(draft, {key_id(key): key}, key_id(key))
+    try:
+        os.link(draft, path)
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink(missing_ok=True)
+
+
 _warned = False
 
 
@@ -236,8 +250,7 @@ def load_keyring(data_dir: Path, env_value: str | None, *, warn: bool = False) -
         return Keyring.of([decode_key(part) for part in env_value.split(",") if part.strip()])
     path = Path(data_dir) / KEY_FILE
     if not path.exists():
-        key = new_key()
-        write_key_file(path, {key_id(key): key}, key_id(key))
+        _create_key_file(path)
     if warn and not _warned:
         _warned = True
         log.warning(

@@ -218,3 +218,14 @@ async def test_rows_written_before_encryption_stay_readable_and_reseal_seals_the
     async with app.db.transaction() as session:
         (found,) = await find_requests(session, "2000000006")
     assert found.data == plain
+
+
+def test_workers_starting_together_share_one_key_file(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.crypto import load_keyring
+
+    with ThreadPoolExecutor(8) as pool:
+        keyrings = list(pool.map(lambda _: load_keyring(tmp_path, None), range(16)))
+    assert len({keyring.current for keyring in keyrings}) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]
