@@ -13,14 +13,26 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from bot.settings import Settings
-from storage.crypto import Keyring, install, key_id, load_keyring, new_key, read_key_file, write_key_file
+from bot.settings import Settings, SettingsError
+from storage.crypto import (
+    DataKeyError,
+    Keyring,
+    install,
+    key_id,
+    load_keyring,
+    new_key,
+    read_key_file,
+    write_key_file,
+)
 
 
 def install_from(settings: Settings, *, warn: bool = False) -> Keyring:
     """The process's keyring, from BOT_DATA_KEY or the key file under the data folder (created when missing);
     ``warn`` at the service's start-up when the key lives beside the data."""
-    return install(load_keyring(settings.data_dir, settings.data_key, warn=warn))
+    try:
+        return install(load_keyring(settings.data_dir, settings.data_key, warn=warn))
+    except DataKeyError as exc:  # a clear message on the command line, never a traceback (nor the key)
+        raise SettingsError(f"the data key: {exc}") from None
 
 
 def add_key_commands(commands: Any) -> None:
