@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from bot.keys import install_from
 from bot.settings import Settings
 from flows.clock import SystemClock
 from flows.engine import FlowSettings
@@ -153,6 +154,7 @@ async def build_app(
     # The ranker's BLAS threads would fight the event loop for the two cores.
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     form, faq = load_content(settings, faq)
+    install_from(settings)  # the data key, before anything reads or writes a sealed column
     if migrate:
         await upgrade_async(settings.database_url)
     db = Database(settings.database_url)

@@ -45,6 +45,12 @@ def _parser() -> argparse.ArgumentParser:
     from bot.staff import add_staff_commands
 
     add_staff_commands(commands)
+    from bot.keys import add_key_commands
+
+    add_key_commands(commands)
+    from bot.privacy import add_privacy_commands
+
+    add_privacy_commands(commands)
 
     faq = commands.add_parser("faq", help="FAQ tools for content editors")
     faq_commands = faq.add_subparsers(dest="faq_command", metavar="SUBCOMMAND", required=True)
@@ -89,6 +95,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         settings = load_settings()
+        from bot.keys import install_from
+
+        install_from(settings)
         return asyncio.run(_COMMANDS[args.command](settings, args))
     except (SettingsError, StartupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -315,6 +324,18 @@ async def _staff(settings, args) -> int:  # type: ignore[no-untyped-def]
     return await run_staff_command(settings, args)
 
 
+async def _keys(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from bot.keys import run_keys_command
+
+    return await run_keys_command(settings, args)
+
+
+async def _privacy(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from bot.privacy import run_privacy_command
+
+    return await run_privacy_command(settings, args)
+
+
 _COMMANDS = {
     "chat": _chat,
     "migrate": _migrate,
@@ -324,4 +345,6 @@ _COMMANDS = {
     "report": _report,
     "export": _export,
     "staff": _staff,
+    "keys": _keys,
+    "privacy": _privacy,
 }

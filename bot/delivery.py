@@ -13,6 +13,7 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 
 from bot.app import App
+from bot.privacy import daily_retention
 from bot.scheduler import TickJob, build_scheduler
 from flows.deadlines import overdue_digest
 from flows.messages import Outbound
@@ -100,7 +101,12 @@ class Delivery:
             CronTrigger(hour=hour, minute=minute, timezone=settings.timezone),
         )
         polls = TickJob("polls", self.sync_polls, CronTrigger(second="*/30"))
-        self.scheduler: AsyncIOScheduler = build_scheduler(settings, self.worker, extra_jobs=[digest, polls])
+        retention = TickJob(
+            "retention", daily_retention(app), CronTrigger(hour=3, minute=30, timezone=settings.timezone)
+        )
+        self.scheduler: AsyncIOScheduler = build_scheduler(
+            settings, self.worker, extra_jobs=[digest, polls, retention]
+        )
 
     async def sync_polls(self) -> None:
         await sync_sent_polls(self.app.db)

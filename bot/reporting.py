@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from flows.access import EXPORTED_FULL, record_access
 from flows.reports import WeeklySeries, compute_report, format_text, period_bounds, weekly_series, write_csv
 from locales import translator
 from storage import repo
@@ -178,6 +179,9 @@ async def export_requests_csv(
         requests = list((await session.execute(statement)).scalars())
         moment = now or datetime.now(ZoneInfo("UTC"))
         await repo.audit(session, actor, "export.requests", "requests", moment, full=full, rows=len(requests))
+        if full:  # each record's own trail shows the full export (flows/access.py)
+            for request in requests:
+                await record_access(session, actor, EXPORTED_FULL, request.reference, moment)
     rows = []
     for request in requests:
         data = request.data or {}

@@ -22,6 +22,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot.app import App, build_app
 from bot.delivery import Delivery
 from bot.http import HttpServer, RouteGroup, public_url
+from bot.keys import install_from
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
 from handlers.staff_desk import StaffDesk
@@ -114,6 +115,7 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
         print("error: BOT_TELEGRAM_WEBHOOK_URL must start with https:// (Telegram's rule)", file=sys.stderr)
         return 2
     app = await build_app(settings)
+    install_from(settings, warn=True)  # says once when the data key sits beside the data
     if app.faq is not None:  # build the FAQ index off the event loop: the first question must not wait
         app.faq.background = True
         app.faq.warm()

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     draft_expiry_hours: int = Field(default=24 * 7, ge=1)
     resume_prompt_minutes: int = Field(default=30, ge=1)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Encryption at rest (storage/crypto.py): base64 of 32 random bytes; during a rotation several, comma-separated,
+    # the new one first. Unset: a key file under data_dir (a warning at start: production keeps the key elsewhere).
+    data_key: str | None = Field(default=None, repr=False)
+    # Retention: days after a request is closed before its files, free text and relay history are deleted.
+    retention_days: int = Field(default=365, ge=1)
 
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org"

@@ -189,6 +189,10 @@ async def full_record(session: Any, request: Any, app: Any, t: Translator) -> st
             date=_date(app, t, request.declared_at),
         )
     )
+    from flows.access import accesses_line, last_accesses
+
+    previous = await last_accesses(session, request.reference)
+    lines.append(accesses_line(previous, t, lambda moment: _date(app, t, moment)))
     return "\n".join(lines)
 
 

@@ -63,6 +63,7 @@ from telegram.error import TelegramError
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
 from bot.reporting import chart_png, stats_text
+from flows.access import accesses_line, last_accesses
 from flows.decisions import DecisionOutcome, DecisionService
 from flows.engine import display_value
 from flows.form import FormDefinition
@@ -1035,6 +1036,8 @@ class StaffDesk:
                 date=self._date(request.declared_at),
             )
         )
+        async with self.service.db.transaction() as session:  # who opened it before (flows/access.py)
+            lines.append(accesses_line(await last_accesses(session, request.reference), t, self._date))
         user_id = press.user.id
         for chunk in split_text("\n".join(lines)):
             delivery, _ = await self.channel.call(

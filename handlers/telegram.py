@@ -57,7 +57,7 @@ from telegram.request import BaseRequest
 
 from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
 from flows.validators import DOCUMENT_TYPES
-from storage.files import UNREADABLE, FileStore
+from storage.files import UNREADABLE, FileStore, read_stored
 from storage.files import sniff as sniff_mime  # noqa: F401  (the old name, for importers)
 
 try:
@@ -690,7 +690,7 @@ class TelegramChannel:
             content = attachment.ref.removeprefix(TELEGRAM_REF)
         elif attachment.ref.startswith(FILE_REF):
             path = Path(attachment.ref.removeprefix(FILE_REF))
-            content, filename = await asyncio.to_thread(path.read_bytes), attachment.name or path.name
+            content, filename = await asyncio.to_thread(read_stored, path), attachment.name or path.name
         else:
             raise ValueError("only telegram: and file: attachments can be sent on Telegram")
         if not kwargs.get("caption"):

@@ -8,6 +8,7 @@ Content-Security-Policy (no inline script, nothing from elsewhere)."""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import logging
@@ -17,14 +18,15 @@ from collections.abc import AsyncIterator, Collection
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from handlers.web import MID_RE, TOKEN_RE, WebChat, new_token, user_id_of
 from locales import LANGUAGES, N_, translator
+from storage.files import read_stored
 
 log = logging.getLogger(__name__)
 
@@ -322,12 +324,19 @@ def web_routes(
         if path is None:
             return Response(status_code=404)
         info = body["file"]  # type: ignore[index]
-        return FileResponse(
-            path,
+        try:  # stored files are sealed at rest: opened here, sent whole (they are small)
+            data = await asyncio.to_thread(read_stored, path)
+        except FileNotFoundError:
+            return Response(status_code=404)
+        name = info.get("name") or path.name
+        quoted = quote(name)
+        disposition = (
+            f"attachment; filename*=utf-8''{quoted}" if quoted != name else f'attachment; filename="{name}"'
+        )
+        return Response(
+            data,
             media_type=info.get("mime") or "application/octet-stream",
-            filename=info.get("name") or path.name,
-            content_disposition_type="attachment",
-            headers=headers({"Cache-Control": "private, no-store"}),
+            headers=headers({"Cache-Control": "private, no-store", "Content-Disposition": disposition}),
         )
 
     return [

@@ -23,6 +23,7 @@ from handlers.whatsapp_templates import Template, template_for, template_message
 from storage import outbox
 from storage import whatsapp as wa_repo
 from storage.db import Database
+from storage.files import read_stored
 from storage.models import Contact
 from storage.outbox import ChannelLimits, Clock, RateLimiter, SendResult
 
@@ -162,7 +163,7 @@ class WhatsAppSender:
         path = Path(attachment.ref.removeprefix("file:"))
         if not attachment.ref.startswith("file:"):
             raise ValueError("only stored files can be uploaded")
-        data = await asyncio.to_thread(path.read_bytes)
+        data = await asyncio.to_thread(read_stored, path)
         media_id = await self.client.upload(data, attachment.mime, attachment.name or path.name)
         rest = {k: v for k, v in media.items() if k != UPLOAD}
         return {"type": kind, kind: {"id": media_id, **rest}}

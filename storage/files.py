@@ -3,7 +3,8 @@
 An image is what Pillow opens and decodes; a PDF is what pypdf opens with at least one page. Anything else
 is ``application/octet-stream`` and is never written: the form's validators refuse it and say why.
 Accepted files are written once under one folder (mode 0700), named by their SHA-256, readable by the
-service user only (mode 0600). Two writers of the same bytes at once both succeed: each writes its own
+service user only (mode 0600), sealed with the data key (storage/crypto.py): read them back with
+``read_stored``. Two writers of the same bytes at once both succeed: each writes its own
 temporary name, and "already there with the same hash" counts as done.
 """
 
@@ -17,10 +18,11 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from sqlalchemy import Text, cast, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.messages import Attachment, AttachmentKind
+from storage.crypto import active
 
 FILE_REF = "file:"
 UNREADABLE = "application/octet-stream"
@@ -124,6 +126,11 @@ class FileStore:
         return path
 
 
+def read_stored(path: Path) -> bytes:
+    """A stored file's bytes, opened with the data key (a file written before encryption reads as it is)."""
+    return active().open_file(Path(path).read_bytes())
+
+
 def write_once(path: Path, data: bytes) -> None:
     """Write ``data`` at ``path`` (named by the data's hash) unless it is already there. Safe against another
     writer of the same bytes: each writes a private temporary file and renames it over; a file already there
@@ -136,7 +143,7 @@ def write_once(path: Path, data: bytes) -> None:
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(handle, "wb") as out:  # mkstemp creates it 0600
-            out.write(data)
+            out.write(active().seal_file(data))
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)
@@ -147,7 +154,7 @@ def write_once(path: Path, data: bytes) -> None:
 
 def _same(path: Path, data: bytes) -> bool:
     try:
-        return path.stat().st_size == len(data) and path.read_bytes() == data
+        return read_stored(path) == data
     except FileNotFoundError:
         return False
 
@@ -179,10 +186,15 @@ async def refs_in_use(
         return set()
     rows = await session.execute(select(StoredAttachment.ref).where(StoredAttachment.ref.in_(list(refs))))
     used = {ref for (ref,) in rows}
-    for ref in refs - used:
-        statement = select(Conversation.contact_id).where(cast(Conversation.state, Text).contains(ref))
-        if except_contact is not None:
-            statement = statement.where(Conversation.contact_id != except_contact)
-        if (await session.execute(statement.limit(1))).first() is not None:
-            used.add(ref)
+    left = refs - used
+    if not left:
+        return used
+    # Drafts are sealed at rest: open them here rather than searching their text in SQL.
+    statement = select(Conversation.contact_id, Conversation.state)
+    if except_contact is not None:
+        statement = statement.where(Conversation.contact_id != except_contact)
+    for _contact_id, state in await session.execute(statement):
+        used |= left & refs_in(state)
+        if used >= refs:
+            break
     return used

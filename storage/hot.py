@@ -8,8 +8,8 @@ asyncpg and a statement per round trip. A message whose step has events (a submi
 asks for the contact's requests, or comes from a new contact is rolled back here and handled by the ORM path,
 which records it again: the step is a pure function, so running it twice gives the same result.
 
-Values are written exactly as the ORM writes them (UTC text on SQLite, timestamptz on PostgreSQL, JSON text),
-so either path reads what the other wrote.
+Values are written exactly as the ORM writes them (UTC text on SQLite, timestamptz on PostgreSQL, JSON text;
+the state sealed by the same keyring as storage.crypto.EncryptedJSON), so either path reads what the other wrote.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 
+from storage.crypto import active
+
 
 @dataclass(frozen=True, slots=True)
 class HotContact:
@@ -36,6 +38,15 @@ class HotContact:
 
 # Given the contact and its stored state, the new state to store, or None: "take the full path".
 Step = Callable[[HotContact, dict], dict | None]
+
+
+def _load_state(text: str) -> dict:
+    return active().open_json(json.loads(text))
+
+
+def _dump_state(state: dict) -> str:
+    # As storage.crypto.EncryptedJSON stores it: one sealed JSON string.
+    return json.dumps(active().seal_json(state))
 
 
 class Fallback(Exception):
@@ -109,10 +120,10 @@ class SQLiteHotPath:
         if row is None or row[4] is None or row[3]:
             raise Fallback
         contact = HotContact(row[0], row[1], _from_sqlite_time(row[2]), bool(row[3]))
-        new_state = step(contact, json.loads(row[4]))
+        new_state = step(contact, _load_state(row[4]))
         if new_state is None:
             raise Fallback
-        connection.execute(self._STATE, (json.dumps(new_state), stamp, contact.id))
+        connection.execute(self._STATE, (_dump_state(new_state), stamp, contact.id))
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -161,10 +172,10 @@ class PostgresHotPath:
             if row[5] is None or row[4]:
                 raise Fallback
             contact = HotContact(row[1], row[2], row[3], bool(row[4]))
-            new_state = step(contact, json.loads(row[5]))
+            new_state = step(contact, _load_state(row[5]))
             if new_state is None:
                 raise Fallback
-            await connection.execute(self._STATE, json.dumps(new_state), now, contact.id)
+            await connection.execute(self._STATE, _dump_state(new_state), now, contact.id)
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -1,14 +1,18 @@
 """Tables. Personal data lives only in `contact`, `support_request.data` and `attachment`; the audit log
-holds ids and actions, never national IDs, phones, names or message texts."""
+holds ids and actions, never national IDs, phones, names or message texts. Columns that may hold personal
+data are sealed at rest (storage/crypto.py): request data, the conversation state (the draft), audit details,
+file names and status notes; the national ID is found through a blind index."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, UniqueConstraint, event
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from storage.crypto import EncryptedJSON, EncryptedText, active
 
 
 class UTCDateTime(TypeDecorator):
@@ -73,7 +77,7 @@ class Contact(SQLModel, table=True):
 
 class Conversation(SQLModel, table=True):
     contact_id: int = Field(primary_key=True, foreign_key="contact.id")
-    state: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
     updated_at: datetime = Field(sa_column=utc_column())
 
 
@@ -105,7 +109,9 @@ class SupportRequest(SQLModel, table=True):
     channel: str = Field(max_length=20)
     status: str = Field(default=RequestStatus.SUBMITTED, max_length=20, index=True)
     support_type: str = Field(max_length=40)
-    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
+    # Blind index of data["national_id"] (storage/crypto.py), set on every write by a mapper event.
+    national_id_index: str | None = Field(default=None, max_length=64, index=True)
     declaration_version: str = Field(max_length=40)
     declared_at: datetime = Field(sa_column=utc_column())
     data_sha256: str = Field(max_length=64)
@@ -113,6 +119,8 @@ class SupportRequest(SQLModel, table=True):
     due_at: datetime = Field(sa_column=utc_column())
     decided_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     updated_at: datetime = Field(sa_column=utc_column())
+    # Retention (flows/retention.py): when files, free text and relay history were deleted.
+    purged_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
 class RequestStatusChange(SQLModel, table=True):
@@ -123,7 +131,7 @@ class RequestStatusChange(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=20)
     to_status: str = Field(max_length=20)
     actor: str = Field(max_length=64)
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     at: datetime = Field(sa_column=utc_column())
 
 
@@ -135,7 +143,7 @@ class Attachment(SQLModel, table=True):
     mime: str = Field(max_length=100)
     size: int
     ref: str = Field(max_length=500)
-    name: str | None = Field(default=None, max_length=255)
+    name: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     sha256: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(sa_column=utc_column())
 
@@ -172,4 +180,16 @@ class AuditLog(SQLModel, table=True):
     actor: str = Field(max_length=64)  # "contact:12", "staff:9001", "system"
     action: str = Field(max_length=40)
     subject: str = Field(max_length=64)  # "request:2026-00012", "contact:12"
-    detail: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    detail: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
+
+
+NATIONAL_ID_INDEX = "national_id"
+
+
+@event.listens_for(SupportRequest, "before_insert")
+@event.listens_for(SupportRequest, "before_update")
+def _index_national_id(_mapper, _connection, target: SupportRequest) -> None:  # type: ignore[no-untyped-def]
+    national_id = (target.data or {}).get("national_id")
+    target.national_id_index = (
+        active().blind_index(NATIONAL_ID_INDEX, str(national_id)) if national_id else None
+    )

@@ -21,12 +21,13 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import JSON, Column, Index, and_, bindparam, func, or_, select, update
+from sqlalchemy import Column, Index, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from storage import repo
+from storage.crypto import EncryptedJSON
 from storage.db import Database
 from storage.models import Contact, utc_column
 from storage.repo import _statement
@@ -57,7 +58,7 @@ class OutboxMessage(SQLModel, table=True):
     dedup_key: str = Field(max_length=200, unique=True)
     contact_id: int = Field(foreign_key="contact.id", index=True)
     kind: str = Field(max_length=40)
-    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    payload: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
     state: str = Field(default=OutboxState.PENDING, max_length=10)
     due_at: datetime = Field(sa_column=utc_column())
     attempts: int = 0  # tries that reached the platform, 429s not counted

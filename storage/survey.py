@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import UniqueConstraint
+from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from storage.crypto import EncryptedText
 from storage.models import utc_column
 
 
@@ -26,6 +27,8 @@ class Survey(SQLModel, table=True):
     created_at: datetime = Field(sa_column=utc_column())
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True, index=True))
     rating: int | None = None  # 1..5
-    comment: str | None = Field(default=None, max_length=1000)
+    comment: str | None = Field(
+        default=None, sa_column=Column(EncryptedText, nullable=True)
+    )  # sealed at rest
     rated_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True, index=True))
     followed_up: bool = False  # a low rating was passed to staff

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column, UniqueConstraint, func, select
+from sqlalchemy import Column, UniqueConstraint, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from storage.crypto import EncryptedJSON
 from storage.models import utc_column
 
 
@@ -20,7 +21,7 @@ class WebMessage(SQLModel, table=True):
     contact_id: int = Field(foreign_key="contact.id", index=True)
     seq: int  # 1, 2, 3… per contact: what the browser says it has
     role: str = Field(max_length=10)  # "user" | "bot"
-    body: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    body: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
     at: datetime = Field(sa_column=utc_column())
 
 

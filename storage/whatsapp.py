@@ -6,7 +6,10 @@
 - ``wa_identity``: Meta's business-scoped user id (``user_id``, BSUID) and the phone number (``wa_id``)
   while it is visible. ``key`` is the contact's ``channel_user_id`` (chosen at first sight, never
   changed), so a person whose ``wa_id`` disappears keeps their contact, conversation and requests.
-  ``last_inbound_at`` opens the 24-hour customer-service window.
+  ``last_inbound_at`` opens the 24-hour customer-service window. The phone number is sealed at rest and
+  found through its blind index (``wa_id_index``); a person first seen by phone alone gets a pseudonymous
+  ``key`` (``p:`` + the number's blind index), never the number itself. The inbox's ``person`` is a blind
+  index too (it only groups one person's rows).
 - ``wa_sent``: each accepted message id (``wamid``) with its outbox row, so a later status webhook
   (delivered, read, failed with 131047…) reaches the row.
 """
@@ -16,11 +19,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, select, update
+from sqlalchemy import Column, Index, event, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from storage.crypto import EncryptedJSON, EncryptedText, active
 from storage.models import utc_column
 
 
@@ -31,8 +35,8 @@ class WaInbox(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     dedup_key: str = Field(max_length=300, unique=True)
     kind: str = Field(max_length=10)  # message | status
-    person: str = Field(max_length=200)  # user_id or wa_id: rows of one person are handled in order
-    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    person: str = Field(max_length=200)  # blind index of user_id or wa_id: one person's rows in order
+    payload: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))
     state: str = Field(default="pending", max_length=10)  # pending | done
     received_at: datetime = Field(sa_column=utc_column())
     done_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
@@ -44,7 +48,8 @@ class WaIdentity(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     key: str = Field(max_length=200, unique=True)  # contact.channel_user_id
     user_id: str | None = Field(default=None, max_length=200, unique=True)
-    wa_id: str | None = Field(default=None, max_length=32, unique=True)
+    wa_id: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))  # sealed
+    wa_id_index: str | None = Field(default=None, max_length=64, unique=True)
     last_inbound_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     updated_at: datetime = Field(sa_column=utc_column())
 
@@ -63,6 +68,19 @@ class WaSent(SQLModel, table=True):
     read_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 
+WA_ID_INDEX = "wa_id"
+
+
+@event.listens_for(WaIdentity, "before_insert")
+@event.listens_for(WaIdentity, "before_update")
+def _index_wa_id(_mapper, _connection, target: WaIdentity) -> None:  # type: ignore[no-untyped-def]
+    target.wa_id_index = active().blind_index(WA_ID_INDEX, target.wa_id) if target.wa_id else None
+
+
+def _by_wa_id(wa_id: str):  # type: ignore[no-untyped-def]
+    return select(WaIdentity).where(WaIdentity.wa_id_index.in_(active().blind_indexes(WA_ID_INDEX, wa_id)))  # type: ignore[union-attr]
+
+
 _INBOX = WaInbox.__table__  # type: ignore[attr-defined]
 _SENT = WaSent.__table__  # type: ignore[attr-defined]
 
@@ -76,6 +94,8 @@ async def record_inbox(session: AsyncSession, rows: list[dict], now: datetime) -
     """Add webhook items (dicts with dedup_key, kind, person, payload); returns how many were new."""
     added = 0
     for row in rows:
+        # Only groups one person's rows: an index, not the number or the user id.
+        row = {**row, "person": active().blind_index("wa_person", str(row["person"]))}
         statement = (
             _insert(session, _INBOX)
             .values(state="pending", received_at=now, **row)
@@ -123,9 +143,7 @@ async def resolve_identity(
             await session.execute(select(WaIdentity).where(WaIdentity.user_id == user_id))
         ).scalar_one_or_none()
     if found is None and wa_id:
-        by_phone = (
-            await session.execute(select(WaIdentity).where(WaIdentity.wa_id == wa_id))
-        ).scalar_one_or_none()
+        by_phone = (await session.execute(_by_wa_id(wa_id))).scalar_one_or_none()
         if by_phone is not None and (by_phone.user_id is None or not user_id):
             found = by_phone
         elif by_phone is not None:
@@ -134,7 +152,7 @@ async def resolve_identity(
             session.add(by_phone)
             await session.flush()
     if found is None:
-        key = user_id or wa_id
+        key = user_id or (f"p:{active().blind_index(WA_ID_INDEX, wa_id)}" if wa_id else None)
         if not key:
             raise ValueError("a WhatsApp contact without user_id or wa_id")
         found = WaIdentity(key=key, user_id=user_id, wa_id=wa_id, updated_at=now)
@@ -142,9 +160,7 @@ async def resolve_identity(
         if user_id and found.user_id is None:
             found.user_id = user_id
         if wa_id and found.wa_id != wa_id:
-            other = (
-                await session.execute(select(WaIdentity).where(WaIdentity.wa_id == wa_id))
-            ).scalar_one_or_none()
+            other = (await session.execute(_by_wa_id(wa_id))).scalar_one_or_none()
             if other is not None and other.id != found.id:
                 other.wa_id = None
                 session.add(other)

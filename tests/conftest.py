@@ -89,6 +89,25 @@ def make_settings(url: str, tmp_path: Path, **overrides: object):  # type: ignor
 
 
 @pytest.fixture(scope="session", autouse=True)
+def data_keyring():  # type: ignore[no-untyped-def]
+    """One data key for the run, through BOT_DATA_KEY, so seeded rows, build_app, the CLI and subprocesses all
+    read each other's data (the key-file tests unset it)."""
+    from storage.crypto import Keyring, encode_key, new_key
+
+    key = new_key()
+    os.environ["BOT_DATA_KEY"] = encode_key(key)
+    return Keyring.of([key])
+
+
+@pytest.fixture(autouse=True)
+def installed_keyring(data_keyring):  # type: ignore[no-untyped-def]
+    """Each test starts with the run's key installed (a test before it may have loaded another)."""
+    from storage.crypto import install
+
+    return install(data_keyring)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def faq_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One file of guide embeddings for the whole run (subprocesses get it through BOT_FAQ_CACHE)."""
     path = tmp_path_factory.mktemp("faq") / "faq-embeddings.npz"

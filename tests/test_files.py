@@ -11,7 +11,7 @@ import pytest
 
 from flows.messages import AttachmentKind
 from handlers.console import ConsoleChannel
-from storage.files import FileStore, sniff, write_once
+from storage.files import FileStore, read_stored, sniff, write_once
 from tests.conftest import Chat, reach_step
 from tests.sample_files import JPEG, PDF, PNG, image_bytes
 
@@ -102,7 +102,7 @@ async def test_a_real_photo_is_kept_private_and_a_replaced_one_is_deleted(app, t
 
     assert replies[-1].key == "form.proof_document.prompt"
     (kept,) = _kept(app)
-    assert kept.read_bytes() == JPEG and kept.suffix == ".jpg"
+    assert read_stored(kept) == JPEG and kept.suffix == ".jpg"
     assert stat.S_IMODE(kept.stat().st_mode) == 0o600
     assert stat.S_IMODE(kept.parent.stat().st_mode) == 0o700
 
@@ -116,7 +116,7 @@ async def test_a_real_photo_is_kept_private_and_a_replaced_one_is_deleted(app, t
     console.expect_file = True
     await console.send(str(second))
 
-    assert sorted(p.read_bytes() for p in _kept(app)) == sorted([PNG, PDF])
+    assert sorted(read_stored(p) for p in _kept(app)) == sorted([PNG, PDF])
 
 
 async def test_a_refused_file_another_applicant_still_uses_is_kept(app, tmp_path):
@@ -132,7 +132,7 @@ async def test_a_refused_file_another_applicant_still_uses_is_kept(app, tmp_path
     await console.send(str(photo))  # the same bytes as proof: accepted (images are documents too)
     await chat.send("الغاء")  # cancelling drops the second draft, but umm-ali still needs the file
 
-    assert [p.read_bytes() for p in _kept(app)] == [JPEG]
+    assert [read_stored(p) for p in _kept(app)] == [JPEG]
 
 
 def test_two_writers_of_the_same_bytes_at_once_both_succeed(tmp_path):
@@ -153,7 +153,7 @@ def test_two_writers_of_the_same_bytes_at_once_both_succeed(tmp_path):
             thread.start()
         for thread in threads:
             thread.join()
-        assert path.read_bytes() == JPEG
+        assert read_stored(path) == JPEG
     assert errors == []
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
 
@@ -183,7 +183,7 @@ async def test_a_file_sent_while_staff_hold_the_conversation_is_kept_for_the_rel
 
     await console.send(str(document))
 
-    assert [p.read_bytes() for p in _kept(app)] == [PDF]
+    assert [read_stored(p) for p in _kept(app)] == [PDF]
 
 
 async def test_in_english_the_refusal_says_why_too(app, tmp_path):

@@ -7,6 +7,7 @@ stays at the prompt; `staff approve` in another process; the notice appears in t
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.cli import main
+from storage.crypto import active
 from tests.sample_files import JPEG, PDF
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -153,6 +155,7 @@ def cli_env(tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
     for name, value in environment(tmp_path).items():
         if name.startswith("BOT_"):
             monkeypatch.setenv(name, value)
+    monkeypatch.delenv("BOT_DATA_KEY")  # as the `bot chat` subprocesses: the key file under the data folder
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -206,6 +209,15 @@ def test_show_is_masked_full_is_audited_and_the_same_id_is_named(cli_env, capsys
         ).fetchall()
     assert [subject for _, subject in audited] == ["request:2026-00001"]
     assert audited[0][0].startswith("cli:")
+    assert "No one has opened the full record before." in full
+    assert main(["staff", "--lang", "en", "show", "2026-00001", "--full"]) == 0
+    assert f"Last full-record access: {audited[0][0]} (record)" in capsys.readouterr().out
+    assert main(["export", "requests", "--full", "--output", str(cli_env / "full.csv")]) == 0
+    with sqlite3.connect(cli_env / "data" / "m.db") as db:
+        exported = db.execute(
+            "SELECT subject FROM audit_log WHERE action = 'request.exported_full'"
+        ).fetchall()
+    assert sorted(exported) == [("request:2026-00001",), ("request:2026-00002",)]
 
 
 def test_decisions_follow_the_desk_rules_and_say_why_when_refused(cli_env, capsys):
@@ -230,7 +242,8 @@ def test_decisions_follow_the_desk_rules_and_say_why_when_refused(cli_env, capsy
         notices = db.execute("SELECT kind, payload FROM outbox_message").fetchall()
     assert status == ("needs_info",)
     assert ("request.needinfo",) in audited
-    assert len(notices) == 1 and '"fields": ["mobile", "city"]' in notices[0][1]
+    assert len(notices) == 1  # the payload is sealed at rest: opened with the data key main() loaded
+    assert active().open_json(json.loads(notices[0][1]))["fields"] == ["mobile", "city"]
 
     with pytest.raises(SystemExit) as usage:
         main(["staff", "reject", "2026-00001"])  # --reason is required

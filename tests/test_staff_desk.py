@@ -310,6 +310,10 @@ async def test_card_buttons_send_the_full_record_and_files_privately_and_claim_e
     assert len(api.calls_of("getChatMember")) == 1  # membership is remembered for a while
     assert [row.action for row in await audit_rows(app, "request.claimed")] == ["request.claimed"]
     assert len(await audit_rows(app, "request.record_viewed")) == 1
+    assert "لم يطّلع أحد على السجل الكامل قبل الآن." in private  # the record shows its accesses
+    await press_all(api, [(OFFICER, record)], card["message_id"])
+    again = texts(api, OFFICER)[-1]
+    assert f"آخر اطلاع على السجل الكامل: staff:{OFFICER} (المرفقات)" in again and "(السجل)" in again
 
 
 async def test_full_record_asks_a_staff_member_who_never_started_the_bot_to_start_it_first(

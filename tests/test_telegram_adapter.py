@@ -27,6 +27,7 @@ from handlers.telegram import (
     update_to_inbound,
     webhook_app,
 )
+from storage.files import read_stored
 from tests.fakes import FakeBotApi
 from tests.fakes.bot_api import serve_asgi
 from tests.sample_files import JPEG
@@ -304,7 +305,7 @@ async def test_photo_is_downloaded_into_files_dir_and_passed_as_attachment(
     digest = hashlib.sha256(JPEG).hexdigest()
     assert attachment.sha256 == digest
     assert attachment.ref == f"file:{tmp_path / 'files' / (digest + '.jpg')}"
-    assert Path(attachment.ref.removeprefix("file:")).read_bytes() == JPEG
+    assert read_stored(Path(attachment.ref.removeprefix("file:"))) == JPEG
     assert (attachment.mime, attachment.size, attachment.kind) == ("image/jpeg", len(JPEG), "photo")
     assert port.inbound[0].text == "الهوية"
 
@@ -321,7 +322,7 @@ async def test_two_people_sending_the_same_photo_at_once_both_get_a_reply(
 
     assert sorted(int(m["chat_id"]) for m in api.calls_of("sendMessage")) == users
     refs = {inbound.attachments[0].ref for inbound in port.inbound}
-    assert len(refs) == 1 and Path(refs.pop().removeprefix("file:")).read_bytes() == JPEG
+    assert len(refs) == 1 and read_stored(Path(refs.pop().removeprefix("file:"))) == JPEG
 
 
 @pytest.mark.asyncio

@@ -168,8 +168,10 @@ async def test_a_person_known_by_number_first_is_found_again_by_bsuid(app):
         async with app.db.transaction() as session:
             contacts = (await session.execute(select(Contact))).scalars().all()
             identity = (await session.execute(select(WaIdentity))).scalar_one()
-    assert [c.channel_user_id for c in contacts] == [WA_ID]
-    assert identity.user_id == BSUID and identity.key == WA_ID
+    # The contact is keyed by a pseudonym of the number (the number itself is sealed at rest).
+    assert [c.channel_user_id for c in contacts] == [identity.key] and identity.key.startswith("p:")
+    assert WA_ID not in identity.key and identity.wa_id == WA_ID
+    assert identity.user_id == BSUID
 
 
 async def test_a_person_without_a_phone_number_is_answered_by_bsuid(app):

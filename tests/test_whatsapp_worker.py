@@ -68,11 +68,13 @@ async def test_inbox_identities_and_sent_ids_on_both_databases(any_app):
         later = await wa_repo.resolve_identity(session, BSUID, None, now, inbound_at=None)
         # The number moves to a new BSUID (a recycled number): the old person keeps their key, not the number.
         newcomer = await wa_repo.resolve_identity(session, "SA.999", WA_ID, now, inbound_at=now)
-    assert first.key == both.key == later.key == WA_ID and later.user_id == BSUID
+    # First seen by number alone: keyed by a pseudonym of the number, never the number (sealed at rest).
+    assert first.key == both.key == later.key and first.key.startswith("p:") and WA_ID not in first.key
+    assert later.user_id == BSUID
     assert newcomer.key == "SA.999" and newcomer.wa_id == WA_ID
     async with any_app.db.transaction() as session:
-        old = await wa_repo.identity_of(session, key=WA_ID)
-        contact = Contact(channel="whatsapp", channel_user_id=WA_ID, created_at=now)
+        old = await wa_repo.identity_of(session, key=first.key)
+        contact = Contact(channel="whatsapp", channel_user_id=first.key, created_at=now)
         session.add(contact)
         await session.flush()
         await wa_repo.record_sent(session, "wamid.out", contact.id, None, False, now)

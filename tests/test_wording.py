@@ -155,8 +155,14 @@ def test_the_declaration_fits_a_woman_and_a_man():
     assert "مسؤول " not in text and "وأنني" not in text
 
 
+def test_the_declaration_says_the_applicant_applies_and_consents_as_the_childrens_guardian():
+    arabic, english = translator("ar")("declaration.text"), translator("en")("declaration.text")
+    assert "بصفتي وليّ أمر الأطفال" in arabic and "نيابةً عنهم" in arabic
+    assert "as the guardian of the children" in english and "on their behalf I consent" in english
+
+
 # The declaration version is stored with every request: a new text needs a new version.
-DECLARATION_VERSIONS = {"2026-11-v2": "e7174573"}
+DECLARATION_VERSIONS = {"2026-11-v2": "e7174573", "2026-11-v3": "6990fd3c"}  # v3: as the guardian
 
 
 def test_the_declaration_version_changes_with_its_text():

@@ -1,0 +1,143 @@
+"""Re-sealing every encrypted value with the current data key (``python -m bot keys rotate`` / ``reseal``).
+
+Rows are rewritten in small batches, each in its own short transaction, and each UPDATE names the stored value
+it read (``WHERE … AND CAST(col AS TEXT) = :old``): a row that the service changed meanwhile (a conversation
+moving on) is left as the service wrote it — already sealed with the current key — so nothing is lost and the
+service keeps running. Values written before encryption are sealed on the way. Files are rewritten in place
+(a new file renamed over the old one).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import JSON, Text, bindparam, cast, column, select, table, update
+
+from storage.crypto import Keyring, sealed_key_id
+from storage.db import Database
+
+# (table, primary key, column, "json" | "text")
+SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("support_request", "id", "data", "json"),
+    ("conversation", "contact_id", "state", "json"),
+    ("audit_log", "id", "detail", "json"),
+    ("attachment", "id", "name", "text"),
+    ("request_status_change", "id", "note", "text"),
+    ("survey", "id", "comment", "text"),
+    ("web_message", "id", "body", "json"),
+    ("outbox_message", "id", "payload", "json"),
+    ("wa_inbox", "id", "payload", "json"),
+    ("wa_identity", "id", "wa_id", "text"),
+)
+# Blind indexes to recompute with the current key: table -> (index column, purpose, value from the plain value)
+BLIND_INDEXES = {
+    "support_request": ("national_id_index", "national_id", lambda plain: (plain or {}).get("national_id")),
+    "wa_identity": ("wa_id_index", "wa_id", lambda plain: plain),
+}
+_BATCH = 200
+
+
+@dataclass
+class RekeyReport:
+    rewritten: Counter = field(default_factory=Counter)  # by table
+    skipped: int = 0  # changed by the service meanwhile (so already sealed with the current key)
+    files: int = 0
+    by_key: Counter = field(default_factory=Counter)  # what a scan found: key id (or "plain") -> count
+
+
+def _stored_key(kind: str, raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    value = json.loads(raw) if kind == "json" else raw
+    return sealed_key_id(value) or "plain"
+
+
+def _resealed(keyring: Keyring, kind: str, raw: str) -> tuple[str, object]:
+    """The new stored value (as bound to the column) and the plain value."""
+    if kind == "json":
+        plain = keyring.open_json(json.loads(raw))
+        return json.dumps(keyring.seal_json(plain)), plain
+    plain = keyring.open_text(raw)
+    return keyring.seal_text(plain), plain
+
+
+async def reseal_database(db: Database, keyring: Keyring, *, dry_run: bool = False) -> RekeyReport:
+    """Rewrite every sealed value not sealed with the current key; with ``dry_run`` only count them."""
+    report = RekeyReport()
+    for name, key, col, kind in SEALED_COLUMNS:
+        last = None
+        while True:
+            tbl = table(name, column(key), column(col))
+            statement = select(tbl.c[key], cast(tbl.c[col], Text)).order_by(tbl.c[key]).limit(_BATCH)
+            if last is not None:
+                statement = statement.where(tbl.c[key] > last)
+            async with db.transaction() as session:
+                rows = list(await session.execute(statement))
+                if not rows:
+                    break
+                last = rows[-1][0]
+                for pk, raw in rows:
+                    stored = _stored_key(kind, raw)
+                    if stored is None:
+                        continue
+                    report.by_key[stored] += 1
+                    if stored == keyring.current or dry_run:
+                        continue
+                    new, plain = _resealed(keyring, kind, raw)
+                    new_value = bindparam("new", type_=Text)
+                    if db.is_postgres and kind == "json":
+                        new_value = cast(new_value, JSON)
+                    values: dict = {col: new_value}
+                    target = table(name, column(key), column(col))
+                    if name in BLIND_INDEXES:
+                        index_column, purpose, pick = BLIND_INDEXES[name]
+                        target.append_column(column(index_column))
+                        value = pick(plain) if isinstance(plain, dict | str) else None
+                        values[index_column] = keyring.blind_index(purpose, str(value)) if value else None
+                    change = (
+                        update(target)
+                        .where(target.c[key] == pk, cast(target.c[col], Text) == bindparam("old", type_=Text))
+                        .values(**values)
+                    )
+                    result = await session.execute(change, {"new": new, "old": raw})
+                    if result.rowcount == 1:
+                        report.rewritten[name] += 1
+                    else:
+                        report.skipped += 1
+    return report
+
+
+def _files(root: Path) -> Iterator[Path]:
+    if root.exists():
+        for path in sorted(root.iterdir()):
+            if path.is_file() and not path.name.startswith("."):
+                yield path
+
+
+def reseal_files(root: Path, keyring: Keyring, *, dry_run: bool = False) -> RekeyReport:
+    report = RekeyReport()
+    for path in _files(root):
+        data = path.read_bytes()
+        kid = Keyring.file_key_id(data) or "plain"
+        report.by_key[f"file:{kid}"] += 1
+        if kid == keyring.current or dry_run:
+            continue
+        sealed = keyring.seal_file(keyring.open_file(data))
+        handle, temporary = tempfile.mkstemp(dir=root, prefix=f".{path.name}.", suffix=".part")
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(sealed)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        report.files += 1
+    return report

@@ -1,0 +1,231 @@
+"""Encryption at rest: whoever copies the data folder (or a pg_dump) finds no national ID, phone or name;
+look-ups by national ID still work; the key rotates while the data stays readable; a restart reads it all."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from bot.app import build_app
+from bot.cli import main
+from flows.lookup import find_requests
+from storage.crypto import KEY_FILE, active, sealed_key_id
+from storage.models import SupportRequest
+from tests.conftest import ARABIC_ANSWERS, ENGLISH_ANSWERS, Chat, make_settings, pdf
+from tests.sample_files import JPEG
+
+NATIONAL_ID = "1000000008"
+PHONE = "501234567"  # +966501234567 without the country code: found in any spelling
+NAME = "فاطمة محمد العتيبي"
+DRAFT_ID = "2123456788"  # an applicant stopped half-way: the ID lives in the draft only
+SECRETS = [NATIONAL_ID.encode(), PHONE.encode(), NAME.encode(), DRAFT_ID.encode()]
+
+
+async def _submit_with_a_real_file(app) -> None:  # type: ignore[no-untyped-def]
+    """A full Arabic request whose ID photo is a real file carrying the ID and phone in its bytes."""
+    chat = Chat(app)
+    await chat.send(option="menu.apply")
+    await chat.press("consent.yes")
+    for answer in ARABIC_ANSWERS.values():
+        await chat.send(answer)
+    await chat.send(option="c.food")
+    await chat.send(f"أنا {NAME} وجوالي 0{PHONE} وهويتي {NATIONAL_ID}")
+    photo = app.service.files.store(JPEG + f" {NATIONAL_ID} 0{PHONE} ".encode(), name=f"{NATIONAL_ID}.jpg")
+    await chat.send(file=photo)
+    await chat.send(file=pdf())
+    await chat.press("summary.send")
+    await chat.press("declaration.confirm")
+    assert chat.keys == ["submitted.text"]
+    half_way = Chat(app, user="u2", lang="en")
+    await half_way.send(option="menu.apply")
+    await half_way.press("consent.yes")
+    for name in ("full_name", "national_id", "mobile"):
+        await half_way.send(ENGLISH_ANSWERS[name])
+    assert (await half_way.state()).draft["national_id"] == DRAFT_ID
+
+
+def _found(blob: bytes) -> list[bytes]:
+    return [secret for secret in SECRETS if secret in blob]
+
+
+def _folder_bytes(folder: Path) -> bytes:
+    return b"".join(path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file())
+
+
+async def test_the_sqlite_file_its_wal_and_the_files_folder_hold_no_id_phone_or_name(
+    sqlite_url, tmp_path, clock, shared_faq
+):
+    app = await build_app(make_settings(sqlite_url, tmp_path), clock=clock, faq=shared_faq)
+    try:
+        await _submit_with_a_real_file(app)
+        database = Path(make_url(sqlite_url).database)
+        wal = database.with_name(database.name + "-wal")
+        assert wal.exists() and wal.stat().st_size > 0  # the test reads the log before any checkpoint
+        assert _found(database.read_bytes()) == []
+        assert _found(wal.read_bytes()) == []
+        files = app.settings.files_dir
+        assert len([p for p in files.iterdir() if p.is_file()]) == 1
+        assert _found(_folder_bytes(files)) == []
+        async with app.db.transaction() as session:
+            (request,) = await find_requests(session, "١٠٠٠٠٠٠٠٠٨")  # staff typing the ID finds it
+            assert request.data["national_id"] == NATIONAL_ID and request.data["mobile"] == "+966" + PHONE
+    finally:
+        await app.close()
+    # A restart (a new process's keyring from the same key) reads everything, files included.
+    again = await build_app(make_settings(sqlite_url, tmp_path), clock=clock, faq=shared_faq, migrate=False)
+    try:
+        state = await Chat(again, user="u2").state()
+        assert state.draft["national_id"] == DRAFT_ID
+        from storage.files import read_stored
+
+        (kept,) = [p for p in again.settings.files_dir.iterdir() if p.is_file()]
+        assert read_stored(kept).startswith(JPEG)
+    finally:
+        await again.close()
+
+
+async def test_a_pg_dump_holds_no_id_phone_or_name(database_url, tmp_path, clock, shared_faq):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the pg_dump test is the PostgreSQL half")
+    app = await build_app(make_settings(database_url, tmp_path), clock=clock, faq=shared_faq, migrate=False)
+    try:
+        await _submit_with_a_real_file(app)
+        async with app.db.transaction() as session:
+            (request,) = await find_requests(session, NATIONAL_ID)
+            assert request.data["full_name"] == NAME
+    finally:
+        await app.close()
+    url = make_url(database_url)
+    dump = subprocess.run(
+        [
+            "pg_dump",
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+        ]
+        + [url.database or ""],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+    ).stdout
+    assert b"support_request" in dump and len(dump) > 10_000
+    assert _found(dump) == []
+
+
+async def test_without_a_key_setting_a_private_key_file_is_made_and_rotation_keeps_everything_readable(
+    sqlite_url, tmp_path, clock, shared_faq, monkeypatch, capsys
+):
+    monkeypatch.delenv("BOT_DATA_KEY")
+    settings = make_settings(sqlite_url, tmp_path)
+    app = await build_app(settings, clock=clock, faq=shared_faq)
+    key_file = settings.data_dir / KEY_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    old_key = active().current
+    try:
+        await _submit_with_a_real_file(app)
+        monkeypatch.setenv("BOT_DATABASE_URL", sqlite_url)
+        monkeypatch.setenv("BOT_DATA_DIR", str(settings.data_dir))
+
+        assert await asyncio.to_thread(main, ["keys", "rotate"]) == 0
+        new_key = active().current
+        assert new_key != old_key and "new current key" in capsys.readouterr().out
+        assert set(json.loads(key_file.read_text())["keys"]) == {old_key, new_key}
+
+        # The running app goes on: a new message, the look-up by ID, the draft.
+        chat = Chat(app, user="u2")
+        await chat.send(ENGLISH_ANSWERS["city"])
+        async with app.db.transaction() as session:
+            (request,) = await find_requests(session, NATIONAL_ID)
+        assert request.data["national_id"] == NATIONAL_ID
+
+        with sqlite3.connect(Path(make_url(sqlite_url).database)) as db:
+            data = [json.loads(raw) for (raw,) in db.execute("SELECT data FROM support_request")]
+            states = [json.loads(raw) for (raw,) in db.execute("SELECT state FROM conversation")]
+            details = [json.loads(raw) for (raw,) in db.execute("SELECT detail FROM audit_log")]
+        assert {sealed_key_id(value) for value in data + states + details} == {new_key}
+        for path in (p for p in settings.files_dir.iterdir() if p.is_file()):
+            assert path.read_bytes()[4:12].decode() == new_key
+
+        assert await asyncio.to_thread(main, ["keys", "retire"]) == 0
+        assert set(json.loads(key_file.read_text())["keys"]) == {new_key}
+        assert await asyncio.to_thread(main, ["keys", "status"]) == 0
+        status = capsys.readouterr().out
+        assert old_key not in status.split("stored values by key:")[1]
+    finally:
+        await app.close()
+    again = await build_app(settings, clock=clock, faq=shared_faq, migrate=False)
+    try:
+        assert (await Chat(again, user="u2").state()).draft["national_id"] == DRAFT_ID
+        async with again.db.transaction() as session:
+            requests = (await session.execute(select(SupportRequest))).scalars().all()
+        assert [r.data["full_name"] for r in requests] == [NAME]
+    finally:
+        await again.close()
+
+
+async def test_a_whatsapp_number_is_sealed_and_still_finds_its_person(app):
+    from storage import whatsapp as wa_repo
+
+    number = "966551239876"
+    now = app.clock.now()
+    item = {"dedup_key": "m:wamid.9", "kind": "message", "person": number, "payload": {"from": number}}
+    async with app.db.transaction() as session:
+        await wa_repo.record_inbox(session, [item], now)
+        first = await wa_repo.resolve_identity(session, None, number, now, inbound_at=now)
+    async with app.db.transaction() as session:
+        again = await wa_repo.resolve_identity(session, "SA.1", number, now, inbound_at=now)
+    assert again.id == first.id and again.wa_id == number and again.user_id == "SA.1"
+    database = Path(make_url(app.settings.database_url).database)
+    raw = database.read_bytes() + database.with_name(database.name + "-wal").read_bytes()
+    assert number.encode() not in raw and number[3:].encode() not in raw
+
+
+async def test_rows_written_before_encryption_stay_readable_and_reseal_seals_them_and_fills_the_index(
+    app, monkeypatch
+):
+    await _submit_with_a_real_file(app)
+    database = Path(make_url(app.settings.database_url).database)
+    plain = {"full_name": NAME, "national_id": "2000000006", "mobile": "+966" + PHONE}
+    with sqlite3.connect(database) as db:  # as an older version wrote it: plain JSON, no blind index
+        db.execute(
+            "UPDATE support_request SET data = ?, national_id_index = NULL",
+            (json.dumps(plain, ensure_ascii=False),),
+        )
+    async with app.db.transaction() as session:
+        (request,) = (await session.execute(select(SupportRequest))).scalars().all()
+        assert request.data == plain  # readable as it is
+        assert await find_requests(session, "2000000006") == []  # but not findable until resealed
+
+    monkeypatch.setenv("BOT_DATABASE_URL", app.settings.database_url)
+    monkeypatch.setenv("BOT_DATA_DIR", str(app.settings.data_dir))
+    assert await asyncio.to_thread(main, ["keys", "reseal"]) == 0
+
+    with sqlite3.connect(database) as db:
+        (raw,) = db.execute("SELECT data FROM support_request").fetchone()
+    assert sealed_key_id(json.loads(raw)) == active().current and NAME not in raw
+    async with app.db.transaction() as session:
+        (found,) = await find_requests(session, "2000000006")
+    assert found.data == plain
+
+
+def test_workers_starting_together_share_one_key_file(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from storage.crypto import load_keyring
+
+    with ThreadPoolExecutor(8) as pool:
+        keyrings = list(pool.map(lambda _: load_keyring(tmp_path, None), range(16)))
+    assert len({keyring.current for keyring in keyrings}) == 1
+    assert [p.name for p in tmp_path.iterdir()] == [KEY_FILE]
