@@ -24,7 +24,7 @@ from bot.delivery import Delivery
 from bot.http import HttpServer, RouteGroup, public_url
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
-from handlers.staff_desk import StaffDesk
+from handlers.desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
 from handlers.web import WebChat

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, Column, Index, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -31,8 +31,7 @@ from storage.db import Database
 from storage.models import Contact, utc_column
 from storage.repo import _statement
 
-if TYPE_CHECKING:
-    from flows.messages import Outbound
+Outbound = Any  # flows.messages.Outbound: storage does not import flows
 
 log = logging.getLogger(__name__)
 
