@@ -19,6 +19,7 @@ from flows.lifecycle import LEGAL, Action
 from flows.lookup import same_id_line
 from flows.privacy import mask_mobile, mask_name, mask_national_id
 from flows.service import RequestCreated
+from handlers.desk.posting import NotPosted
 from locales import N_, Translator, translator
 from storage import desk as desk_repo
 from storage import repo
@@ -80,9 +81,10 @@ class CardsMixin:
                 return
             text, markup = await self._card(session, request)
         sent = await self._post(text, reply_markup=markup)
-        if sent is not None:
-            async with self.service.db.transaction() as session:
-                await desk_repo.save_card(session, request.id, self.chat_id, sent.message_id, self._now())  # type: ignore[arg-type]
+        if sent is None:
+            raise NotPosted  # the card's row is retried
+        async with self.service.db.transaction() as session:
+            await desk_repo.save_card(session, request.id, self.chat_id, sent.message_id, self._now())  # type: ignore[arg-type]
 
     async def _card(self, session: AsyncSession, request: SupportRequest) -> tuple[str, InlineKeyboardMarkup]:
         t = self.t
@@ -171,7 +173,7 @@ class CardsMixin:
             lines.append(t("desk.thread.hint_reply"))
         return "\n".join(lines), who
 
-    async def _refresh_card(self, request_id: int, also: Sequence[int] = ()) -> None:
+    async def _edit_card(self, request_id: int, also: Sequence[int] = ()) -> None:
         """Edit the request's card (and any other copy pressed, e.g. from /find) to show it as it is now."""
         async with self.service.db.transaction() as session:
             request = await session.get(SupportRequest, request_id)

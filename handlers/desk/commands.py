@@ -170,7 +170,7 @@ class CommandsMixin:
 
     async def _stats(self, message: Message) -> None:
         text = await stats_text(self.service.db, self.service.clock, self.lang, tz=self.zone.key)
-        await self._reply(message, text)
+        await self._reply(message, text + "\n\n" + await self.queue_line())
 
     async def _report(self, message: Message) -> None:
         placement = self._reply_placement(message)

@@ -8,7 +8,7 @@ import asyncio
 import hashlib
 import logging
 import mimetypes
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,9 +18,10 @@ from telegram import (
 )
 
 from flows.messages import Attachment, AttachmentKind, Outbound
-from flows.service import EscalationOpened, RelayedMessage
+from flows.service import EscalationOpened
 from flows.survey import LowRating
 from handlers.desk.cards import LTR
+from handlers.desk.posting import NotPosted
 from handlers.telegram import FILE_REF, TELEGRAM_REF, Delivery, TelegramChannel, split_text
 from locales import translator
 from storage import desk as desk_repo
@@ -201,16 +202,25 @@ class RelayMixin:
             note = await self._post(f"🔔 {self._reason_title(notice.reason)}", **self._placement(thread))
             await self._remember(note, thread, StaffMessageKind.NOTE)
 
-    async def _relay_to_staff(self, notice: RelayedMessage) -> None:
-        thread, _ = await self._thread_for(notice.contact_id, "message")
+    async def _relay_to_staff(
+        self, contact_id: int, texts: Sequence[str], attachments: Sequence[Attachment | None]
+    ) -> None:
+        """A beneficiary's messages (several merged while they waited in the queue) and files, in their
+        thread: the texts as one post under one header, each file with the header as its caption."""
+        thread, _ = await self._thread_for(contact_id, "message")
         async with self.service.db.transaction() as session:
-            who = await self._who(session, notice.contact_id)
+            who = await self._who(session, contact_id)
         header = self.t("desk.relay.from", who=who)
         placement = self._placement(thread)
-        if notice.text:
-            for chunk in split_text(f"{header}\n{notice.text}"):
-                await self._remember(await self._post(chunk, **placement), thread, StaffMessageKind.INBOUND)
-        for attachment in notice.attachments:
+        if texts:
+            posted = False
+            for chunk in split_text(header + "\n" + "\n".join(texts)):
+                sent = await self._post(chunk, **placement)
+                posted = posted or sent is not None
+                await self._remember(sent, thread, StaffMessageKind.INBOUND)
+            if not posted:
+                raise NotPosted
+        for attachment in attachments:
             sent = None
             if isinstance(attachment, Attachment) and attachment.ref.startswith((FILE_REF, TELEGRAM_REF)):
                 try:
