@@ -15,6 +15,7 @@ import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from telegram.error import InvalidToken, NetworkError
@@ -56,6 +57,9 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
             settings.staff_chat_id,
             admin_ids=settings.admin_ids,
             timezone=settings.timezone,
+            backlog_alert=timedelta(minutes=settings.desk_backlog_alert_minutes)
+            if settings.desk_backlog_alert_minutes
+            else None,
         )
         desk.attach(channel)
     return channel, desk
