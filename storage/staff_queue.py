@@ -41,6 +41,7 @@ class PostKind(StrEnum):
     ESCALATION = "escalation"  # payload {reason}
     LOW_RATING = "low_rating"  # payload {reference, rating, comment}
     ALERT = "alert"  # payload {text}
+    WARNING = "warning"  # the desk's own word on its backlog: payload {text}, posted next
     RELAY = "relay"  # payload {texts: [...], attachments: [{kind, ref, mime, size, name, sha256}]}
 
 
@@ -56,6 +57,7 @@ PRIORITY = {
     PostKind.ESCALATION: Priority.CHATTER,  # in the beneficiary's thread, in order with their messages
     PostKind.LOW_RATING: Priority.CHATTER,
     PostKind.ALERT: Priority.NOTICE,
+    PostKind.WARNING: Priority.DECISION,
     PostKind.RELAY: Priority.CHATTER,
 }
 
@@ -258,6 +260,15 @@ async def backlog(db: Database, chat_id: int) -> tuple[int, datetime | None]:
     async with db.transaction() as session:
         count, oldest = (await session.execute(statement)).one()
     return int(count), oldest
+
+
+async def warned_since(db: Database, chat_id: int, since: datetime) -> bool:
+    """Whether the desk has already warned about a backlog (a warning row) since ``since``."""
+    statement = select(func.count()).where(
+        _TABLE.c.chat_id == chat_id, _TABLE.c.kind == PostKind.WARNING.value, _TABLE.c.created_at >= since
+    )
+    async with db.transaction() as session:
+        return bool((await session.execute(statement)).scalar_one())
 
 
 async def next_due(db: Database, chat_id: int) -> datetime | None:

@@ -112,8 +112,7 @@ class StaffDesk(
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._current: StaffPost | None = None
-        self._stopping = False
-        self._backlog_said = False
+        self._stopping = True  # until start(): notices wait in the database
 
     @property
     def channel(self) -> TelegramChannel:

@@ -152,7 +152,7 @@ class PostingMixin:
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._work(), name="staff-desk")
 
-    async def stop(self, timeout: float = 5.0) -> None:
+    async def stop(self, timeout: float = 2.0) -> None:
         """Finish the post in hand (waiting at most ``timeout`` seconds), then stop. Whatever waits stays in
         the database and is posted by the next start; a post cut short is given back to the queue."""
         self._stopping = True
@@ -170,9 +170,9 @@ class PostingMixin:
             log.info("%d staff posts wait in the database for the next start", count)
 
     async def idle(self) -> None:
-        """Wait until every post that is due has been posted (or given up)."""
+        """Wait until every post that is due has been posted (or given up). Before start(), at once."""
         self._ensure_worker()
-        while True:
+        while self._worker is not None:
             self._progress.clear()
             upcoming = await staff_queue.next_due(self.service.db, self.chat_id)
             if self._current is None and (upcoming is None or upcoming > self._now()):
@@ -184,9 +184,9 @@ class PostingMixin:
         db = self.service.db
         while not self._stopping:
             self._wake.clear()
+            await self._watch_backlog()
             posts = await staff_queue.claim(db, self.chat_id, self._now(), self.lease)
             if not posts:
-                await self._watch_backlog()
                 self._progress.set()
                 await self._sleep_until_due()
                 continue
@@ -257,23 +257,26 @@ class PostingMixin:
                     payload.get("comment"),
                 )
             )
-        elif kind == PostKind.ALERT:
+        elif kind in (PostKind.ALERT, PostKind.WARNING):
             if await self._post(payload["text"]) is None:
                 raise NotPosted
 
     async def _watch_backlog(self) -> None:
-        """Say once in the group when the oldest waiting post has waited longer than the alert threshold."""
-        count, oldest = await staff_queue.backlog(self.service.db, self.chat_id)
-        if not count:
-            self._backlog_said = False
+        """Say once in the group when the oldest waiting post has waited longer than the alert threshold
+        (once per backlog, across restarts: not again while a post older than the warning waits)."""
+        if self.backlog_alert is None:
             return
-        if oldest is None or self._backlog_said or self.backlog_alert is None:
+        db = self.service.db
+        count, oldest = await staff_queue.backlog(db, self.chat_id)
+        if not count or oldest is None or self._now() - oldest <= self.backlog_alert:
             return
-        if self._now() - oldest > self.backlog_alert:
-            self._backlog_said = True
+        if not await staff_queue.warned_since(db, self.chat_id, oldest):
             minutes = int(self.backlog_alert.total_seconds() // 60)
             text = self.t("desk.queue.backlog", count=self.t.number(count), minutes=self.t.number(minutes))
-            await self._enqueue(StaffAlert(text))
+            async with self.service.db.transaction() as session:
+                await staff_queue.enqueue(
+                    session, self.chat_id, PostKind.WARNING, {"text": text}, self._now()
+                )
 
     async def queue_line(self) -> str:
         """/stats: how many posts wait for the group, and since when the oldest."""
