@@ -1,11 +1,11 @@
 """The staff desk under load (issue 10): can it keep up with a group's 20 posts a minute?
 
-    python bench/desk_load.py                 # the minute scaled down 6x (20 posts per 10 s): about a minute
-    python bench/desk_load.py --scale 1       # Telegram's real minute: about 6 minutes
+    python bench/desk_load.py                 # the minute scaled down 6x (20 posts per 10 s): under a minute
+    python bench/desk_load.py --scale 1       # Telegram's real minute: about 4 minutes
     python bench/desk_load.py --people 30 --messages 10 --requests 20 --database-url postgresql+asyncpg://…
 
-30 beneficiaries in "talk to a person" each send 10 messages (a few seconds apart, scaled) while 20 other
-people submit support requests. The real service, the real staff desk and its durable queue post to the fake
+30 beneficiaries in "talk to a person" each send 10 messages (5-25 s apart, scaled: about 2.5 minutes) while
+20 other people submit support requests over the same time. The real service, the real staff desk and its durable queue post to the fake
 Bot API over HTTP, which enforces the group's limit (20 posts per scaled minute) and answers 429 beyond it.
 Printed: posts made in the group, messages merged into shared posts, the time from each request's
 submission to its card in the group (cards go before chatter), 429s received, and the number lost: messages
@@ -104,13 +104,15 @@ async def run(args: argparse.Namespace) -> dict:
                 await person.send("/start")
                 await person.send(option="menu.human")
                 for n in range(args.messages):
-                    await asyncio.sleep(rng.uniform(0.5, 3.0) / args.scale)
+                    await asyncio.sleep(rng.uniform(5.0, 25.0) / args.scale)  # 10 messages in about 2.5 min
                     text = f"رسالة {n + 1} من المستفيد {index + 1}"
                     messages.append(text)
                     await person.send(text)
 
             async def applicant(index: int) -> None:
-                await asyncio.sleep(rng.uniform(0, args.messages * 1.5 / args.scale))
+                await asyncio.sleep(
+                    rng.uniform(0, args.messages * 15.0 / args.scale)
+                )  # spread over the same time
                 person = Person(app, 900_000 + index)
                 for step in REQUEST_SCRIPT:
                     replies = await person.send(**step)

@@ -57,6 +57,7 @@ from handlers.desk.posting import PostingMixin
 from handlers.desk.relay import RelayMixin, Sender, telegram_sender
 from handlers.telegram import TelegramChannel
 from locales import translator
+from storage import staff_queue
 from storage.staff_queue import StaffPost
 
 
@@ -140,6 +141,7 @@ class StaffDesk(
         """Start posting queued notices and show the staff commands in the group's menu. Call it once
         the channel has started."""
         self._stopping = False
+        await staff_queue.prune(self.service.db, self._now() - timedelta(days=7))  # posted rows, kept a week
         self._ensure_worker()
         t = self.t
         commands = [
