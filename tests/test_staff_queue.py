@@ -22,6 +22,7 @@ from storage.staff_queue import PostState
 from tests.conftest import Chat
 from tests.fakes.bot_api import FakeBotApi
 from tests.test_staff_desk import (  # noqa: F401  (fixtures: the fake Bot API and the bot)
+    OFFICER,
     STAFF,
     USER,
     Beneficiary,
@@ -29,6 +30,7 @@ from tests.test_staff_desk import (  # noqa: F401  (fixtures: the fake Bot API a
     api,
     contact_of,
     eventually,
+    press_all,
     start_bot,
     submit_request,
     texts,
@@ -180,3 +182,27 @@ async def test_no_telegram_send_goes_out_during_a_429s_retry_after_from_any_send
     ]
     assert during == []
     assert "تنبيه" in texts(api, STAFF) and "قرار اللجنة" in texts(api, USER)
+
+
+@pytest.mark.asyncio
+async def test_a_claim_is_answered_at_once_when_the_group_window_is_full_and_the_card_updated_later(
+    app: App, api: FakeBotApi, start_bot: Callable[..., Awaitable[RunningBot]], tmp_path: Path
+) -> None:
+    first = await start_bot(rate_limiter=one_post_an_hour())
+    first.desk.inline_wait = 0.2
+    await submit_request(app, tmp_path)
+    await first.desk.idle()
+    (card,) = api.sent_messages(STAFF)  # the window is full now
+    claim = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+
+    (answer,) = await press_all(api, [(OFFICER, claim)], card["message_id"])
+
+    assert answer["text"] == "تولّيتَ الطلب 2026-00001."
+    assert "تولّاه" not in api.sent_messages(STAFF)[0]["text"]  # the edit waits for the window
+    await first.stop()
+    assert (await waiting(app)).get(
+        PostState.PENDING.value
+    ) == 1  # the card's update, kept for the next start
+    second = await start_bot()
+    await second.desk.idle()
+    assert "👤 تولّاه: سارة" in api.sent_messages(STAFF)[0]["text"]

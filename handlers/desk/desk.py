@@ -110,6 +110,7 @@ class StaffDesk(
         self.merged = 0
         self._recorded: dict[int, StaffNotice] = {}  # notices recorded in their turn's transaction
         self._worker: asyncio.Task[None] | None = None
+        self._inline: set[asyncio.Task[None]] = set()  # card updates going on after their press was answered
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
         self._current: StaffPost | None = None

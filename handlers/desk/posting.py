@@ -84,6 +84,7 @@ class PostingMixin:
     poll_seconds = 2.0  # also picks up rows another process queued
     backoff_base = 5.0
     backoff_cap = 300.0
+    inline_wait = 3.0  # how long a button press waits for its card's update before it is answered
 
     # -- writing rows
 
@@ -121,7 +122,8 @@ class PostingMixin:
     async def _refresh_card(self, request_id: int, also: tuple[int, ...] | list[int] = ()) -> None:
         """Show a decision or a claim on the card: the update is a row (urgent, like the cards; waiting
         updates of one card are merged), posted here at once so the presser sees it with the answer; if
-        this is cut short, or the worker has the row, the worker posts it."""
+        this is cut short, or the worker has the row, the worker posts it. When the group's window is full
+        the press is not kept waiting: after ``inline_wait`` seconds the edit goes on without it."""
         db = self.service.db
         async with db.transaction() as session:
             payload = {"request_id": request_id, "also": list(also)}
@@ -132,13 +134,22 @@ class PostingMixin:
         if post is None:
             self._wake_worker()
             return
+        editing = asyncio.create_task(self._post_now(post))
+        self._inline.add(editing)
+        editing.add_done_callback(self._inline.discard)
+        await asyncio.wait({editing}, timeout=self.inline_wait)
+
+    async def _post_now(self, post: StaffPost) -> None:
         try:
             await self._send_post(post)
+        except asyncio.CancelledError:
+            await staff_queue.release(self.service.db, post, self._now(), post.last_error, post.attempts)
+            raise
         except Exception as exc:
             await self._failed(post, exc)
             self._wake_worker()
         else:
-            await staff_queue.mark_sent(db, post, self._now())
+            await staff_queue.mark_sent(self.service.db, post, self._now())
 
     # -- the worker
 
@@ -157,13 +168,14 @@ class PostingMixin:
         the database and is posted by the next start; a post cut short is given back to the queue."""
         self._stopping = True
         self._wake.set()
-        if self._worker is None:
+        working = {task for task in (self._worker, *self._inline) if task is not None}
+        if not working:
             return
-        done, _ = await asyncio.wait({self._worker}, timeout=timeout)
-        if not done:
-            self._worker.cancel()
+        _, cut_short = await asyncio.wait(working, timeout=timeout)
+        for task in cut_short:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+                await task
         self._worker = None
         count, _ = await staff_queue.backlog(self.service.db, self.chat_id)
         if count:
@@ -172,6 +184,8 @@ class PostingMixin:
     async def idle(self) -> None:
         """Wait until every post that is due has been posted (or given up). Before start(), at once."""
         self._ensure_worker()
+        if self._inline:
+            await asyncio.wait(set(self._inline))
         while self._worker is not None:
             self._progress.clear()
             upcoming = await staff_queue.next_due(self.service.db, self.chat_id)
