@@ -140,14 +140,14 @@ async def test_stats_shows_the_backlog_and_the_desk_says_once_when_the_oldest_po
     await bot.desk._watch_backlog()
     await bot.desk._watch_backlog()  # said once, not again
 
-    assert line == "رسائل تنتظر النشر في هذه المجموعة: 2، وأقدمها ينتظر منذ 11 دقيقة."
+    assert line == "رسائل تنتظر النشر في هذه المجموعة: 2، ومدة انتظار أقدمها بالدقائق: 11."
     counts = await waiting(app)
     assert counts[PostState.PENDING.value] + counts[PostState.SENDING.value] == 3  # two posts and the warning
     await bot.stop()
     second = await start_bot()
     await second.desk.idle()
     warnings = [text for text in texts(api, STAFF) if text.startswith("⏳")]
-    assert len(warnings) == 1 and "10 دقائق" in warnings[0]
+    assert len(warnings) == 1 and "(10)" in warnings[0]
     assert (
         texts(api, STAFF)[1] == warnings[0]
     )  # an alert, before the waiting chatter... and before later alerts
