@@ -101,16 +101,18 @@ async def test_a_post_left_by_a_worker_that_died_is_posted_when_its_lease_runs_o
 
 @pytest.mark.asyncio
 async def test_cards_go_before_chatter_and_waiting_messages_of_one_person_become_one_post(
-    app: App, api: FakeBotApi, start_bot: Callable[..., Awaitable[RunningBot]], tmp_path: Path
+    any_app: App, api: FakeBotApi, tmp_path: Path
 ) -> None:
-    await Chat(app, user=str(USER), channel="telegram").send("/start")
-    contact = await contact_of(app)
-    bot = RunningBot(app, api, tmp_path)  # attached, not started yet: what it is told waits in the database
+    await Chat(any_app, user=str(USER), channel="telegram").send("/start")
+    contact = await contact_of(any_app)
+    bot = RunningBot(
+        any_app, api, tmp_path
+    )  # attached, not started yet: what it is told waits in the database
     for text in ("السلام عليكم", "عندي سؤال عن الطلب", "متى يصل الرد؟"):
         await bot.desk.notify(RelayedMessage(contact.id, text))  # type: ignore[arg-type]
-    await submit_request(app, tmp_path, user=USER + 1)  # its card is queued after the messages
+    await submit_request(any_app, tmp_path, user=USER + 1)  # its card is queued after the messages
 
-    assert (await waiting(app)) == {PostState.PENDING.value: 2}  # three messages in one row, and the card
+    assert (await waiting(any_app)) == {PostState.PENDING.value: 2}  # three messages in one row, and the card
     await bot.start()
     await bot.desk.idle()
     await bot.stop()
