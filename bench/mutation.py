@@ -44,15 +44,13 @@ class Target:
     deselect: str = ""  # a pytest -k expression of slow tests to leave out (covered by narrower ones)
 
 
-DESK_SCOPES = (
-    "StaffDesk.attach",
-    "StaffDesk.callback_data",
-    "StaffDesk.parse_callback_data",
-    "StaffDesk._sign",
-    "StaffDesk.is_staff",
-    "StaffDesk._sender_allowed",
-    "StaffDesk._first_time",
-    "StaffDesk._on_callback",
+DESK_SCOPES = (  # the desk's access and signature code (handlers/desk/access.py)
+    "AccessMixin.callback_data",
+    "AccessMixin.parse_callback_data",
+    "AccessMixin._sign",
+    "AccessMixin.is_staff",
+    "AccessMixin._sender_allowed",
+    "AccessMixin._first_time",
     "_GroupCallbackQueryHandler.check_update",
     "_SIGNATURE_CHARS",  # a module-level constant
 )
@@ -79,7 +77,7 @@ TARGETS = (
     ),
     Target(
         "desk",
-        "handlers/staff_desk.py",
+        "handlers/desk/access.py",
         (
             "tests/test_desk_access.py",
             "tests/test_staff_desk.py::test_a_non_member_is_refused_and_audited_but_a_configured_admin_is_not",

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from flows.access import EXPORTED_FULL, record_access
+from flows.privacy import MASKS
 from flows.reports import WeeklySeries, compute_report, format_text, period_bounds, weekly_series, write_csv
 from locales import translator
 from storage import repo
@@ -165,9 +166,7 @@ async def export_requests_csv(
     """Every request (or those submitted in [date_from, date_to], local days), oldest first. Names, national
     IDs and phone numbers are masked as in the staff chat unless `full`. Each export is written to the audit
     log (who, when, masked or full, how many rows)."""
-    from handlers.staff_desk import mask_mobile, mask_name, mask_national_id
-
-    masks = {"full_name": mask_name, "national_id": mask_national_id, "mobile": mask_mobile}
+    masks = MASKS
     zone = ZoneInfo(tz)
     start, end = period_bounds(date_from, date_to, tz)
     statement = select(SupportRequest).order_by(SupportRequest.submitted_at, SupportRequest.id)

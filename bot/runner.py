@@ -15,6 +15,7 @@ import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 from telegram.error import InvalidToken, NetworkError
@@ -25,7 +26,7 @@ from bot.http import HttpServer, RouteGroup, public_url
 from bot.keys import install_from
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
-from handlers.staff_desk import StaffDesk
+from handlers.desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
 from handlers.web import WebChat
@@ -57,6 +58,9 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
             settings.staff_chat_id,
             admin_ids=settings.admin_ids,
             timezone=settings.timezone,
+            backlog_alert=timedelta(minutes=settings.desk_backlog_alert_minutes)
+            if settings.desk_backlog_alert_minutes
+            else None,
         )
         desk.attach(channel)
     return channel, desk

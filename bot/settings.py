@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     webhook_port: int = 8080
     staff_chat_id: int | None = None
     admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
+    # The desk says so once in the group when a post has waited longer (0: never).
+    desk_backlog_alert_minutes: int = Field(default=10, ge=0, le=24 * 60)
     web_chat: bool = True  # the website chat on the HTTP server of `run` (docs/web.md)
     web_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()  # sites that may embed it (the widget)
 

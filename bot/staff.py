@@ -84,7 +84,7 @@ async def run_staff_command(settings: Any, args: argparse.Namespace) -> int:
 
 
 async def pending_text(app: Any, t: Translator) -> str:
-    from handlers.staff_desk import mask_name
+    from flows.privacy import mask_name
     from storage import desk as desk_repo
 
     zone = ZoneInfo(app.settings.timezone)
@@ -138,7 +138,7 @@ async def card_text(session: Any, request: Any, app: Any, t: Translator) -> str:
     """The request card as the staff group sees it: personal data masked, the same ID on other requests."""
     from flows.engine import display_value
     from flows.lookup import same_id_line
-    from handlers.staff_desk import mask_mobile, mask_name, mask_national_id
+    from flows.privacy import mask_mobile, mask_name, mask_national_id
     from storage import repo
 
     attachments = await repo.attachments_of(session, request.id)

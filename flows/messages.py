@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class AttachmentKind(StrEnum):
@@ -23,6 +24,19 @@ class Attachment:
     size: int
     name: str | None = None
     sha256: str | None = None
+
+
+def stored_attachment(stored: Any) -> Attachment:
+    """The neutral Attachment for what the file store kept (storage.files.StoredFile, which has the same
+    fields; storage does not import flows)."""
+    return Attachment(
+        kind=AttachmentKind(stored.kind),
+        ref=stored.ref,
+        mime=stored.mime,
+        size=stored.size,
+        name=stored.name,
+        sha256=stored.sha256,
+    )
 
 
 @dataclass(frozen=True)

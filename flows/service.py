@@ -69,6 +69,8 @@ class RelayedMessage:
 
 StaffNotice = RequestCreated | EscalationOpened | RelayedMessage | survey_flow.LowRating
 Listener = Callable[[StaffNotice], Awaitable[None]]
+Recorder = Callable[[AsyncSession, StaffNotice, datetime], Awaitable[None]]
+"""Writes a notice in the transaction of the turn that caused it (the staff desk's durable queue)."""
 
 
 @dataclass
@@ -100,7 +102,8 @@ class ConversationService:
         self.settings = settings or FlowSettings()
         self.faq = faq
         self.default_language = default_language
-        self.listeners: list[Listener] = []
+        self.listeners: list[Listener] = []  # after the commit
+        self.recorders: list[Recorder] = []  # inside the turn's transaction
         self._locks: weakref.WeakValueDictionary[ContactKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, key: ContactKey) -> asyncio.Lock:
@@ -239,6 +242,9 @@ class ConversationService:
             else:
                 await repo.update_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
             dropped = await self._dropped_files(session, contact, state, inbound, result.state)
+            for notice in applied.notices:
+                for record in self.recorders:
+                    await record(session, notice, now)
             return applied.messages, applied.notices, dropped
 
     async def _dropped_files(

@@ -9,7 +9,16 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-from flows.messages import Attachment, AttachmentKind, ContactKey, Expect, Inbound, Option, Outbound
+from flows.messages import (
+    Attachment,
+    AttachmentKind,
+    ContactKey,
+    Expect,
+    Inbound,
+    Option,
+    Outbound,
+    stored_attachment,
+)
 from flows.text import fold
 from flows.validators import MAX_FILE_BYTES
 from locales import translator
@@ -27,7 +36,7 @@ def store_file(path: Path, files_dir: Path, max_bytes: int = MAX_FILE_BYTES) -> 
         return Attachment(
             kind=AttachmentKind.DOCUMENT, ref="unread:too-big", mime=UNREADABLE, size=size, name=path.name
         )
-    return FileStore(files_dir).store(path.read_bytes(), name=path.name)
+    return stored_attachment(FileStore(files_dir).store(path.read_bytes(), name=path.name))
 
 
 def numbered(message: Outbound) -> list[tuple[int, Option]]:

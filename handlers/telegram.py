@@ -338,8 +338,9 @@ class WindowLimiter:
 class FloodLimiter(BaseRateLimiter[None]):
     """Telegram's published flood limits for sending: about 1 message/s per private chat (short bursts
     allowed), 30/s overall and 20/min per group. Other calls (getFile, answerCallbackQuery,
-    sendChatAction…) are not throttled. A 429 is handled by the sender, not here. ``group_period``
-    is 60 s; tests scale it down."""
+    sendChatAction…) are not throttled. A 429 on any send holds every send through this limiter (replies,
+    the outbox, the staff desk: one bot, one limiter) for its ``retry_after``; retrying is the sender's
+    business. ``group_period`` is 60 s; tests scale it down."""
 
     def __init__(
         self,
@@ -355,6 +356,19 @@ class FloodLimiter(BaseRateLimiter[None]):
         self._per_chat = (per_chat_burst, per_chat_burst / per_chat_per_second)
         self._per_group = (group_per_minute, group_period)
         self._limiters: dict[int | str, AsyncLimiter | WindowLimiter] = {}
+        self._hold_until = 0.0  # event-loop time before which nothing is sent (a 429's retry_after)
+        self.holds = 0  # 429s seen, for tests and benchmarks
+
+    def hold(self, seconds: float) -> None:
+        """Send nothing for ``seconds`` (Telegram answered 429 with this retry_after)."""
+        self.holds += 1
+        until = asyncio.get_running_loop().time() + seconds
+        self._hold_until = max(self._hold_until, until)
+
+    async def _held(self) -> None:
+        loop = asyncio.get_running_loop()
+        while (delay := self._hold_until - loop.time()) > 0:
+            await asyncio.sleep(delay)
 
     async def initialize(self) -> None:
         """Nothing to set up."""
@@ -374,8 +388,14 @@ class FloodLimiter(BaseRateLimiter[None]):
         chat_id = data.get("chat_id")
         if endpoint not in _SEND_ENDPOINTS or chat_id is None:
             return await callback(*args, **kwargs)
+        await self._held()
         async with self._chat_limiter(chat_id), self._overall:
-            return await callback(*args, **kwargs)
+            await self._held()  # a 429 may have come while this send waited for its turn
+            try:
+                return await callback(*args, **kwargs)
+            except RetryAfter as error:
+                self.hold(retry_after_seconds(error))
+                raise
 
     def _chat_limiter(self, chat_id: int | str) -> AsyncLimiter | WindowLimiter:
         with contextlib.suppress(TypeError, ValueError):
@@ -401,7 +421,9 @@ def _idle(limiter: AsyncLimiter | WindowLimiter) -> bool:
 
 class PerChatUpdateProcessor(BaseUpdateProcessor):
     """Updates from different chats run concurrently (one user's 429 wait does not hold up others);
-    updates from one chat run one at a time, in arrival order."""
+    updates from one chat run one at a time, in arrival order. A button press in a private chat is
+    answered (answerCallbackQuery) as it arrives, before waiting for that chat's earlier updates and their
+    paced sends, so the button stops spinning at once and the query never expires (15 s)."""
 
     def __init__(self, max_concurrent_updates: int = 64) -> None:
         super().__init__(max_concurrent_updates)
@@ -413,10 +435,17 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         if chat is None:
             await coroutine
             return
+        if chat.type == ChatType.PRIVATE and update.callback_query is not None:  # type: ignore[union-attr]
+            # Beside the chat's queue, not in it: the update keeps its place in the chat's order.
+            answering: asyncio.Task[None] | None = asyncio.create_task(_answer_quietly(update.callback_query))  # type: ignore[union-attr]
+        else:
+            answering = None
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
         self._users[chat.id] = self._users.get(chat.id, 0) + 1
         try:
             async with lock:
+                if answering is not None:
+                    await answering  # answered before the press's work, whatever came before it
                 await coroutine
         finally:
             self._users[chat.id] -= 1
@@ -429,6 +458,11 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         """Nothing to release."""
+
+
+async def _answer_quietly(query: Any) -> None:
+    with contextlib.suppress(TelegramError):
+        await query.answer()
 
 
 def _in_private_chat(update: object) -> bool:
@@ -575,8 +609,10 @@ class TelegramChannel:
     # -- handlers
 
     async def _on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.callback_query is not None:
-            # Always answered, first: the button stops spinning and the query cannot expire meanwhile.
+        if (
+            update.callback_query is not None
+            and not isinstance(context.application.update_processor, PerChatUpdateProcessor)
+        ):  # PerChatUpdateProcessor answers it as it arrives: the button stops spinning, the query cannot expire
             with contextlib.suppress(TelegramError):
                 await update.callback_query.answer()
         inbound = update_to_inbound(update)

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from flows.messages import Attachment, ContactKey, Inbound, Outbound
+from flows.messages import Attachment, ContactKey, Inbound, Outbound, stored_attachment
 from storage import outbox, repo
 from storage import web as transcript
 from storage.db import Database
@@ -311,4 +311,4 @@ def _store_bytes(data: bytes, name: str, files_dir: Path) -> Attachment:
     """The project's file store: the bytes decide the type, never the name the browser gave; a file that
     does not open as an image or a PDF is not kept, and the conversation explains which types it takes."""
     clean = Path(name).name[:200] or "file"
-    return FileStore(files_dir).store(data, name=clean)
+    return stored_attachment(FileStore(files_dir).store(data, name=clean))

@@ -16,18 +16,32 @@ import logging
 import os
 import tempfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from flows.messages import Attachment, AttachmentKind
 from storage.crypto import active
 
 FILE_REF = "file:"
 UNREADABLE = "application/octet-stream"
 _PILLOW_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 _SUFFIX = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
+PHOTO, DOCUMENT = "photo", "document"  # = flows.messages.AttachmentKind values
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """What the store kept (or refused): the fields of a neutral Attachment (flows.messages.Attachment
+    is made from it by ``flows.messages.stored_attachment``)."""
+
+    kind: str
+    ref: str
+    mime: str
+    size: int
+    name: str | None = None
+    sha256: str | None = None
 
 
 def sniff(data: bytes) -> str:
@@ -76,7 +90,7 @@ def _pdf_type(data: bytes) -> str | None:
 
 
 class FileStore:
-    """Where accepted files live. ``store`` -> an Attachment whose ``ref`` is ``file:<path>``."""
+    """Where accepted files live. ``store`` -> a StoredFile whose ``ref`` is ``file:<path>``."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -86,21 +100,21 @@ class FileStore:
         data: bytes,
         *,
         name: str | None = None,
-        kind: AttachmentKind | None = None,
-    ) -> Attachment:
+        kind: str | None = None,
+    ) -> StoredFile:
         """Keep ``data`` if it opens as an image or a PDF. When it does not, nothing is written and the
-        Attachment comes back with mime ``application/octet-stream`` and a ``ref`` starting ``unread:``, so
+        StoredFile comes back with mime ``application/octet-stream`` and a ``ref`` starting ``unread:``, so
         the form refuses it and says why."""
         mime = sniff(data)
         digest = hashlib.sha256(data).hexdigest()
-        if kind is None or mime == "application/pdf" or (kind == AttachmentKind.PHOTO and mime == UNREADABLE):
-            kind = AttachmentKind.PHOTO if mime.startswith("image/") else AttachmentKind.DOCUMENT
+        if kind is None or mime == "application/pdf" or (kind == PHOTO and mime == UNREADABLE):
+            kind = PHOTO if mime.startswith("image/") else DOCUMENT
         if mime == UNREADABLE:
             ref = f"unread:{digest}"
-            return Attachment(kind=kind, ref=ref, mime=mime, size=len(data), name=name, sha256=digest)
+            return StoredFile(kind=kind, ref=ref, mime=mime, size=len(data), name=name, sha256=digest)
         path = self.root / f"{digest}{_SUFFIX.get(mime, '')}"
         write_once(path, data)
-        return Attachment(
+        return StoredFile(
             kind=kind, ref=FILE_REF + str(path), mime=mime, size=len(data), name=name, sha256=digest
         )
 

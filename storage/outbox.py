@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Column, Index, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,13 +27,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from storage import repo
+from storage.claiming import claim_rows
 from storage.crypto import EncryptedJSON
 from storage.db import Database
 from storage.models import Contact, utc_column
 from storage.repo import _statement
 
-if TYPE_CHECKING:
-    from flows.messages import Outbound
+Outbound = Any  # flows.messages.Outbound: storage does not import flows
 
 log = logging.getLogger(__name__)
 
@@ -162,20 +162,7 @@ async def claim(
     if limit <= 0 or (channels is not None and not channels):
         return []
     claimed = {"state": OutboxState.SENDING.value, "lease_until": now + lease}
-    async with db.transaction() as session:
-        connection = await session.connection()
-        if db.is_postgres:
-            picked = _due_ids(now, limit, channels, user_id).with_for_update(skip_locked=True, of=_TABLE)
-            ids = list((await connection.execute(picked)).scalars())
-            if not ids:
-                return []
-            statement = update(_TABLE).where(_TABLE.c.id.in_(ids))
-        else:
-            # One statement under SQLite's write lock: atomic against other processes on the same file too.
-            statement = update(_TABLE).where(
-                _TABLE.c.id.in_(_due_ids(now, limit, channels, user_id).scalar_subquery())
-            )
-        rows = (await connection.execute(statement.values(**claimed).returning(*_TABLE.columns))).all()
+    rows = await claim_rows(db, _TABLE, _due_ids(now, limit, channels, user_id), claimed)
     messages = [OutboxMessage(**dict(row._mapping)) for row in rows]
     messages.sort(key=lambda m: (m.due_at, m.id))
     return messages

@@ -26,6 +26,15 @@ def test_flows_imports_no_channel_or_wiring_code():
     assert {name: bad for name, bad in offenders.items() if bad} == {}
 
 
+def test_storage_imports_no_flows_channel_or_wiring_code():
+    storage = FLOWS.parent / "storage"
+    files = sorted(storage.rglob("*.py"))
+    offenders = {
+        str(p.relative_to(storage)): sorted(imported_roots(p) & (FORBIDDEN | {"flows"})) for p in files
+    }
+    assert {name: bad for name, bad in offenders.items() if bad} == {}
+
+
 def test_the_checker_does_catch_a_forbidden_import(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("import os\nfrom telegram import Bot\nfrom handlers.console import x\n")

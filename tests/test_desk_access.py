@@ -16,7 +16,7 @@ from typing import Any
 import pytest_asyncio
 
 from bot.app import App
-from handlers.staff_desk import StaffDesk
+from handlers.desk import StaffDesk
 from handlers.telegram import TelegramChannel
 from tests.fakes import FakeBotApi
 from tests.test_staff_desk import (  # noqa: F401  (start_bot is a fixture; it uses this module's api)

@@ -488,7 +488,8 @@ async def test_stats_posts_the_figures_and_report_sends_a_png_chart(
     update = await staff_says(api, "/report")
     (photo,) = await api.wait_for_call("sendPhoto", timeout=20)
 
-    assert figures == await stats_text(app.db, app.clock)
+    # the figures, then the staff queue's backlog (issue 10: depth and the oldest waiting post)
+    assert figures == await stats_text(app.db, app.clock) + "\n\nلا رسائل تنتظر النشر في هذه المجموعة."
     assert figures.startswith("📊 تقرير «مستفيد»")
     assert photo["chat_id"] == STAFF and photo["photo"].content.startswith(PNG_MAGIC)
     assert photo["caption"].startswith("📈")

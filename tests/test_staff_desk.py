@@ -18,8 +18,9 @@ from sqlalchemy import select
 from bot.app import App, build_app
 from flows.clock import FakeClock
 from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
+from flows.privacy import mask_mobile, mask_name, mask_national_id
 from flows.service import EscalationOpened, RelayedMessage
-from handlers.staff_desk import StaffDesk, mask_mobile, mask_name, mask_national_id
+from handlers.desk import StaffDesk
 from handlers.telegram import FloodLimiter, TelegramChannel, webhook_app
 from storage.models import AuditLog, Contact
 from tests.conftest import ARABIC_ANSWERS, Chat

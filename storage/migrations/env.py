@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 import storage.desk  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
 import storage.outbox  # noqa: F401
+import storage.staff_queue  # noqa: F401
 import storage.survey  # noqa: F401
 import storage.web  # noqa: F401
 import storage.whatsapp  # noqa: F401

@@ -204,6 +204,7 @@ class FakeBotApi:
         global_rate: float | None = None,
         per_chat_rate: float | None = None,
         group_rate_per_minute: float | None = None,
+        group_period: float = 60.0,  # benchmarks scale Telegram's minute down
     ) -> None:
         self.token = token
         self.bot_username = bot_username
@@ -217,6 +218,7 @@ class FakeBotApi:
         self._global_rate = global_rate
         self._per_chat_rate = per_chat_rate
         self._group_rate = group_rate_per_minute
+        self._group_period = group_period
         self._global_bucket = _Bucket(global_rate, max(1.0, global_rate)) if global_rate else None
         self._chat_buckets: dict[int | str, _Bucket] = {}
         self._seen_deliveries: set[tuple[Any, ...]] = set()
@@ -699,7 +701,7 @@ class FakeBotApi:
             return None
         is_group = not isinstance(chat_key, int) or chat_key < 0
         if is_group and self._group_rate:
-            rate, capacity = self._group_rate / 60.0, self._group_rate
+            rate, capacity = self._group_rate / self._group_period, self._group_rate
         elif not is_group and self._per_chat_rate:
             rate, capacity = self._per_chat_rate, max(1.0, self._per_chat_rate)
         else:
