@@ -198,6 +198,7 @@ class ConversationService:
         async with self.db.transaction() as session:
             now = self.clock.now()
             key = inbound.contact
+            await repo.lock_contact(session, key.channel, key.user_id)  # across workers, before any read
             if not await repo.mark_processed(session, key.channel, inbound.message_id, now):
                 return [], [], set()
             found = await repo.contact_with_state(session, key.channel, key.user_id, lock=self.db.is_postgres)
@@ -447,6 +448,7 @@ class ConversationService:
             contact = await session.get(Contact, contact_id)
             if contact is None:
                 return
+            await repo.lock_contact(session, contact.channel, contact.channel_user_id)
             state = State.from_json(
                 await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language
             )
@@ -467,6 +469,7 @@ class ConversationService:
             contact = await session.get(Contact, contact_id)
             if contact is None:
                 return []
+            await repo.lock_contact(session, contact.channel, contact.channel_user_id)
             state = State.from_json(
                 await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language
             )
