@@ -4,8 +4,11 @@ overdue decisions, and the alerts they post to the staff chat."""
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -19,10 +22,12 @@ from flows.messages import Outbound
 from flows.notifications import render
 from flows.survey import sync_sent_polls
 from locales import translator
+from storage import lease
 from storage.models import Contact
 from storage.outbox import OutboxMessage, OutboxWorker, Sender
 
 log = logging.getLogger(__name__)
+DIGEST_LEASE = timedelta(hours=12)
 PostToStaff = Callable[[str], Awaitable[None]]
 
 
@@ -71,7 +76,12 @@ async def _reference_of(app: App, outbox_id: Any) -> str | None:
 
 
 def daily_digest(app: App, post: PostToStaff | None) -> Callable[[], Awaitable[None]]:
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+
     async def run() -> None:
+        # Every worker's scheduler fires at the same minute: the one that takes the day's lease posts it.
+        if not await lease.take(app.db, "digest", holder, app.clock.now(), DIGEST_LEASE):
+            return
         digest = await overdue_digest(app.db, app.clock)
         if digest.text and post is not None:
             await post(digest.text)

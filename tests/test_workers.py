@@ -140,3 +140,34 @@ async def test_two_workers_handle_one_contacts_interleaved_messages_one_at_a_tim
         assert await check.service.contact_state(contact) == final_serial
     finally:
         await check.close()
+
+
+async def test_the_daily_digest_is_posted_once_however_many_workers_tick_it(
+    database_url: str, tmp_path: Path, shared_faq: object
+) -> None:
+    from bot.delivery import daily_digest
+    from tests.test_decisions import submit
+
+    clock = FakeClock()
+    workers = [
+        await build_app(make_settings(database_url, tmp_path / f"w{n}"), clock=clock, migrate=False, faq=shared_faq)
+        for n in range(2)
+    ]
+    posted: list[str] = []
+
+    async def post(text: str) -> None:
+        posted.append(text)
+
+    try:
+        await submit(workers[0], user="a")
+        clock.advance(days=15)
+        await asyncio.gather(*(daily_digest(worker, post)() for worker in workers))
+        first_day = list(posted)
+        clock.advance(days=1)
+        await asyncio.gather(*(daily_digest(worker, post)() for worker in workers))
+    finally:
+        for worker in workers:
+            await worker.close()
+
+    assert len(first_day) == 1 and "2026-00001" in first_day[0]
+    assert len(posted) == 2  # the next day, once again
