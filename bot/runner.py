@@ -24,6 +24,7 @@ from bot.delivery import Delivery
 from bot.http import HttpServer, RouteGroup, public_url
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
+from bot.workers import inherited_socket, worker_index
 from handlers.staff_desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
@@ -113,7 +114,8 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     if settings.telegram_webhook_url and not settings.telegram_webhook_url.startswith("https://"):
         print("error: BOT_TELEGRAM_WEBHOOK_URL must start with https:// (Telegram's rule)", file=sys.stderr)
         return 2
-    app = await build_app(settings)
+    sock, index = inherited_socket(), worker_index()  # a worker of `run --workers N` (bot/workers.py)
+    app = await build_app(settings, migrate=sock is None)  # the supervisor has migrated
     if app.faq is not None:  # build the FAQ index off the event loop: the first question must not wait
         app.faq.background = True
         app.faq.warm()
@@ -152,19 +154,20 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
             )
         delivery = Delivery(app, senders, post)
         async with _stop_signal(stop) as stopped:
-            await _start_telegram(settings, channel, server)
+            await _start_telegram(settings, channel, server, register=index == 0)
             try:
                 if desk is not None:
                     await desk.start()
                 delivery.start()
-                _say_where(settings, web, channel, whatsapp=settings.whatsapp_token is not None)
-                if channel is None:
+                if index == 0:
+                    _say_where(settings, web, channel, whatsapp=settings.whatsapp_token is not None)
+                if channel is None and index == 0:
                     print(
                         "note: BOT_TELEGRAM_TOKEN is not set: no staff desk; requests are saved but not posted "
                         "to staff (try `python -m bot staff pending`)",
                         flush=True,
                     )
-                if not await server.serve(stopped):
+                if not await server.serve(stopped, sock):
                     raise _NotStarted
             finally:
                 delivery.stop()
@@ -196,14 +199,17 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     return 0
 
 
-async def _start_telegram(settings: Settings, channel: TelegramChannel | None, server: HttpServer) -> None:
+async def _start_telegram(
+    settings: Settings, channel: TelegramChannel | None, server: HttpServer, *, register: bool = True
+) -> None:
     if channel is None:
         return
     if settings.telegram_webhook_url:
         secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
         server.add(RouteGroup("telegram", webhook_routes(channel, secret)))
         await channel.start()
-        await channel.set_webhook(webhook_url(settings.telegram_webhook_url), secret)
+        if register:  # one worker registers it for all
+            await channel.set_webhook(webhook_url(settings.telegram_webhook_url), secret)
     else:
         await channel.start_polling()
 
