@@ -65,6 +65,8 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # The platform's id of the last message accepted (Telegram's message_id), written with state `sent`.
+    sent_ref: str | None = Field(default=None, max_length=100)
     # Set by channels that report delivery (WhatsApp status webhooks); they feed the reports.
     delivered_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     read_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
@@ -221,6 +223,7 @@ def _mark_sent_statement(dialect: str) -> Any:
         attempts=bindparam("attempts"),
         parts_sent=bindparam("parts_sent"),
         last_error=None,
+        sent_ref=bindparam("ref"),
     )
 
 
@@ -242,7 +245,7 @@ def _reschedule_statement(dialect: str) -> Any:
 
 @dataclass(frozen=True)
 class Sent:
-    pass
+    ref: str | None = None  # the platform's id of the last message it accepted, when it gives one
 
 
 @dataclass(frozen=True)
@@ -533,7 +536,7 @@ class OutboxWorker:
             parts = row.parts_sent + result_delivered(result, len(messages) - row.parts_sent)
             now = self.clock.now()
             if isinstance(result, Sent):
-                await self._mark_sent(row, lease, now, parts)
+                await self._mark_sent(row, lease, now, parts, result.ref)
                 sent += 1
             elif isinstance(result, RetryAfter):
                 due = now + timedelta(seconds=max(1.0, result.seconds))
@@ -598,11 +601,22 @@ class OutboxWorker:
             return False
         return True
 
-    async def _mark_sent(self, row: OutboxMessage, lease: datetime, now: datetime, parts: int) -> None:
+    async def _mark_sent(
+        self, row: OutboxMessage, lease: datetime, now: datetime, parts: int, ref: str | None = None
+    ) -> None:
+        # Straight after the platform accepted it and before the next send: a crash between the two is the
+        # only way this row goes out twice.
         await self._write(
             "outbox.sent",
             _mark_sent_statement,
-            {"row_id": row.id, "lease": lease, "now": now, "attempts": row.attempts + 1, "parts_sent": parts},
+            {
+                "row_id": row.id,
+                "lease": lease,
+                "now": now,
+                "attempts": row.attempts + 1,
+                "parts_sent": parts,
+                "ref": ref[:100] if ref else None,
+            },
         )
 
     async def _reschedule(

@@ -1,4 +1,4 @@
-"""ops: leases for scheduled jobs that run once across workers
+"""ops: leases for scheduled jobs that run once across workers; the platform's id of a sent notice
 
 Revision ID: 0008_ops
 Revises: 0007_wa
@@ -24,7 +24,12 @@ def upgrade() -> None:
         sa.Column("until", storage.models.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("name"),
     )
+    op.add_column(
+        "outbox_message", sa.Column("sent_ref", sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True)
+    )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox_message") as batch:
+        batch.drop_column("sent_ref")
     op.drop_table("job_lease")
