@@ -3,6 +3,7 @@ overdue decisions, and the alerts they post to the staff chat."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -110,7 +111,18 @@ class Delivery:
             CronTrigger(hour=hour, minute=minute, timezone=settings.timezone),
         )
         polls = TickJob("polls", self.sync_polls, CronTrigger(second="*/30"))
-        self.scheduler: AsyncIOScheduler = build_scheduler(settings, self.worker, extra_jobs=[digest, polls])
+        self.scheduler: AsyncIOScheduler = build_scheduler(settings, self, extra_jobs=[digest, polls])
+        self._ticking: set[asyncio.Task[Any]] = set()
+
+    async def tick(self) -> int:
+        """The outbox worker's tick, remembered so that ``close`` can let it finish."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._ticking.add(task)
+        try:
+            return await self.worker.tick()
+        finally:
+            self._ticking.discard(task)  # type: ignore[arg-type]
 
     async def sync_polls(self) -> None:
         await sync_sent_polls(self.app.db)
@@ -122,3 +134,10 @@ class Delivery:
         self.worker.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    async def close(self, timeout: float = 20.0) -> None:
+        """Stop ticking and let the batch in hand finish (each row is marked as it is sent); rows not yet
+        sent stay in the database for the next start."""
+        self.stop()
+        if self._ticking:
+            await asyncio.wait(set(self._ticking), timeout=timeout)

@@ -15,6 +15,7 @@ import secrets
 import signal
 import sys
 from collections.abc import AsyncIterator
+from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
 from telegram.error import InvalidToken, NetworkError
@@ -22,6 +23,7 @@ from telegram.error import InvalidToken, NetworkError
 from bot.app import App, build_app
 from bot.delivery import Delivery
 from bot.http import HttpServer, RouteGroup, public_url
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
 from bot.workers import inherited_socket, worker_index
@@ -30,7 +32,9 @@ from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
 from handlers.web import WebChat
 from handlers.web_http import WebLimits, web_routes
-from storage.outbox import Sender
+from storage.migrate import heads as migration_heads
+from storage.migrate import is_current as migrations_current
+from storage.outbox import Sender, count_by_state
 
 log = logging.getLogger(__name__)
 
@@ -77,17 +81,22 @@ def webhook_url(url: str) -> str:
     return urlunsplit(parts)
 
 
-def build_server(app: App, web: WebChat | None, limits: WebLimits | None = None) -> HttpServer:
-    """The one HTTP server with health and the web chat; channels add their own groups to it."""
+def build_server(
+    app: App, web: WebChat | None, limits: WebLimits | None = None, metrics: Metrics | None = None
+) -> HttpServer:
+    """The one HTTP server with health, metrics and the web chat; channels add their own groups to it."""
     settings = app.settings
     server = HttpServer(settings.webhook_listen, settings.webhook_port)
+    expected = migration_heads()
 
-    async def database_reachable() -> bool:
-        async with app.db.transaction() as session:
-            await session.connection()
-        return True
+    async def database_current() -> bool:  # reachable, and at the migrations this code expects
+        return await migrations_current(app.db, expected)
 
-    server.add(RouteGroup("database", (), checks=(database_reachable,)))
+    server.add(RouteGroup("database", (), checks=(database_current,)))
+    if metrics is not None:
+        app.service.on_handled = metrics.message_handled
+        metrics.depth("outbox", partial(count_by_state, app.db))
+        server.add(metrics.route_group())
     if web is not None:
         routes = web_routes(web, allowed_origins=settings.web_allowed_origins, limits=limits)
         server.add(RouteGroup("web", routes, stopping=web.close_streams))
@@ -123,7 +132,8 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     desk: StaffDesk | None = None
     try:
         web = build_web(app) if settings.web_chat else None
-        server = build_server(app, web)
+        metrics = Metrics()
+        server = build_server(app, web, metrics=metrics)
         senders: dict[str, Sender] = {}
         if web is not None:
             senders["web"] = web.outbox_sender
@@ -153,6 +163,7 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
                 )
             )
         delivery = Delivery(app, senders, post)
+        delivery.worker.on_result, delivery.worker.on_dead = metrics.outbox_result, metrics.outbox_dead
         async with _stop_signal(stop) as stopped:
             await _start_telegram(settings, channel, server, register=index == 0)
             try:
@@ -169,8 +180,8 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
                     )
                 if not await server.serve(stopped, sock):
                     raise _NotStarted
-            finally:
-                delivery.stop()
+            finally:  # the server has stopped taking requests and finished those in hand (bot/http.py)
+                await delivery.close()
                 if desk is not None:
                     await desk.stop()
                 if channel is not None:

@@ -20,11 +20,15 @@ import contextlib
 import logging
 import os
 import secrets
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
+from pathlib import Path
 
+from bot.metrics import MULTIPROC_DIR
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,6 +97,11 @@ async def run_workers(settings: Settings, workers: int) -> int:
         )
         return 1
     env = dict(os.environ, **{WORKER_FD: str(sock.fileno())})
+    # /metrics sums the workers' counters from files here (prometheus-client's multiprocess mode).
+    metrics_dir = Path(env.get(MULTIPROC_DIR) or tempfile.mkdtemp(prefix="mustafid-metrics-"))
+    for stale in metrics_dir.glob("*.db"):
+        stale.unlink()
+    env[MULTIPROC_DIR] = str(metrics_dir)
     if settings.telegram_token and not settings.telegram_webhook_secret:
         # Every worker must check the same secret as the one registered with Telegram.
         env["BOT_TELEGRAM_WEBHOOK_SECRET"] = secrets.token_urlsafe(32)
@@ -154,4 +163,6 @@ async def run_workers(settings: Settings, workers: int) -> int:
         for number in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(number)
         sock.close()
+        if MULTIPROC_DIR not in os.environ:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
     return status

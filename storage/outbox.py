@@ -415,6 +415,9 @@ class OutboxWorker:
         self.jitter = jitter
         self.only_user = only_user  # claim only this channel user's rows (a terminal chat's own notices)
         self.sent = 0  # since start, for benchmarks and logs
+        # Metrics (bot/metrics.py): the channel and the result of each send, the channel of each dead row.
+        self.on_result: Callable[[str, SendResult], None] | None = None
+        self.on_dead: Callable[[str], None] | None = None
         self._gate = asyncio.Semaphore(concurrency)
         self._stopping = False
 
@@ -496,6 +499,10 @@ class OutboxWorker:
             else:
                 sent += result
         self.sent += sent
+        if self.on_dead is not None:
+            for row in dead:
+                contact = contacts.get(row["contact_id"])
+                self.on_dead(contact.channel if contact is not None else "unknown")
         if dead:
             await self._alert("outbox.dead", {"count": len(dead), "rows": dead[:20]})
         return sent
@@ -533,6 +540,8 @@ class OutboxWorker:
                 )
                 continue
             result = await self._call(contact, messages[row.parts_sent :])
+            if self.on_result is not None:
+                self.on_result(contact.channel, result)
             parts = row.parts_sent + result_delivered(result, len(messages) - row.parts_sent)
             now = self.clock.now()
             if isinstance(result, Sent):

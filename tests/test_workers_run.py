@@ -70,6 +70,7 @@ async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
     )
     try:
         ready = await get_when_listening(f"http://127.0.0.1:{port}/readyz", timeout=120)
+        metrics = await get_when_listening(f"http://127.0.0.1:{port}/metrics")
         line = (await process.stdout.readline()).decode()  # type: ignore[union-attr]
         pids = [int(pid) for pid in line.split("(pids ")[1].rstrip(").\n").split(", ")]
         for pid in pids:
@@ -84,6 +85,7 @@ async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
         await _drop_pg_database(pg_server_url, url)
 
     assert ready.status_code == 200
+    assert metrics.status_code == 200 and "mustafid_queue_rows" in metrics.text
     assert status == 0
     assert "2 workers started" in line and len(set(pids)) == 2
     assert "Health:" in out  # worker 0 says where to connect
