@@ -26,7 +26,7 @@ from bot.http import HttpServer, RouteGroup, public_url
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
-from bot.workers import inherited_socket, worker_index
+from bot.workers import inherited_socket, shared_flood_limiter, worker_index
 from handlers.staff_desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
@@ -52,6 +52,7 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
         settings.telegram_api_base,
         files_dir=settings.files_dir,
         max_file_bytes=settings.max_upload_bytes,
+        rate_limiter=shared_flood_limiter(),  # None: the default; with N workers, a share of Telegram's limits
     )
     desk = None
     if settings.staff_chat_id is not None:

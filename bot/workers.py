@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from bot.metrics import MULTIPROC_DIR
 from bot.settings import Settings
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 WORKER_FD = "BOT_WORKER_FD"  # the inherited listening socket
 WORKER_INDEX = "BOT_WORKER_INDEX"  # 0 … N-1: worker 0 registers the webhook and prints where to connect
+WORKER_COUNT = "BOT_WORKER_COUNT"  # N: each worker keeps to 1/N of Telegram's overall and group limits
 STOP_GRACE = 30.0  # seconds a worker has to drain before it is killed
 RESTART_PAUSE = 1.0
 
@@ -68,6 +70,17 @@ def worker_index() -> int:
     return int(os.environ.get(WORKER_INDEX, "0"))
 
 
+def shared_flood_limiter() -> Any:
+    """In one of N workers: a FloodLimiter with 1/N of Telegram's 30/s overall and 20/min per group (each
+    worker paces itself; together they stay within the bot's limits). None in a single process."""
+    count = int(os.environ.get(WORKER_COUNT, "1"))
+    if count <= 1:
+        return None
+    from handlers.telegram import FloodLimiter
+
+    return FloodLimiter(overall_per_second=30 / count, group_per_minute=20 / count)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -96,7 +109,7 @@ async def run_workers(settings: Settings, workers: int) -> int:
             file=sys.stderr,
         )
         return 1
-    env = dict(os.environ, **{WORKER_FD: str(sock.fileno())})
+    env = dict(os.environ, **{WORKER_FD: str(sock.fileno()), WORKER_COUNT: str(workers)})
     # /metrics sums the workers' counters from files here (prometheus-client's multiprocess mode).
     metrics_dir = Path(env.get(MULTIPROC_DIR) or tempfile.mkdtemp(prefix="mustafid-metrics-"))
     for stale in metrics_dir.glob("*.db"):
