@@ -26,7 +26,7 @@ from bot.http import HttpServer, RouteGroup, public_url
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
-from bot.workers import inherited_socket, shared_flood_limiter, worker_index
+from bot.workers import inherited_socket, shared_flood_limiter, worker_count, worker_index
 from handlers.staff_desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
@@ -69,9 +69,12 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
 
 def build_web(app: App) -> WebChat:
     settings = app.settings
-    return WebChat(
+    web = WebChat(
         app.service, files_dir=settings.files_dir, max_upload_bytes=settings.max_upload_bytes, clock=app.clock
     )
+    if worker_count() > 1:  # what another worker writes reaches an open page within 3 s
+        web.poll_seconds = 3.0
+    return web
 
 
 def webhook_url(url: str) -> str:

@@ -70,10 +70,14 @@ def worker_index() -> int:
     return int(os.environ.get(WORKER_INDEX, "0"))
 
 
+def worker_count() -> int:
+    return int(os.environ.get(WORKER_COUNT, "1"))
+
+
 def shared_flood_limiter() -> Any:
     """In one of N workers: a FloodLimiter with 1/N of Telegram's 30/s overall and 20/min per group (each
     worker paces itself; together they stay within the bot's limits). None in a single process."""
-    count = int(os.environ.get(WORKER_COUNT, "1"))
+    count = worker_count()
     if count <= 1:
         return None
     from handlers.telegram import FloodLimiter

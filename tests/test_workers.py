@@ -150,7 +150,9 @@ async def test_the_daily_digest_is_posted_once_however_many_workers_tick_it(
 
     clock = FakeClock()
     workers = [
-        await build_app(make_settings(database_url, tmp_path / f"w{n}"), clock=clock, migrate=False, faq=shared_faq)
+        await build_app(
+            make_settings(database_url, tmp_path / f"w{n}"), clock=clock, migrate=False, faq=shared_faq
+        )
         for n in range(2)
     ]
     posted: list[str] = []
@@ -171,3 +173,48 @@ async def test_the_daily_digest_is_posted_once_however_many_workers_tick_it(
 
     assert len(first_day) == 1 and "2026-00001" in first_day[0]
     assert len(posted) == 2  # the next day, once again
+
+
+async def test_with_two_workers_web_replies_written_by_either_reach_the_open_page_in_one_numbered_transcript(
+    database_url: str, tmp_path: Path, shared_faq: object
+) -> None:
+    from handlers.web import WebChat
+
+    clock = FakeClock()
+    workers = [
+        await build_app(
+            make_settings(database_url, tmp_path / f"w{n}"), clock=clock, migrate=False, faq=shared_faq
+        )
+        for n in range(2)
+    ]
+    pages = [
+        WebChat(app.service, files_dir=tmp_path / "files", max_upload_bytes=10**6, clock=clock)
+        for app in workers
+    ]
+    for page in pages:
+        page.poll_seconds = 0.05  # as `run --workers N` sets it (3 s there)
+    user = "a" * 64
+    try:
+        greeting = await pages[0].start(user)
+        contact = await pages[0].contact(user)
+        assert contact is not None
+        queue = pages[0].subscribe(user)
+        stream = pages[0].stream(user, greeting[-1]["seq"], queue)
+        # Staff replies written by both workers at once, 10 times: one numbering, nothing refused.
+        for n in range(10):
+            await asyncio.gather(
+                *(
+                    page.deliver(contact, [Outbound(text=f"from worker {k}, {n}", key=None, lang="ar")])
+                    for k, page in enumerate(pages)
+                )
+            )
+        seen = [await asyncio.wait_for(anext(stream), 5) for _ in range(20)]
+        await stream.aclose()
+    finally:
+        for app in workers:
+            await app.close()
+
+    assert sorted(event["text"] for event in seen) == sorted(
+        f"from worker {k}, {n}" for k in range(2) for n in range(10)
+    )
+    assert [event["seq"] for event in seen] == list(range(greeting[-1]["seq"] + 1, greeting[-1]["seq"] + 21))
