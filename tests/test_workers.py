@@ -218,3 +218,40 @@ async def test_with_two_workers_web_replies_written_by_either_reach_the_open_pag
         f"from worker {k}, {n}" for k in range(2) for n in range(10)
     )
     assert [event["seq"] for event in seen] == list(range(greeting[-1]["seq"] + 1, greeting[-1]["seq"] + 21))
+
+
+async def test_a_staff_decision_waits_for_the_persons_message_in_hand_on_another_worker(
+    pg_url: str, tmp_path: Path, shared_faq: object
+) -> None:
+    from flows.decisions import DecisionService
+    from flows.lifecycle import Action
+    from tests.test_decisions import submit
+
+    clock = FakeClock()
+    app = await build_app(make_settings(pg_url, tmp_path / "w"), clock=clock, migrate=False, faq=shared_faq)
+    other = create_async_engine(pg_url)  # "another worker", in the middle of this person's message
+    try:
+        await submit(app, user="p1")
+        async with other.connect() as connection, connection.begin():
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": "console:p1"}
+            )
+            deciding = asyncio.create_task(
+                DecisionService(app.db, app.clock, app.form).decide(
+                    "2026-00001", Action.NEED_INFO, "staff:1", "المدينة ناقصة"
+                )
+            )
+            waiting = text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")
+            for _ in range(500):  # until the decision is seen queued behind the lock (not a fixed sleep)
+                if (await connection.execute(waiting)).scalar_one():
+                    break
+                await asyncio.sleep(0.01)
+            assert not deciding.done()
+        outcome = await asyncio.wait_for(deciding, 10)  # the message committed: the decision goes on
+        state = await app.service.contact_state(ContactKey("console", "p1"))
+    finally:
+        await other.dispose()
+        await app.close()
+
+    assert outcome.ok
+    assert state is not None and state.step == "city"
