@@ -12,6 +12,11 @@ in the worker's own event loop with --server inline.
 
 Prints the achieved rate as a fraction of the enforced limit (target >= 0.9), rows lost (target 0),
 duplicates (target 0) and 429s received (target <= 1 % of sends).
+
+The kill test: ``--kill-every 5`` runs the outbox worker in a child process killed with SIGKILL every 5 s and
+started again (rows a killed worker held come back when their lease, ``--lease`` 10 s, runs out). It prints
+the kills, rows lost (target 0) and the duplicates they caused: a row Telegram accepted whose worker died
+before marking it sent is the one case sent twice.
 """
 
 from __future__ import annotations
@@ -173,11 +178,65 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             return await run_on(args, url)
 
 
+def _worker_child(url: str, api_base: str, args: argparse.Namespace) -> None:
+    """One outbox worker that drains until every row is sent or dead (or it is killed)."""
+
+    async def work() -> None:
+        db = Database(url)
+        limits = ChannelLimits(args.sender_rate or args.global_rate, args.per_chat_rate, per_chat_burst=1)
+        try:
+            async with outbox_bot(TOKEN, api_base) as bot:
+                worker = OutboxWorker(
+                    db,
+                    SystemClock(),
+                    {"telegram": TelegramSender(bot, RateLimiter(limits))},
+                    render_row,
+                    max_attempts=8,
+                    batch=args.batch,
+                    concurrency=args.concurrency,
+                    lease=timedelta(seconds=args.lease),
+                )
+                await worker.drain(wait=True)
+        finally:
+            await db.dispose()
+
+    asyncio.run(work())
+
+
+async def run_killed(args: argparse.Namespace, db: Database, url: str) -> dict[str, Any]:
+    """The kill test: a worker process killed every ``args.kill_every`` seconds and started again."""
+    context = multiprocessing.get_context("spawn")
+    kills = 0
+    async with fake_server("process", args.global_rate, args.per_chat_rate) as (api_base, stats):
+        started = time.perf_counter()
+        while True:
+            child = context.Process(target=_worker_child, args=(url, api_base, args), daemon=True)
+            child.start()
+            deadline = time.perf_counter() + args.kill_every
+            while child.is_alive() and time.perf_counter() < deadline:
+                await asyncio.sleep(0.05)
+            if not child.is_alive():
+                child.join()
+                states = await count_by_state(db)
+                if not states.get("pending") and not states.get("sending"):
+                    break
+                continue
+            child.kill()  # SIGKILL: no cleanup, rows in hand stay `sending` until their lease runs out
+            child.join()
+            kills += 1
+        elapsed = time.perf_counter() - started
+        server = await stats()
+    return {"elapsed": elapsed, "server": server, "alerts": [], "kills": kills}
+
+
 async def run_on(args: argparse.Namespace, url: str) -> dict[str, Any]:
     await upgrade_async(url)
     db = Database(url)
     try:
         await populate(db, args.count)
+        if args.kill_every:
+            killed = await run_killed(args, db, url)
+            return _result(args, url, killed, await count_by_state(db))
         alerts: list[tuple[str, dict]] = []
 
         async def alert(event: str, detail: dict) -> None:
@@ -195,7 +254,7 @@ async def run_on(args: argparse.Namespace, url: str) -> dict[str, Any]:
                     alert=alert,
                     batch=args.batch,
                     concurrency=args.concurrency,
-                    lease=timedelta(seconds=120),
+                    lease=timedelta(seconds=args.lease),
                 )
                 started = time.perf_counter()
                 await worker.drain(wait=True)
@@ -204,6 +263,13 @@ async def run_on(args: argparse.Namespace, url: str) -> dict[str, Any]:
         states = await count_by_state(db)
     finally:
         await db.dispose()
+    return _result(args, url, {"elapsed": elapsed, "server": server, "alerts": alerts, "kills": 0}, states)
+
+
+def _result(
+    args: argparse.Namespace, url: str, run: dict[str, Any], states: dict[str, int]
+) -> dict[str, Any]:
+    server, elapsed, alerts = run["server"], run["elapsed"], run["alerts"]
     accepted = server["accepted_per_chat"]
     delivered = sum(1 for n in range(args.count) if accepted.get(FIRST_CHAT + n, 0) > 0)
     return {
@@ -220,6 +286,7 @@ async def run_on(args: argparse.Namespace, url: str) -> dict[str, Any]:
         "rejected_429": server["rejected_429"],
         "server_window": (server["last_at"] - server["first_at"]) if server["first_at"] is not None else 0.0,
         "alerts": len(alerts),
+        "kills": run["kills"],
     }
 
 
@@ -258,7 +325,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--server", choices=("process", "inline"), default="process")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        default=0,
+        metavar="S",
+        help="the kill test: SIGKILL the worker every S seconds",
+    )
+    parser.add_argument(
+        "--lease",
+        type=float,
+        default=None,
+        help="outbox lease in seconds (default 120; 10 with --kill-every)",
+    )
     args = parser.parse_args(argv)
+    if args.lease is None:
+        args.lease = 10.0 if args.kill_every else 120.0
 
     result = asyncio.run(run(args))
     rate = result["delivered"] / result["elapsed"] if result["elapsed"] else 0.0
@@ -277,6 +359,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"elapsed {result['elapsed']:.1f} s (server saw sends over {result['server_window']:.1f} s)")
     print(f"achieved rate {rate:.1f}/s = {fraction:.3f} of the enforced limit (target >= 0.9)")
     print(f"lost {result['lost']} (target 0)")
+    if args.kill_every:
+        kills = result["kills"]
+        per_kill = result["duplicates"] / kills if kills else 0.0
+        print(
+            f"kill test: {kills} SIGKILLs (one every {args.kill_every:g} s, lease {args.lease:g} s): "
+            f"duplicates {result['duplicates']} of {result['rows']} rows = {result['duplicates'] / result['rows']:.2%}, "
+            f"{per_kill:.1f} per kill"
+        )
+        print("PASS" if result["lost"] == 0 and result["dead"] == 0 else "FAIL")
+        return 0 if result["lost"] == 0 else 1
     print(f"duplicates {result['duplicates']} (target 0)")
     print(
         f"429s received {result['rejected_429']} of {result['sends']} sends = {share_429:.2%} (target <= 1%)"

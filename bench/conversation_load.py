@@ -3,6 +3,7 @@
     python bench/conversation_load.py                     # 1,000 contacts on SQLite (a temporary file)
     python bench/conversation_load.py --db postgresql     # on PostgreSQL (BOT_TEST_DATABASE_URL or --pg-url)
     python bench/conversation_load.py --db both --contacts 1000
+    python bench/conversation_load.py --processes 2 --db postgresql   # 1 and 2 worker processes, one database
 
 All contacts run concurrently; at most --workers messages are handled at once (like a channel's worker pool).
 By default every contact sends its next message as soon as it has the reply (closed loop: the throughput
@@ -184,7 +185,21 @@ async def main() -> None:
         "--pg-url",
         default=os.environ.get("BOT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="with --db postgresql: compare 1 and N worker processes on one database (bench/conversation_processes.py)",
+    )
     args = parser.parse_args()
+    if args.processes > 1:
+        if args.db != "postgresql":
+            raise SystemExit(
+                "error: --processes needs --db postgresql (several workers share one PostgreSQL database)"
+            )
+        from bench.conversation_processes import compare
+
+        raise SystemExit(await compare(args.pg_url, args.contacts, args.processes, args.workers, SCRIPT))
     offered = f"offered {args.rate:.0f} messages/s" if args.rate else "as fast as possible"
     print(
         f"{args.contacts} contacts x {len(SCRIPT)} messages each, {args.workers} workers, {offered}, {os.cpu_count()} cores"

@@ -27,9 +27,16 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--contact", default=None, help="a name to come back later as the same person")
 
     commands.add_parser("migrate", help="apply the database migrations (also done on every start)")
-    commands.add_parser(
+    run = commands.add_parser(
         "run",
         help="serve the web chat (open the printed URL) and every configured channel (Telegram when BOT_TELEGRAM_TOKEN is set)",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="N worker processes on one listening socket (PostgreSQL and the Telegram webhook; see docs/deploy.md)",
     )
 
     ask = commands.add_parser("ask", help="print the answer the assistant gives to a question")
@@ -152,6 +159,10 @@ async def _migrate(settings, args) -> int:  # type: ignore[no-untyped-def]
 async def _run(settings, args) -> int:  # type: ignore[no-untyped-def]
     from bot.runner import run_channels
 
+    if args.workers != 1:
+        from bot.workers import run_workers
+
+        return await run_workers(settings, args.workers)
     return await run_channels(settings)
 
 

@@ -3,9 +3,13 @@ overdue decisions, and the alerts they post to the staff chat."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -20,10 +24,12 @@ from flows.messages import Outbound
 from flows.notifications import render
 from flows.survey import sync_sent_polls
 from locales import translator
+from storage import lease
 from storage.models import Contact
 from storage.outbox import OutboxMessage, OutboxWorker, Sender
 
 log = logging.getLogger(__name__)
+DIGEST_LEASE = timedelta(hours=12)
 PostToStaff = Callable[[str], Awaitable[None]]
 
 
@@ -72,7 +78,12 @@ async def _reference_of(app: App, outbox_id: Any) -> str | None:
 
 
 def daily_digest(app: App, post: PostToStaff | None) -> Callable[[], Awaitable[None]]:
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+
     async def run() -> None:
+        # Every worker's scheduler fires at the same minute: the one that takes the day's lease posts it.
+        if not await lease.take(app.db, "digest", holder, app.clock.now(), DIGEST_LEASE):
+            return
         digest = await overdue_digest(app.db, app.clock)
         if digest.text and post is not None:
             await post(digest.text)
@@ -105,8 +116,19 @@ class Delivery:
             "retention", daily_retention(app), CronTrigger(hour=3, minute=30, timezone=settings.timezone)
         )
         self.scheduler: AsyncIOScheduler = build_scheduler(
-            settings, self.worker, extra_jobs=[digest, polls, retention]
+            settings, self, extra_jobs=[digest, polls, retention]
         )
+        self._ticking: set[asyncio.Task[Any]] = set()
+
+    async def tick(self) -> int:
+        """The outbox worker's tick, remembered so that ``close`` can let it finish."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._ticking.add(task)
+        try:
+            return await self.worker.tick()
+        finally:
+            self._ticking.discard(task)  # type: ignore[arg-type]
 
     async def sync_polls(self) -> None:
         await sync_sent_polls(self.app.db)
@@ -118,3 +140,10 @@ class Delivery:
         self.worker.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+
+    async def close(self, timeout: float = 20.0) -> None:
+        """Stop ticking and let the batch in hand finish (each row is marked as it is sent); rows not yet
+        sent stay in the database for the next start."""
+        self.stop()
+        if self._ticking:
+            await asyncio.wait(set(self._ticking), timeout=timeout)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -109,9 +110,10 @@ class HttpServer:
             if group.stopping is not None:
                 group.stopping()
 
-    async def serve(self, stop: asyncio.Event | None = None) -> bool:
-        """Serve until ``stop`` is set (or SIGINT/SIGTERM when no event is given). False when the server
-        could not start (the port is taken: uvicorn has said so)."""
+    async def serve(self, stop: asyncio.Event | None = None, sock: socket.socket | None = None) -> bool:
+        """Serve until ``stop`` is set (or SIGINT/SIGTERM when no event is given), on ``sock`` when given (a
+        worker of `run --workers N`). False when the server could not start (the port is taken: uvicorn has
+        said so)."""
         config = uvicorn.Config(
             self.app(),
             host=self.host,
@@ -123,10 +125,11 @@ class HttpServer:
             timeout_graceful_shutdown=5,
         )
         server = _Server(config, self.stopping)
+        sockets = [sock] if sock is not None else None
         if stop is None:
-            await server.serve()  # uvicorn handles SIGINT and SIGTERM
+            await server.serve(sockets)  # uvicorn handles SIGINT and SIGTERM
         else:
-            serving = asyncio.create_task(server.serve())
+            serving = asyncio.create_task(server.serve(sockets))
             stopping = asyncio.create_task(stop.wait())
             await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
             self.stopping()

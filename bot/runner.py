@@ -16,6 +16,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 from urllib.parse import urlsplit, urlunsplit
 
 from telegram.error import InvalidToken, NetworkError
@@ -24,14 +25,18 @@ from bot.app import App, build_app
 from bot.delivery import Delivery
 from bot.http import HttpServer, RouteGroup, public_url
 from bot.keys import install_from
+from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
+from bot.workers import inherited_socket, shared_flood_limiter, worker_count, worker_index
 from handlers.desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
 from handlers.telegram_sender import TelegramSender
 from handlers.web import WebChat
 from handlers.web_http import WebLimits, web_routes
-from storage.outbox import Sender
+from storage.migrate import heads as migration_heads
+from storage.migrate import is_current as migrations_current
+from storage.outbox import Sender, count_by_state
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,7 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
         settings.telegram_api_base,
         files_dir=settings.files_dir,
         max_file_bytes=settings.max_upload_bytes,
+        rate_limiter=shared_flood_limiter(),  # None: the default; with N workers, a share of Telegram's limits
     )
     desk = None
     if settings.staff_chat_id is not None:
@@ -68,9 +74,12 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
 
 def build_web(app: App) -> WebChat:
     settings = app.settings
-    return WebChat(
+    web = WebChat(
         app.service, files_dir=settings.files_dir, max_upload_bytes=settings.max_upload_bytes, clock=app.clock
     )
+    if worker_count() > 1:  # what another worker writes reaches an open page within 3 s
+        web.poll_seconds = 3.0
+    return web
 
 
 def webhook_url(url: str) -> str:
@@ -81,17 +90,22 @@ def webhook_url(url: str) -> str:
     return urlunsplit(parts)
 
 
-def build_server(app: App, web: WebChat | None, limits: WebLimits | None = None) -> HttpServer:
-    """The one HTTP server with health and the web chat; channels add their own groups to it."""
+def build_server(
+    app: App, web: WebChat | None, limits: WebLimits | None = None, metrics: Metrics | None = None
+) -> HttpServer:
+    """The one HTTP server with health, metrics and the web chat; channels add their own groups to it."""
     settings = app.settings
     server = HttpServer(settings.webhook_listen, settings.webhook_port)
+    expected = migration_heads()
 
-    async def database_reachable() -> bool:
-        async with app.db.transaction() as session:
-            await session.connection()
-        return True
+    async def database_current() -> bool:  # reachable, and at the migrations this code expects
+        return await migrations_current(app.db, expected)
 
-    server.add(RouteGroup("database", (), checks=(database_reachable,)))
+    server.add(RouteGroup("database", (), checks=(database_current,)))
+    if metrics is not None:
+        app.service.on_handled = metrics.message_handled
+        metrics.depth("outbox", partial(count_by_state, app.db))
+        server.add(metrics.route_group())
     if web is not None:
         routes = web_routes(web, allowed_origins=settings.web_allowed_origins, limits=limits)
         server.add(RouteGroup("web", routes, stopping=web.close_streams))
@@ -118,7 +132,8 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     if settings.telegram_webhook_url and not settings.telegram_webhook_url.startswith("https://"):
         print("error: BOT_TELEGRAM_WEBHOOK_URL must start with https:// (Telegram's rule)", file=sys.stderr)
         return 2
-    app = await build_app(settings)
+    sock, index = inherited_socket(), worker_index()  # a worker of `run --workers N` (bot/workers.py)
+    app = await build_app(settings, migrate=sock is None)  # the supervisor has migrated
     install_from(settings, warn=True)  # says once when the data key sits beside the data
     if app.faq is not None:  # build the FAQ index off the event loop: the first question must not wait
         app.faq.background = True
@@ -127,7 +142,8 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     desk: StaffDesk | None = None
     try:
         web = build_web(app) if settings.web_chat else None
-        server = build_server(app, web)
+        metrics = Metrics()
+        server = build_server(app, web, metrics=metrics)
         senders: dict[str, Sender] = {}
         if web is not None:
             senders["web"] = web.outbox_sender
@@ -157,23 +173,25 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
                 )
             )
         delivery = Delivery(app, senders, post)
+        delivery.worker.on_result, delivery.worker.on_dead = metrics.outbox_result, metrics.outbox_dead
         async with _stop_signal(stop) as stopped:
-            await _start_telegram(settings, channel, server)
+            await _start_telegram(settings, channel, server, register=index == 0)
             try:
                 if desk is not None:
                     await desk.start()
                 delivery.start()
-                _say_where(settings, web, channel, whatsapp=settings.whatsapp_token is not None)
-                if channel is None:
+                if index == 0:
+                    _say_where(settings, web, channel, whatsapp=settings.whatsapp_token is not None)
+                if channel is None and index == 0:
                     print(
                         "note: BOT_TELEGRAM_TOKEN is not set: no staff desk; requests are saved but not posted "
                         "to staff (try `python -m bot staff pending`)",
                         flush=True,
                     )
-                if not await server.serve(stopped):
+                if not await server.serve(stopped, sock):
                     raise _NotStarted
-            finally:
-                delivery.stop()
+            finally:  # the server has stopped taking requests and finished those in hand (bot/http.py)
+                await delivery.close()
                 if desk is not None:
                     await desk.stop()
                 if channel is not None:
@@ -202,14 +220,17 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
     return 0
 
 
-async def _start_telegram(settings: Settings, channel: TelegramChannel | None, server: HttpServer) -> None:
+async def _start_telegram(
+    settings: Settings, channel: TelegramChannel | None, server: HttpServer, *, register: bool = True
+) -> None:
     if channel is None:
         return
     if settings.telegram_webhook_url:
         secret = settings.telegram_webhook_secret or secrets.token_urlsafe(32)
         server.add(RouteGroup("telegram", webhook_routes(channel, secret)))
         await channel.start()
-        await channel.set_webhook(webhook_url(settings.telegram_webhook_url), secret)
+        if register:  # one worker registers it for all
+            await channel.set_webhook(webhook_url(settings.telegram_webhook_url), secret)
     else:
         await channel.start_polling()
 

@@ -76,6 +76,10 @@ class DecisionService:
         now = self.clock.now()
         t = translator("ar")
         async with self.db.transaction() as session:
+            if (
+                self.db.is_postgres
+            ):  # the person's lock first, as a message of theirs takes it: no lost update
+                await self._lock_contact_of(session, reference)
             statement = select(SupportRequest).where(SupportRequest.reference == reference)
             if self.db.is_postgres:
                 statement = statement.with_for_update()
@@ -159,6 +163,17 @@ class DecisionService:
                 request_id=request.id,
                 contact_id=request.contact_id,
             )
+
+    @staticmethod
+    async def _lock_contact_of(session, reference: str) -> None:  # type: ignore[no-untyped-def]
+        statement = (
+            select(Contact.channel, Contact.channel_user_id)
+            .join(SupportRequest, SupportRequest.contact_id == Contact.id)  # type: ignore[arg-type]
+            .where(SupportRequest.reference == reference)
+        )
+        found = (await session.execute(statement)).first()
+        if found is not None:
+            await repo.lock_contact(session, found[0], found[1])
 
     async def _back_to_form(self, session, request: SupportRequest, fields: list[str], now: datetime) -> None:  # type: ignore[no-untyped-def]
         """Put the applicant back into the form at exactly the missing fields (same reference on resubmit)."""

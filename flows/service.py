@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import traceback
 import weakref
 from collections.abc import Awaitable, Callable
@@ -104,6 +105,7 @@ class ConversationService:
         self.default_language = default_language
         self.listeners: list[Listener] = []  # after the commit
         self.recorders: list[Recorder] = []  # inside the turn's transaction
+        self.on_handled: Callable[[str, float, bool], None] | None = None
         self._locks: weakref.WeakValueDictionary[ContactKey, asyncio.Lock] = weakref.WeakValueDictionary()
 
     def _lock(self, key: ContactKey) -> asyncio.Lock:
@@ -122,11 +124,13 @@ class ConversationService:
 
     async def handle(self, inbound: Inbound) -> list[Outbound]:
         """One inbound message -> the replies. Never raises: a failure rolls back and apologises."""
+        started = time.perf_counter()
         lock = self._lock(inbound.contact)
         async with lock:
             try:
                 messages, notices, dropped = await self._handle(inbound)
             except Exception as exc:  # a beneficiary never sees a traceback
+                self._observe(inbound.contact.channel, started, failed=True)
                 log.error(
                     "handling a message failed: %s at %s (channel=%s)",
                     type(exc).__name__,
@@ -136,11 +140,16 @@ class ConversationService:
                 lang = self._initial_language(inbound.language_hint)
                 t = translator(lang)
                 return [Outbound(text=t("error.internal"), key="error.internal", lang=lang)]
+        self._observe(inbound.contact.channel, started, failed=False)
         for ref in dropped:  # after the commit: a rolled-back turn deletes nothing
             self.files.delete(ref)  # type: ignore[union-attr]  (dropped is empty without a store)
         for notice in notices:
             await self._notify(notice)
         return messages
+
+    def _observe(self, channel: str, started: float, *, failed: bool) -> None:
+        if self.on_handled is not None:  # metrics (bot/metrics.py): channel and time only
+            self.on_handled(channel, time.perf_counter() - started, failed)
 
     async def _notify(self, notice: StaffNotice) -> None:
         for listener in self.listeners:
@@ -201,6 +210,7 @@ class ConversationService:
         async with self.db.transaction() as session:
             now = self.clock.now()
             key = inbound.contact
+            await repo.lock_contact(session, key.channel, key.user_id)  # across workers, before any read
             if not await repo.mark_processed(session, key.channel, inbound.message_id, now):
                 return [], [], set()
             found = await repo.contact_with_state(session, key.channel, key.user_id, lock=self.db.is_postgres)
@@ -453,6 +463,7 @@ class ConversationService:
             contact = await session.get(Contact, contact_id)
             if contact is None:
                 return
+            await repo.lock_contact(session, contact.channel, contact.channel_user_id)
             state = State.from_json(
                 await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language
             )
@@ -473,6 +484,7 @@ class ConversationService:
             contact = await session.get(Contact, contact_id)
             if contact is None:
                 return []
+            await repo.lock_contact(session, contact.channel, contact.channel_user_id)
             state = State.from_json(
                 await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language
             )

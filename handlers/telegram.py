@@ -15,6 +15,7 @@ import collections
 import contextlib
 import hmac
 import inspect
+import json
 import logging
 import mimetypes
 import re
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from telegram import (
@@ -84,6 +85,7 @@ DEFAULT_ALLOWED_MIMES = DOCUMENT_TYPES
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 WEBHOOK_PATH = "/telegram/webhook"
+MAX_WEBHOOK_BYTES = 1024 * 1024  # an update is a few kB; larger bodies get 413 unread
 
 DEFAULT_COMMANDS: Mapping[str, Sequence[tuple[str, str]]] = {
     "ar": (
@@ -817,21 +819,42 @@ def webhook_routes(channel: TelegramChannel, secret: str) -> list[Route]:
         if not hmac.compare_digest(given.encode(), expected):
             return Response(status_code=401)
         if not channel.running:
-            return Response(status_code=503)  # Telegram retries later
+            return Response(status_code=503)  # stopping or not started: Telegram retries later
         try:
-            data = await request.json()
-        except ValueError:
+            body = await _read_capped(request, MAX_WEBHOOK_BYTES)
+        except ClientDisconnect:
             return Response(status_code=400)
-        if not isinstance(data, dict) or "update_id" not in data:
-            return Response(status_code=400)
+        if body is None:
+            return Response(status_code=413)
+        # Anything Telegram sent that we cannot read is dropped with 200: an error status would make
+        # Telegram retry it for hours. Deep nesting raises RecursionError in the parser: dropped as well.
         try:
-            await channel.feed_update(data)
-        except (KeyError, TypeError, ValueError) as error:
-            # A payload PTB cannot read is dropped (200): Telegram would otherwise retry it for hours.
-            log.error("unreadable Telegram update dropped (%s)", type(error).__name__)
+            data = json.loads(body)
+            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                raise ValueError("not an update")
+            update = Update.de_json(data, channel.bot)
+        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
+            log.warning("unreadable Telegram webhook body dropped (%s)", type(error).__name__)
+            return Response(status_code=200)
+        await channel.application.update_queue.put(update)
         return Response(status_code=200)
 
     return [Route(WEBHOOK_PATH, receive, methods=["POST"])]
+
+
+async def _read_capped(request: Request, cap: int) -> bytes | None:
+    """The body, or None as soon as it is longer than ``cap`` (never read whole)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > cap:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def webhook_app(channel: TelegramChannel, secret: str, *, public_url: str | None = None) -> Starlette:

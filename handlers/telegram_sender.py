@@ -29,19 +29,30 @@ def outbox_bot(token: str, api_base: str | None = None, *, pool_size: int = 16) 
     return Bot(token, base_url=f"{base}/bot", base_file_url=f"{base}/file/bot", request=request)
 
 
+# A send that times out is retried, and if Telegram had in fact accepted it the person gets it twice; a read
+# (getMe, getFile) that times out costs nothing. So sends wait longer for Telegram's answer than the bot's
+# default 5 s: a slow answer is then an answer, not a duplicate. Well under the outbox's lease (120 s).
+SEND_TIMEOUT = 30.0
+
+
 class TelegramSender:
-    def __init__(self, bot: Bot, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self, bot: Bot, limiter: RateLimiter | None = None, *, send_timeout: float = SEND_TIMEOUT
+    ) -> None:
         self.bot = bot
         self.limiter = limiter
+        self.send_timeout = send_timeout
 
     async def __call__(self, contact: Contact, messages: Sequence[Outbound]) -> SendResult:
         chat_id = int(contact.channel_user_id)
+        ref: str | None = None
+        timeouts = {"read_timeout": self.send_timeout, "write_timeout": self.send_timeout}
         for delivered, message in enumerate(messages):
             for kwargs in render(message):
                 if self.limiter is not None:
                     await self.limiter.acquire(chat_id)
                 try:
-                    await self.bot.send_message(chat_id=chat_id, **kwargs)
+                    accepted = await self.bot.send_message(chat_id=chat_id, **kwargs, **timeouts)
                 except RetryAfter as error:
                     seconds = retry_after_seconds(error)
                     if self.limiter is not None:
@@ -55,4 +66,5 @@ class TelegramSender:
                     return outbox.Transient(type(error).__name__, delivered)
                 except TelegramError as error:  # 401/404 (token), 409: a configuration problem, retried
                     return outbox.Transient(type(error).__name__, delivered)
-        return outbox.Sent()
+                ref = str(accepted.message_id)
+        return outbox.Sent(ref)

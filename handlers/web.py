@@ -100,6 +100,9 @@ class WebChat:
         self._listeners: dict[str, set[asyncio.Queue]] = {}
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self.closing = False
+        # With several workers (`run --workers N`) a staff reply or a notice may be written by another process:
+        # open streams then also read the transcript every ``poll_seconds``. 0: one process, no polling.
+        self.poll_seconds = 0.0
 
     def _lock(self, user_id: str) -> asyncio.Lock:
         lock = self._locks.get(user_id)
@@ -266,11 +269,20 @@ class WebChat:
             for event in await self.history(user_id, after):
                 last = event["seq"]
                 yield event
+            quiet = 0.0
             while not self.closing:
+                wait = min(keepalive, self.poll_seconds) if self.poll_seconds else keepalive
                 try:
-                    item = await asyncio.wait_for(queue.get(), keepalive)
+                    item = await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
-                    yield None
+                    if self.poll_seconds:  # another worker may have written for this person
+                        for event in await self.history(user_id, last):
+                            last = event["seq"]
+                            yield event
+                    quiet += wait
+                    if quiet >= keepalive:
+                        quiet = 0.0
+                        yield None
                     continue
                 if item is _CLOSE:
                     return

@@ -132,8 +132,11 @@ class SQLiteHotPath:
 
 
 class PostgresHotPath:
-    """A small asyncpg pool of its own. The contact row is locked (FOR UPDATE), so one contact's messages are
-    handled one at a time across workers, as on the ORM path."""
+    """A small asyncpg pool of its own. The contact's advisory lock (storage/repo.py ``lock_contact``) is taken
+    in a statement of its own before the read, so one contact's messages are handled one at a time across
+    workers, as on the ORM path, and the read sees the state the previous message left."""
+
+    _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0))"  # = repo.CONTACT_LOCK_SQL
 
     # The duplicate check and the read in one round trip.
     _READ = (
@@ -164,6 +167,7 @@ class PostgresHotPath:
     async def turn(self, channel: str, user_id: str, message_id: str, now: datetime, step: Step) -> None:
         pool = await self._get_pool()
         async with pool.acquire() as connection, connection.transaction():
+            await connection.execute(self._LOCK, channel, user_id)
             row = await connection.fetchrow(self._READ, channel, message_id, now, user_id)
             if row is None:  # a new contact: the message id still counts once
                 raise Fallback

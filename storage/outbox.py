@@ -66,6 +66,8 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=64)
     lease_until: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     sent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # The platform's id of the last message accepted (Telegram's message_id), written with state `sent`.
+    sent_ref: str | None = Field(default=None, max_length=100)
     # Set by channels that report delivery (WhatsApp status webhooks); they feed the reports.
     delivered_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     read_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
@@ -209,6 +211,7 @@ def _mark_sent_statement(dialect: str) -> Any:
         attempts=bindparam("attempts"),
         parts_sent=bindparam("parts_sent"),
         last_error=None,
+        sent_ref=bindparam("ref"),
     )
 
 
@@ -230,7 +233,7 @@ def _reschedule_statement(dialect: str) -> Any:
 
 @dataclass(frozen=True)
 class Sent:
-    pass
+    ref: str | None = None  # the platform's id of the last message it accepted, when it gives one
 
 
 @dataclass(frozen=True)
@@ -400,6 +403,9 @@ class OutboxWorker:
         self.jitter = jitter
         self.only_user = only_user  # claim only this channel user's rows (a terminal chat's own notices)
         self.sent = 0  # since start, for benchmarks and logs
+        # Metrics (bot/metrics.py): the channel and the result of each send, the channel of each dead row.
+        self.on_result: Callable[[str, SendResult], None] | None = None
+        self.on_dead: Callable[[str], None] | None = None
         self._gate = asyncio.Semaphore(concurrency)
         self._stopping = False
 
@@ -481,6 +487,10 @@ class OutboxWorker:
             else:
                 sent += result
         self.sent += sent
+        if self.on_dead is not None:
+            for row in dead:
+                contact = contacts.get(row["contact_id"])
+                self.on_dead(contact.channel if contact is not None else "unknown")
         if dead:
             await self._alert("outbox.dead", {"count": len(dead), "rows": dead[:20]})
         return sent
@@ -518,10 +528,12 @@ class OutboxWorker:
                 )
                 continue
             result = await self._call(contact, messages[row.parts_sent :])
+            if self.on_result is not None:
+                self.on_result(contact.channel, result)
             parts = row.parts_sent + result_delivered(result, len(messages) - row.parts_sent)
             now = self.clock.now()
             if isinstance(result, Sent):
-                await self._mark_sent(row, lease, now, parts)
+                await self._mark_sent(row, lease, now, parts, result.ref)
                 sent += 1
             elif isinstance(result, RetryAfter):
                 due = now + timedelta(seconds=max(1.0, result.seconds))
@@ -586,11 +598,22 @@ class OutboxWorker:
             return False
         return True
 
-    async def _mark_sent(self, row: OutboxMessage, lease: datetime, now: datetime, parts: int) -> None:
+    async def _mark_sent(
+        self, row: OutboxMessage, lease: datetime, now: datetime, parts: int, ref: str | None = None
+    ) -> None:
+        # Straight after the platform accepted it and before the next send: a crash between the two is the
+        # only way this row goes out twice.
         await self._write(
             "outbox.sent",
             _mark_sent_statement,
-            {"row_id": row.id, "lease": lease, "now": now, "attempts": row.attempts + 1, "parts_sent": parts},
+            {
+                "row_id": row.id,
+                "lease": lease,
+                "now": now,
+                "attempts": row.attempts + 1,
+                "parts_sent": parts,
+                "ref": ref[:100] if ref else None,
+            },
         )
 
     async def _reschedule(

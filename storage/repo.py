@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -61,6 +61,21 @@ async def mark_processed(session: AsyncSession, channel: str, message_id: str, n
     statement = _statement(session, "mark_processed", _mark_processed_statement)
     result = await connection.execute(statement, {"channel": channel, "message_id": message_id, "at": now})
     return result.rowcount == 1
+
+
+# Serialises one contact's messages across workers (PostgreSQL): a transaction-scoped advisory lock keyed by
+# the contact's channel and user id, taken first, so the reads after it see what the previous message wrote.
+# It also covers a contact that has no row yet (its first messages) and the conversation row, which the row
+# lock on the contact alone does not: under READ COMMITTED a joined row is read as of the statement's start.
+CONTACT_LOCK_SQL = "SELECT pg_advisory_xact_lock(hashtextextended({channel} || ':' || {user_id}, 0))"
+_CONTACT_LOCK = text(CONTACT_LOCK_SQL.format(channel=":channel", user_id=":user_id"))
+
+
+async def lock_contact(session: AsyncSession, channel: str, user_id: str) -> None:
+    """Until the transaction ends, no other worker handles this contact (PostgreSQL; SQLite has one writer)."""
+    if _dialect(session) == "postgresql":
+        connection = await session.connection()
+        await connection.execute(_CONTACT_LOCK, {"channel": channel, "user_id": user_id})
 
 
 async def get_or_create_contact(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, UniqueConstraint, func, select
+from sqlalchemy import Column, UniqueConstraint, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
@@ -25,10 +25,16 @@ class WebMessage(SQLModel, table=True):
     at: datetime = Field(sa_column=utc_column())
 
 
+_TRANSCRIPT_LOCK = text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))")
+
+
 async def append(
     session: AsyncSession, contact_id: int, role: str, bodies: list[dict], now: datetime
 ) -> list[WebMessage]:
-    """Add messages after the contact's last one. Callers hold the contact's lock (one writer per contact)."""
+    """Add messages after the contact's last one. Callers hold the contact's lock (one writer per contact in
+    this process); on PostgreSQL a transaction-scoped advisory lock also keeps other workers' writers out."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        await session.execute(_TRANSCRIPT_LOCK, {"key": f"web_message:{contact_id}"})
     last = await last_seq(session, contact_id)
     rows = []
     for offset, body in enumerate(bodies, start=1):

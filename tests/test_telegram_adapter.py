@@ -511,15 +511,52 @@ async def test_webhook_without_the_right_secret_is_refused(
 
 
 @pytest.mark.asyncio
-async def test_webhook_rejects_a_body_that_is_not_an_update(webhook: str) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"update_id":2002,"message":"hi"}',
+        b"[" * 100_000,
+        b'{"update_id":2003,"message":' + b"[" * 100_000 + b"}",
+        b'"just a string"',
+    ],
+    ids=["not-json", "message-is-a-string", "deep-nesting", "deep-nesting-inside-an-update", "a-string"],
+)
+async def test_webhook_drops_a_body_that_is_not_a_readable_update_with_200(
+    api: FakeBotApi, port: FakePort, webhook: str, body: bytes
+) -> None:
+    async with httpx.AsyncClient() as client:
+        response = await client.post(
+            f"{webhook}/telegram/webhook", content=body, headers={"X-Telegram-Bot-Api-Secret-Token": SECRET}
+        )
+        # The channel still works afterwards.
+        status = await api.deliver_webhook(
+            f"{webhook}/telegram/webhook", api.user_message(USER, "/start"), secret_token=SECRET
+        )
+    await api.wait_for_call("sendMessage")
+
+    assert (response.status_code, status) == (200, 200)
+    assert [inbound.text for inbound in port.inbound] == ["/start"]
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_webhook_refuses_a_body_over_1_mb_with_413(port: FakePort, webhook: str, chunked: bool) -> None:
+    big = b'{"update_id":2004,"x":"' + b"a" * (2 * 1024 * 1024) + b'"}'
+
+    async def parts() -> AsyncIterator[bytes]:
+        for start in range(0, len(big), 64 * 1024):
+            yield big[start : start + 64 * 1024]
+
     async with httpx.AsyncClient() as client:
         response = await client.post(
             f"{webhook}/telegram/webhook",
-            content=b"not json",
+            content=parts() if chunked else big,
             headers={"X-Telegram-Bot-Api-Secret-Token": SECRET},
         )
 
-    assert response.status_code == 400
+    assert response.status_code == 413
+    assert port.inbound == []
 
 
 @pytest.mark.asyncio

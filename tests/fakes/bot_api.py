@@ -139,6 +139,7 @@ class _Fault:
     chat_id: int | str | None
     drop: bool = False
     processed: bool = False  # for drops: the request takes effect, only the response is lost
+    delay: float = 0.0  # the request takes effect at once; the answer comes this many seconds later
 
 
 class _ApiError(Exception):
@@ -340,6 +341,14 @@ class FakeBotApi:
         ``processed=True`` models Telegram having acted on it anyway (so a resend duplicates)."""
         for _ in range(times):
             self._faults.append(_Fault(method.lower(), 0, "", None, chat_id, drop=True, processed=processed))
+
+    def answer_late(
+        self, method: str, seconds: float, *, chat_id: int | str | None = None, times: int = 1
+    ) -> None:
+        """The next call(s) of ``method`` take effect at once, but the answer comes ``seconds`` later (Telegram
+        accepted the message and was slow to say so)."""
+        for _ in range(times):
+            self._faults.append(_Fault(method.lower(), 0, "", None, chat_id, delay=seconds))
 
     def block(self, chat_id: int) -> None:
         """The user blocked the bot: anything sent to the chat gets 403."""
@@ -621,6 +630,10 @@ class FakeBotApi:
                 if fault.processed:
                     await self._run(handler, method, params)
                 return _DroppedResponse()
+            if fault is not None and fault.delay:
+                result = await self._run(handler, method, params)
+                await asyncio.sleep(fault.delay)  # the slow answer being modelled, not synchronisation
+                return JSONResponse({"ok": True, "result": result})
             if fault is not None:
                 if fault.status == 429:
                     self.rejected_429 += 1
