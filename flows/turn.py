@@ -102,6 +102,14 @@ class Context:
     consented: bool = False
     first_contact: bool = False
     faq: Callable[[str], Any] | None = None  # text -> flows.faq.FaqResult
+    forms: tuple[FormDefinition, ...] = ()  # the other forms (volunteering, feedback, …), by their name
+
+    def all_forms(self) -> tuple[FormDefinition, ...]:
+        return (self.form, *(f for f in self.forms if f.name != self.form.name))
+
+    def form_named(self, name: str | None) -> FormDefinition:
+        """The form called `name`; the support request when the name is empty or no longer known."""
+        return next((f for f in self.forms if f.name == name), self.form) if name else self.form
 
 
 @dataclass
