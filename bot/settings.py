@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     draft_expiry_hours: int = Field(default=24 * 7, ge=1)
     resume_prompt_minutes: int = Field(default=30, ge=1)
     max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    feedback_days: int = Field(
+        default=10, ge=1, le=365
+    )  # suggestions and complaints are answered within this
 
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
@@ -37,6 +40,7 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8080
     staff_chat_id: int | None = None
+    complaints_chat_id: int | None = None  # managers' group: complaints about staff conduct (never the desk)
     admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
     web_chat: bool = True  # the website chat on the HTTP server of `run` (docs/web.md)
     web_allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()  # sites that may embed it (the widget)

@@ -15,8 +15,9 @@ from datetime import datetime
 
 from flows.answering import on_ask, on_menu
 from flows.choices import Match, label_command, match_option
-from flows.events import BeneficiaryMessage, DraftDiscarded, LanguageChanged, RatingGiven
-from flows.form import FieldKind
+from flows.events import BeneficiaryMessage, DraftDiscarded, FormReply, LanguageChanged, RatingGiven
+from flows.form import BUTTON_KINDS
+from flows.form_desk import SATISFIED_PREFIX
 from flows.form_review import (  # noqa: F401  (confirmed_data_hash is re-exported)
     ask_cancel,
     ask_declaration,
@@ -32,12 +33,13 @@ from flows.form_review import (  # noqa: F401  (confirmed_data_hash is re-export
     on_summary,
     show_summary,
 )
-from flows.form_runner import display_value, form_of, on_form, prompt_field  # noqa: F401  (re-exported)
+from flows.form_runner import display_value, form_of, on_form, prompt_field, start_form  # noqa: F401  (re-exported)
 from flows.handoff import handoff, on_handoff
 from flows.menu import (  # noqa: F401  (re-exported: the service, the desk and the tests import them here)
     ACTIONS,
     COMMAND_OF,
     COMMANDS,
+    JOURNEY_FORMS,
     MENU_ITEMS,
     NAVIGATION,
     ask_language,
@@ -112,7 +114,7 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
             return _confirmed(turn, match)
     command = (
         choice
-        if choice in NAVIGATION
+        if choice in NAVIGATION or _opens_form(ctx, choice)
         else (COMMAND_OF.get(fold(text)) or label_command(text, navigation_labels()))
         if text and not inbound.option and choice is None
         else None
@@ -121,6 +123,11 @@ def step(state: State, inbound: Inbound, ctx: Context) -> StepResult:
         turn.say("error.unknown_option")
         reprompt(turn)
         return turn.result()
+
+    if choice is not None and choice.startswith(SATISFIED_PREFIX):
+        answer, _, reference = choice.removeprefix(SATISFIED_PREFIX).partition(".")
+        turn.events.append(FormReply(reference=reference, choice=answer))  # the service says the reply
+        return _confirmed(turn, match)
 
     if state.held and command is None:
         # A person is answering: the bot relays and stays quiet.
@@ -168,13 +175,18 @@ def _resolve_choice(turn: Turn, inbound: Inbound, text: str) -> Match | None:
     state = turn.state
     if inbound.option is not None:
         offered = [entry[0] for entry in state.offered]
-        known = inbound.option in offered or inbound.option in NAVIGATION
+        known = (
+            inbound.option in offered
+            or inbound.option in NAVIGATION
+            or _opens_form(turn.ctx, inbound.option)
+            or inbound.option.startswith(SATISFIED_PREFIX)  # the button of an earlier notice
+        )
         return Match(inbound.option, "", exact=True) if known else None
     if not text or not state.offered:
         return None
     form_field = form_of(turn).field(state.step or "") if state.mode == Mode.FORM else None
     # A number typed for a number or text field is the answer, unless a list of suggestions is showing.
-    free_answer = form_field is not None and form_field.kind != FieldKind.CHOICE
+    free_answer = form_field is not None and form_field.kind not in BUTTON_KINDS
     suggestions = any(entry[0].startswith("faq.") for entry in state.offered)
     return match_option(
         text,
@@ -182,6 +194,11 @@ def _resolve_choice(turn: Turn, inbound: Inbound, text: str) -> Match | None:
         numbers=not free_answer or suggestions,
         loose=not free_answer and state.mode not in FREE_TEXT_MODES,
     )
+
+
+def _opens_form(ctx: Context, option: str | None) -> bool:
+    """A menu entry of a form that has no fixed one («open.<form name>»): valid while the form exists."""
+    return option is not None and option.startswith("open.") and ctx.has_form(option.removeprefix("open."))
 
 
 def offered_of(messages: list[Outbound]) -> list[list[str]]:
@@ -218,6 +235,10 @@ def _command(turn: Turn, command: str) -> None:
     elif command == "menu.status":
         state.mode = Mode.MENU
         show_status(turn)
+    elif command.startswith("open."):
+        start_form(turn, command.removeprefix("open."))
+    elif command in JOURNEY_FORMS and turn.ctx.has_form(JOURNEY_FORMS[command]):
+        start_form(turn, JOURNEY_FORMS[command])
     elif command in ("menu.volunteer", "menu.feedback"):
         state.mode = Mode.MENU
         options = (turn.option("menu.human", "menu.option.human"), turn.option("menu.main", "option.menu"))

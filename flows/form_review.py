@@ -7,15 +7,17 @@ import hashlib
 import json
 
 from flows.answering import answer_question, is_question
-from flows.events import RequestSubmitted
+from flows.events import FormSubmitted, RequestSubmitted
 from flows.form import FieldKind
 from flows.form_runner import (
+    asked_fields,
     begin_form,
     discard_draft,
     display_value,
     first_unanswered,
     form_of,
     prompt_field,
+    text_of,
 )
 from flows.menu import menu
 from flows.messages import Inbound, Option
@@ -32,10 +34,9 @@ def show_summary(turn: Turn) -> None:
     state, form, t = turn.state, form_of(turn), turn.t
     state.mode, state.step = Mode.SUMMARY, None
     lines = [t("summary.title")]
-    for form_field in form.fields:
-        lines.append(
-            f"• {t(form_field.label)}: {display_value(form_field, state.draft.get(form_field.name), t)}"
-        )
+    for form_field in asked_fields(form, state.draft):
+        value = display_value(form_field, state.draft.get(form_field.name), t, form)
+        lines.append(f"• {text_of(turn, form_field.label)}: {value}")
     lines.append(t("summary.hint"))
     turn.say_text(
         "\n".join(lines),
@@ -50,12 +51,16 @@ def show_summary(turn: Turn) -> None:
 
 def on_summary(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> None:
     state = turn.state
-    missing = [f.name for f in form_of(turn).fields if f.required and f.name not in state.draft]
+    asked = asked_fields(form_of(turn), state.draft)
+    missing = [f.name for f in asked if f.required and f.name not in state.draft]
     if choice == "summary.send":
         if missing:
             state.mode, state.step = Mode.FORM, missing[0]
             turn.say("summary.incomplete")
             _reprompt(turn)
+            return
+        if not form_of(turn).declaration_text:
+            submit(turn)
             return
         state.mode = Mode.DECLARATION
         ask_declaration(turn)
@@ -73,7 +78,8 @@ def on_summary(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> N
 
 
 def ask_edit_pick(turn: Turn) -> None:
-    options = tuple(Option(f"e.{f.name}", turn.t(f.label)) for f in form_of(turn).fields)
+    fields = asked_fields(form_of(turn), turn.state.draft)
+    options = tuple(Option(f"e.{f.name}", text_of(turn, f.label)) for f in fields)
     back = turn.option("summary.back", "option.back")
     turn.say("summary.pick_field", options=options + (back,))
 
@@ -124,25 +130,38 @@ def on_declaration(turn: Turn, inbound: Inbound, text: str, choice: str | None) 
 
 def submit(turn: Turn) -> None:
     state, form = turn.state, form_of(turn)
+    fields = asked_fields(form, state.draft)  # an answer a later change made irrelevant is not sent
     attachments = {
         f.name: state.draft[f.name]
-        for f in form.fields
+        for f in fields
         if f.kind == FieldKind.ATTACHMENT and f.name in state.draft
     }
-    answers = {f.name: state.draft[f.name] for f in form.fields if f.name in state.draft}
-    support_type = str(answers.get("support_type", "other"))
-    turn.events.append(
-        RequestSubmitted(
-            answers=answers,
-            attachments=attachments,
-            support_type=support_type,
-            declaration_version=form.declaration_version,
-            data_sha256=confirmed_data_hash(answers, form.declaration_version),
-            resubmits=state.resubmits,
+    answers = {f.name: state.draft[f.name] for f in fields if f.name in state.draft}
+    data_hash = confirmed_data_hash(answers, form.declaration_version) if form.declaration_version else ""
+    if form.submit.record == "request":
+        turn.events.append(
+            RequestSubmitted(
+                answers=answers,
+                attachments=attachments,
+                support_type=str(answers.get("support_type", "other")),
+                declaration_version=form.declaration_version,
+                data_sha256=data_hash,
+                resubmits=state.resubmits,
+            )
         )
-    )
+    else:
+        turn.events.append(
+            FormSubmitted(
+                form=form.name,
+                answers=answers,
+                attachments=attachments,
+                declaration_version=form.declaration_version,
+                data_sha256=data_hash,
+                anonymous=answers.get("anonymous") == "yes",
+            )
+        )
     state.draft, state.draft_started, state.step, state.editing = {}, None, None, False
-    state.missing, state.resubmits = [], None
+    state.missing, state.resubmits, state.form = [], None, None
     state.mode = Mode.MENU
     state.offered = []
 
@@ -159,12 +178,11 @@ def ask_resume(turn: Turn, menu: bool = False) -> None:
     )
     if menu:
         options += (turn.option("menu.main", "option.menu"),)
-    turn.say(
-        "form.resume",
-        answered=turn.t.n("form.answered", answered),
-        total=turn.t.number(len(form.fields)),
-        options=options,
-    )
+    params = {"answered": turn.t.n("form.answered", answered), "total": turn.t.number(len(form.fields))}
+    if form.title:  # another form than the support request: name it
+        turn.say("form.resume_any", title=text_of(turn, form.title), options=options, **params)
+    else:
+        turn.say("form.resume", options=options, **params)
 
 
 def on_resume(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> None:
@@ -179,7 +197,9 @@ def on_resume(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> No
             state.mode = Mode.SUMMARY
         _reprompt(turn)
     elif choice == "resume.restart":
+        name = state.form
         discard_draft(turn, "restarted")
+        state.form = name
         begin_form(turn)
     else:
         turn.say("error.choose_option")

@@ -6,12 +6,13 @@ the support request). The summary, edit, declaration and submit steps are in flo
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flows.answering import answer_question, answer_suggestion, faq_confident, is_question
 from flows.choices import chosen_number
 from flows.events import DraftDiscarded
-from flows.form import FieldKind, FormDefinition, FormField
+from flows.form import CONDITION_TESTS, FieldKind, FormDefinition, FormField
 from flows.messages import Expect, Inbound, Option
 from flows.turn import Mode, Turn
 from flows.validators import VALIDATORS, Invalid
@@ -20,7 +21,51 @@ from locales import Translator
 
 def form_of(turn: Turn) -> FormDefinition:
     """The form being filled in."""
-    return turn.ctx.form
+    return turn.ctx.form_named(turn.state.form)
+
+
+def text_of(turn: Turn, key: str) -> str:
+    """A form's text: inline in its YAML file, or a message key."""
+    inline = form_of(turn).text(key, turn.state.lang)
+    return inline if inline is not None else turn.t(key)
+
+
+def applies(form_field: FormField, draft: dict) -> bool:
+    """Whether a field is asked, given the answers so far (`when` in the form file)."""
+    condition = form_field.when
+    if condition is None:
+        return True
+    answer = draft.get(condition.field)
+    if condition.test is not None:
+        return answer is not None and CONDITION_TESTS[condition.test](answer)
+    return answer == condition.equals
+
+
+def asked_fields(form: FormDefinition, draft: dict) -> list[FormField]:
+    return [f for f in form.fields if applies(f, draft)]
+
+
+def start_form(turn: Turn, name: str | None) -> None:
+    """Open a form from the menu (or a guide's button): an unfinished draft is offered first, then the
+    consent when the form asks for it."""
+    from flows.form_review import ask_resume
+    from flows.support_request import ask_consent
+
+    state = turn.state
+    if state.draft:
+        state.resume_to = {
+            "mode": Mode.FORM.value,
+            "step": state.step or first_unanswered(turn),
+            "editing": False,
+        }
+        state.mode = Mode.RESUME
+        ask_resume(turn)
+        return
+    state.form = name
+    if form_of(turn).consent and not turn.ctx.consented:
+        ask_consent(turn)
+        return
+    begin_form(turn)
 
 
 def begin_form(turn: Turn) -> None:
@@ -35,7 +80,8 @@ def begin_form(turn: Turn) -> None:
 
 
 def first_unanswered(turn: Turn) -> str | None:
-    return next((f.name for f in form_of(turn).fields if f.name not in turn.state.draft), None)
+    draft = turn.state.draft
+    return next((f.name for f in asked_fields(form_of(turn), draft) if f.name not in draft), None)
 
 
 def discard_draft(turn: Turn, reason: str) -> None:
@@ -43,22 +89,50 @@ def discard_draft(turn: Turn, reason: str) -> None:
     if state.draft:
         turn.events.append(DraftDiscarded(reason))
     state.draft, state.draft_started, state.step, state.editing, state.resume_to = {}, None, None, False, None
-    state.missing, state.resubmits = [], None
+    state.missing, state.resubmits, state.form = [], None, None
 
 
 def prompt_field(turn: Turn, form_field: FormField) -> None:
     t, form = turn.t, form_of(turn)
     options: list[Option] = []
     if form_field.kind == FieldKind.CHOICE:
-        options = [Option(f"c.{choice.id}", t(choice.label)) for choice in form_field.choices]
+        options = [Option(f"c.{choice.id}", text_of(turn, choice.label)) for choice in form_field.choices]
+    elif form_field.kind == FieldKind.MULTI_CHOICE:
+        picked = turn.state.draft.get(form_field.name) or []
+        options = [
+            Option(f"c.{c.id}", ("✓ " if c.id in picked else "") + text_of(turn, c.label))
+            for c in form_field.choices
+        ]
+        options.append(Option("m.done", t("option.done")))
+    elif form_field.kind == FieldKind.YES_NO:
+        options = [Option("c.yes", t("option.yes")), Option("c.no", t("option.no"))]
     if not form_field.required:
         options.append(Option("form.skip", t("option.skip")))
     expect = Expect.ATTACHMENT if form_field.kind == FieldKind.ATTACHMENT else None
     position = [f.name for f in form.fields].index(form_field.name) + 1
     progress = t("form.progress", n=t.number(position), total=t.number(len(form.fields)))
-    turn.say_text(
-        f"{progress}\n{t(form_field.prompt)}", key=form_field.prompt, options=tuple(options), expect=expect
-    )
+    prompt = text_of(turn, form_field.prompt)
+    if form_field.kind == FieldKind.MULTI_CHOICE:
+        prompt += "\n" + t("form.multi_hint")
+    turn.say_text(f"{progress}\n{prompt}", key=form_field.prompt, options=tuple(options), expect=expect)
+
+
+def _pick(turn: Turn, form_field: FormField, choice: str | None) -> bool:
+    """A multi-choice field: a choice toggles, «تم» finishes. True when the answer is complete."""
+    picked = list(turn.state.draft.get(form_field.name) or [])
+    if choice == "m.done":
+        if picked:
+            return True
+        turn.say("error.pick_one_at_least")
+    elif choice is not None and choice.startswith("c."):
+        option = choice[2:]
+        picked = [p for p in picked if p != option] if option in picked else [*picked, option]
+        order = [c.id for c in form_field.choices]
+        turn.state.draft[form_field.name] = sorted(picked, key=order.index)
+    else:
+        turn.say("error.choose_option")
+    prompt_field(turn, form_field)
+    return False
 
 
 def on_form(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> None:
@@ -98,7 +172,14 @@ def on_form(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> None
             prompt_field(turn, form_field)
             return
         value = inbound.attachments[0]
-    elif form_field.kind == FieldKind.CHOICE:
+    elif form_field.kind == FieldKind.MULTI_CHOICE:
+        if choice is None and text and is_question(turn, text):
+            _question_in_form(turn, text, form_field)
+            return
+        if not _pick(turn, form_field, choice):
+            return
+        value = state.draft.pop(form_field.name)
+    elif form_field.kind in (FieldKind.CHOICE, FieldKind.YES_NO):
         if choice is None or not choice.startswith("c."):
             if text and is_question(turn, text):
                 _question_in_form(turn, text, form_field)
@@ -173,7 +254,7 @@ def advance(turn: Turn, answered: FormField) -> None:
         show_summary(turn)
         return
     following = form.next_after(answered.name)
-    while following is not None and following.name in state.draft:
+    while following is not None and (following.name in state.draft or not applies(following, state.draft)):
         following = form.next_after(following.name)
     if following is None:
         show_summary(turn)
@@ -182,19 +263,33 @@ def advance(turn: Turn, answered: FormField) -> None:
     prompt_field(turn, following)
 
 
-def display_value(form_field: FormField, value: Any, t: Translator) -> str:
+def display_value(
+    form_field: FormField, value: Any, t: Translator, form: FormDefinition | None = None
+) -> str:
+    def label(key: str) -> str:
+        inline = form.text(key, t.lang) if form is not None else None
+        return inline if inline is not None else t(key)
+
     if value is None:
         return t("summary.empty")
-    if form_field.kind == FieldKind.CHOICE:
-        choice = next((c for c in form_field.choices if c.id == value), None)
-        return t(choice.label) if choice else str(value)
+    if form_field.kind in (FieldKind.CHOICE, FieldKind.MULTI_CHOICE):
+        labels = {c.id: label(c.label) for c in form_field.choices}
+        values = value if isinstance(value, list) else [value]
+        return "، ".join(labels.get(str(v), str(v)) for v in values)
+    if form_field.kind == FieldKind.YES_NO:
+        return t("option.yes") if value == "yes" else t("option.no")
+    if form_field.kind == FieldKind.DATE:
+        try:
+            return t.date(date.fromisoformat(str(value)))
+        except ValueError:
+            return str(value)
     if form_field.kind == FieldKind.ATTACHMENT:
         return t("summary.file_received", name=value.get("name") or value.get("mime", ""))
     if isinstance(value, int):
         return t.number(value)
-    # Phone numbers and IDs: keep left-to-right inside Arabic text.
+    # Phone numbers, IDs and e-mail addresses: keep left-to-right inside Arabic text.
     return (
         f"\u2068{value}\u2069"
-        if form_field.validator in ("saudi_mobile", "saudi_national_id")
+        if form_field.validator in ("saudi_mobile", "saudi_national_id") or form_field.kind == FieldKind.EMAIL
         else str(value)
     )

@@ -26,6 +26,9 @@ ACTIONS = {
     "complaint": ("menu.feedback", N_("menu.option.feedback")),
 }
 
+# Menu entries that open a form when content/forms/ has it (otherwise they say «not available yet»).
+JOURNEY_FORMS = {"menu.volunteer": "volunteer", "menu.feedback": "feedback"}
+
 # Option ids that stay valid after their message has scrolled away (navigation buttons).
 NAVIGATION = frozenset({item[0] for item in MENU_ITEMS} | {"menu.main", "menu.unclear", "lang.ar", "lang.en"})
 
@@ -47,6 +50,14 @@ LANGUAGE_OPTIONS = (Option("lang.ar", "العربية"), Option("lang.en", "Engl
 def menu(turn: Turn, greet: bool) -> None:
     turn.state.mode = Mode.MENU
     options = tuple(turn.option(option_id, key) for option_id, key in MENU_ITEMS)
+    fixed = set(JOURNEY_FORMS.values())
+    extra = tuple(
+        Option(f"open.{form.name}", form.text(form.title, turn.state.lang) or turn.t(form.title))
+        for form in turn.ctx.forms
+        if form.title and form.name not in fixed
+    )
+    if extra:  # the forms added as files only: before «talk to a person» and «language»
+        options = options[:-2] + extra + options[-2:]
     if greet:
         turn.say("menu.greeting", options=options)
     else:

@@ -1,0 +1,191 @@
+"""Forms as data: volunteering, suggestions and complaints, and a form added as a file only (issue 14)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.app import build_app
+from handlers.console import ConsoleChannel
+from storage.forms import FormSubmission
+from tests.conftest import Chat, make_settings, pdf
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+async def _submissions(app, form: str) -> list[FormSubmission]:  # type: ignore[no-untyped-def]
+    async with app.db.transaction() as session:
+        rows = await session.execute(select(FormSubmission).where(FormSubmission.form == form))
+        return list(rows.scalars())
+
+
+async def _volunteer_start(chat: Chat) -> None:
+    await chat.send("/start")
+    await chat.press("menu.volunteer")
+    if "consent.yes" in chat.option_ids:
+        await chat.press("consent.yes")
+
+
+async def test_an_adult_registers_as_a_volunteer_in_arabic(app):
+    chat = Chat(app, user="vol-ar")
+    await _volunteer_start(chat)
+    assert "غير متاح" not in chat.text
+    await chat.send("فاطمة محمد العتيبي")
+    await chat.send("١٠٠٠٠٠٠٠٠٨")
+    await chat.send("15/03/1420")  # Hijri: an adult, so no guardian is asked
+    assert "volunteer.gender.prompt" in chat.keys
+    await chat.press("أنثى")
+    await chat.send("الرياض")
+    await chat.send("٠٥٠١٢٣٤٥٦٧")
+    await chat.send("fatima@example")  # not an address
+    assert "error.email" in chat.keys
+    await chat.send("fatima@example.com")
+    await chat.press("بكالوريوس")
+    await chat.press("c.children")
+    await chat.send("٢")  # a typed number picks the second interest too
+    assert "✓ أنشطة الأطفال" in [o.label for o in chat.last[-1].options]
+    await chat.press("m.done")
+    await chat.press("m.done")  # nothing picked yet for the times
+    assert "error.pick_one_at_least" in chat.keys
+    await chat.press("c.weekends")
+    await chat.press("m.done")
+    await chat.press("نعم")
+    await chat.send("١٢٠")
+    assert "summary.title" in chat.keys
+    assert "أنشطة الأطفال، التعليم والتقوية الدراسية" in chat.text and "نهاية الأسبوع" in chat.text
+    await chat.press("summary.send")
+    assert "volunteer.pledge" in chat.keys
+    await chat.press("declaration.confirm")
+    assert "V-2026-00001" in chat.text and "الخطوات التالية" in chat.text
+    [row] = await _submissions(app, "volunteer")
+    assert row.reference == "V-2026-00001" and row.data["interests"] == ["children", "education"]
+    assert (
+        row.data["prior_hours"] == 120
+        and row.declaration_version == "2026-11-v1"
+        and len(row.data_sha256) == 64
+    )
+    assert "guardian_name" not in row.data
+
+
+async def test_a_minor_needs_a_guardian_s_approval_in_english(app):
+    chat = Chat(app, user="vol-en", lang="en")
+    await _volunteer_start(chat)
+    await chat.send("Omar Khalid Alqahtani")
+    await chat.send("1000000008")
+    await chat.send("2012-04-01")  # Gregorian, under 18
+    assert "volunteer.guardian_name.prompt" in chat.keys
+    await chat.send("Khalid Saad Alqahtani")
+    await chat.send("0551234567")
+    await chat.press("No")
+    assert "error.guardian_needed" in chat.keys
+    await chat.press("Yes")
+    await chat.press("Male")
+    await chat.send("Dammam")
+    await chat.send("0501234567")
+    await chat.press("form.skip")
+    await chat.press("Secondary")
+    await chat.press("c.events")
+    await chat.press("m.done")
+    await chat.press("c.weekday_evenings")
+    await chat.press("m.done")
+    await chat.press("No")
+    assert "summary.title" in chat.keys and "Guardian's approval: Yes" in chat.text
+    await chat.press("summary.send")
+    await chat.press("declaration.confirm")
+    assert "V-2026-00001" in chat.text and "Next steps" in chat.text
+    [row] = await _submissions(app, "volunteer")
+    assert row.data["guardian_approval"] == "yes" and row.data["birth_date"] == "2012-04-01"
+    assert "email" not in row.data and "prior_hours" not in row.data
+
+
+async def _feedback(chat: Chat, kind: str, category: str, text: str, anonymous: str) -> None:
+    await chat.send("/start")
+    await chat.press("menu.feedback")
+    assert "feedback.type.prompt" in chat.keys
+    await chat.press(f"c.{kind}")
+    await chat.press(f"c.{category}")
+    await chat.send(text)
+    await chat.send(file=pdf("receipt.pdf"))
+    assert "feedback.anonymous.prompt" in chat.keys
+    await chat.press(f"c.{anonymous}")
+    await chat.press("summary.send")
+
+
+async def test_the_three_feedback_types_named_and_anonymous(app):
+    named = Chat(app, user="fb-1")
+    await _feedback(named, "complaint", "delay", "تأخر الرد على طلبي أكثر من شهر", "no")
+    assert "F-2026-00001" in named.text and "لا يؤثر أبدًا على طلباتك" in named.text
+    assert "هـ" in named.text and "10 أيام" in named.text  # the promised date, Gregorian and Hijri
+    english = Chat(app, user="fb-2", lang="en")
+    await _feedback(english, "suggestion", "website_assistant", "Please add a way to upload two files", "no")
+    assert "F-2026-00002" in english.text and "within 10 days" in english.text
+    anonymous = Chat(app, user="fb-3")
+    await _feedback(anonymous, "thanks", "service_quality", "شكرًا لكم على حسن التعامل", "yes")
+    assert "F-2026-00003" in anonymous.text and "لن يصلك رد" in anonymous.text
+    rows = {row.reference: row for row in await _submissions(app, "feedback")}
+    assert rows["F-2026-00001"].contact_id is not None and rows["F-2026-00001"].data["attachment"]["name"]
+    assert rows["F-2026-00003"].contact_id is None and rows["F-2026-00003"].channel is None
+    assert {row.data["feedback_type"] for row in rows.values()} == {"complaint", "suggestion", "thanks"}
+
+
+EVENT_FORM = """
+form: event_registration
+title: {ar: التسجيل في فعالية, en: Event registration}
+consent: false
+submit:
+  reference_prefix: E
+  notice:
+    ar: "تم تسجيلك في الفعالية. رقمك: {reference}"
+    en: "You are registered for the event. Number: {reference}"
+fields:
+  - name: full_name
+    prompt: {ar: "ما اسمك الثلاثي؟", en: "Your full name?"}
+    label: {ar: الاسم, en: Name}
+    validator: full_name
+    required: true
+    kind: text
+  - name: event
+    prompt: {ar: "أي فعالية؟", en: "Which event?"}
+    label: {ar: الفعالية, en: Event}
+    required: true
+    kind: choice
+    choices:
+      - {id: eid, label: {ar: حفل العيد, en: Eid party}}
+      - {id: trip, label: {ar: الرحلة, en: The trip}}
+  - name: people
+    prompt: {ar: "كم شخصًا سيحضر؟", en: "How many people will come?"}
+    label: {ar: العدد, en: People}
+    validator: people
+    required: true
+    kind: number
+"""
+
+
+async def test_a_third_form_added_as_a_file_only_runs_through_the_console(
+    sqlite_url, tmp_path, clock, shared_faq
+):
+    content = tmp_path / "content"
+    shutil.copytree(ROOT / "content", content)
+    (content / "forms" / "event_registration.yaml").write_text(EVENT_FORM, encoding="utf-8")
+    settings = make_settings(sqlite_url, tmp_path).model_copy(update={"content_dir": content})
+    app = await build_app(settings, clock=clock, faq=shared_faq)
+    try:
+        written: list[str] = []
+        lines = iter(["/start", "التسجيل في فعالية", "سلمى علي الشمري", "2", "٣", "1", "خروج"])
+        console = ConsoleChannel(
+            app.service.handle,
+            "guest",
+            app.settings.files_dir,
+            read=lambda _p: next(lines),
+            write=written.append,
+        )
+        await console.run()
+        said = "\n".join(written)
+        assert "ما اسمك الثلاثي؟" in said and "أي فعالية؟" in said and "الرحلة" in said
+        assert "تم تسجيلك في الفعالية. رقمك: E-2026-00001" in said
+        [row] = await _submissions(app, "event_registration")
+        assert row.data == {"full_name": "سلمى علي الشمري", "event": "trip", "people": 3}
+    finally:
+        await app.close()
