@@ -189,3 +189,90 @@ async def test_a_third_form_added_as_a_file_only_runs_through_the_console(
         assert row.data == {"full_name": "سلمى علي الشمري", "event": "trip", "people": 3}
     finally:
         await app.close()
+
+
+async def _notices(app, user: str) -> list:  # type: ignore[no-untyped-def]
+    """What the outbox will send this person, rendered in their language."""
+    from flows.notifications import render
+    from storage.models import Contact
+    from storage.outbox import OutboxMessage
+
+    async with app.db.transaction() as session:
+        contact = (await session.execute(select(Contact).where(Contact.channel_user_id == user))).scalar_one()
+        rows = (
+            await session.execute(
+                select(OutboxMessage).where(OutboxMessage.contact_id == contact.id).order_by(OutboxMessage.id)
+            )
+        ).scalars()
+        return [message for row in rows for message in render(row.kind, row.payload, contact.language)]
+
+
+async def test_volunteer_decisions_notify_the_volunteer_in_their_language(app):
+    from flows.form_desk import FormDesk
+
+    chat = Chat(app, user="vol-decide", lang="en")
+    await _volunteer_start(chat)
+    for answer in ("Sara Ahmed Alharbi", "2123456788", "1990-01-31"):
+        await chat.send(answer)
+    await chat.press("Female")
+    await chat.send("Jeddah")
+    await chat.send("0551234567")
+    await chat.send("sara@example.com")
+    await chat.press("Bachelor's degree")
+    await chat.press("c.translation")
+    await chat.press("m.done")
+    await chat.press("c.weekends")
+    await chat.press("m.done")
+    await chat.press("No")
+    await chat.press("summary.send")
+    await chat.press("declaration.confirm")
+    desk = FormDesk(app.db, app.clock)
+    await desk.volunteer("v-2026-00001", "contacted", "staff:1")
+    await desk.volunteer(
+        "V-2026-00001", "not_now", "staff:1", reason="The translation team is full this term."
+    )
+    notices = await _notices(app, "vol-decide")
+    assert [n.key for n in notices] == ["volunteer.notify.contacted", "volunteer.notify.not_now"]
+    assert "V-2026-00001" in notices[0].text and "translation team is full" in notices[1].text
+    await desk.volunteer("V-2026-00001", "accepted", "staff:1")
+    assert "Welcome to the team" in (await _notices(app, "vol-decide"))[-1].text
+    [row] = await _submissions(app, "volunteer")
+    assert row.status == "accepted"
+
+
+async def test_staff_reply_and_close_and_not_satisfied_reopens_for_a_manager(app):
+    from flows.form_desk import FeedbackReopened, FormDesk
+
+    reopened: list = []
+
+    async def listen(notice) -> None:  # type: ignore[no-untyped-def]
+        if isinstance(notice, FeedbackReopened):
+            reopened.append(notice)
+
+    app.service.listeners.append(listen)
+    chat = Chat(app, user="fb-close")
+    await _feedback(chat, "complaint", "delay", "تأخر الرد على طلبي أكثر من شهر", "no")
+    desk = FormDesk(app.db, app.clock)
+    app.clock.advance(hours=5)
+    await desk.reply("F-2026-00001", "staff:7", "نعتذر عن التأخير، تمت إحالة طلبك للجنة اليوم.")
+    app.clock.advance(days=2)
+    await desk.close("F-2026-00001", "staff:7", "عُرض الطلب على اللجنة وصدر القرار.")
+    reply, closed = await _notices(app, "fb-close")
+    assert "نعتذر عن التأخير" in reply.text and "صدر القرار" in closed.text
+    assert [o.id for o in closed.options] == ["fbsat.yes.F-2026-00001", "fbsat.no.F-2026-00001"]
+    await chat.send(option=closed.options[1].id)  # the notice's «لا» button
+    assert chat.keys == ["feedback.satisfied.reopened"] and "أحد المديرين" in chat.text
+    [row] = await _submissions(app, "feedback")
+    assert row.status == "reopened" and row.satisfied is False and row.closed_at is None
+    assert row.first_reply_at is not None and [n.reference for n in reopened] == ["F-2026-00001"]
+
+
+async def test_anonymous_feedback_cannot_be_answered(app):
+    import pytest
+
+    from flows.form_desk import DeskError, FormDesk
+
+    chat = Chat(app, user="fb-anon")
+    await _feedback(chat, "complaint", "other", "ملاحظة عامة على ترتيب المكان", "yes")
+    with pytest.raises(DeskError):
+        await FormDesk(app.db, app.clock).reply("F-2026-00001", "staff:1", "شكرًا")
