@@ -77,7 +77,7 @@ class FormDesk:
     async def _load(self, session: AsyncSession, reference: str) -> FormSubmission:
         submission = await submission_by_reference(session, reference.strip().upper())
         if submission is None:
-            raise DeskError("desk.form.unknown")
+            raise DeskError(N_("desk.form.unknown"))
         return submission
 
     async def _record(
@@ -115,7 +115,7 @@ class FormDesk:
 
     async def volunteer(self, reference: str, action: str, actor: str, reason: str | None = None) -> Outcome:
         if action not in VOLUNTEER_ACTIONS:
-            raise DeskError("desk.form.unknown_action")
+            raise DeskError(N_("desk.form.unknown_action"))
         async with self.db.transaction() as session:
             submission = await self._load(session, reference)
             submission.status = action
@@ -129,7 +129,7 @@ class FormDesk:
         async with self.db.transaction() as session:
             submission = await self._load(session, reference)
             if submission.contact_id is None:
-                raise DeskError("desk.form.anonymous")
+                raise DeskError(N_("desk.form.anonymous"))
             now = self.clock.now()
             submission.first_reply_at = submission.first_reply_at or now
             submission.status = "replied"

@@ -277,6 +277,8 @@ class StaffDesk:
         self._is_forum: bool | None = None
         self._queue: asyncio.Queue[StaffNotice | StaffAlert] = asyncio.Queue()
         self._worker: asyncio.Task[None] | None = None
+        # More cards, buttons and commands (handlers/desk_forms.py): on_notice / on_callback / on_message.
+        self.extensions: list[Any] = []
 
     @property
     def channel(self) -> TelegramChannel:
@@ -371,6 +373,10 @@ class StaffDesk:
                 elif isinstance(notice, StaffAlert):
                     if await self._post(notice.text) is None:
                         log.warning("a staff alert could not be posted")
+                else:
+                    for extension in self.extensions:
+                        if await extension.on_notice(notice):
+                            break
             except Exception as exc:  # one bad notice must not stop the desk
                 log.exception("posting a staff notice failed (%s)", type(exc).__name__)
             finally:
@@ -456,6 +462,9 @@ class StaffDesk:
         if message.sender_chat is not None and message.sender_chat.id != self.chat_id:
             return  # a linked channel's post, not a person
         command, argument = self._command_of(message.text)
+        for extension in self.extensions:
+            if await extension.on_message(update, message, command, argument):
+                return
         if command is not None and command not in STAFF_COMMANDS:
             return
         target = None
@@ -722,6 +731,9 @@ class StaffDesk:
         query = update.callback_query
         if query is None:
             return
+        for extension in self.extensions:
+            if await extension.on_callback(update):
+                return
         if not await self._first_time(update):
             return
         chat = query.message.chat if query.message is not None else None
