@@ -276,3 +276,78 @@ async def test_anonymous_feedback_cannot_be_answered(app):
     await _feedback(chat, "complaint", "other", "ملاحظة عامة على ترتيب المكان", "yes")
     with pytest.raises(DeskError):
         await FormDesk(app.db, app.clock).reply("F-2026-00001", "staff:1", "شكرًا")
+
+
+async def test_feedback_figures_count_types_times_and_satisfaction(app):
+    from flows.form_desk import FormDesk
+    from flows.form_reports import feedback_figures, format_feedback
+
+    desk = FormDesk(app.db, app.clock)
+    first, second = Chat(app, user="fig-1"), Chat(app, user="fig-2", lang="en")
+    await _feedback(first, "complaint", "delay", "تأخر الرد على طلبي أكثر من شهر", "no")
+    await _feedback(second, "suggestion", "other", "Please open on Saturdays as well", "no")
+    app.clock.advance(hours=4)
+    await desk.reply("F-2026-00001", "staff:1", "نعتذر")
+    app.clock.advance(hours=20)
+    closed = await desk.close("F-2026-00001", "staff:1", "تم")
+    await first.send(option="fbsat.yes.F-2026-00001")
+    assert first.keys == ["feedback.satisfied.thanks"] and closed.notified
+    figures = await feedback_figures(app.db)
+    assert figures.total == 2 and figures.by_type == {"complaint": 1, "suggestion": 1}
+    assert figures.hours_to_first_reply == 4.0 and figures.hours_to_close == 24.0
+    assert figures.share_satisfied == 100.0 and figures.open == 1
+    text = format_feedback(figures, "en")
+    assert "Complaint: 1" in text and "to close: 24 h" in text and "Satisfied with the handling: 100%" in text
+
+
+async def test_overdue_feedback_joins_the_daily_digest(app):
+    from flows.form_reports import overdue_feedback_text
+
+    await _feedback(Chat(app, user="late"), "complaint", "delay", "لم يصلني أي رد حتى الآن", "no")
+    assert await overdue_feedback_text(app.db, app.clock.now()) == ""
+    app.clock.advance(days=11)
+    text = await overdue_feedback_text(app.db, app.clock.now())
+    assert "F-2026-00001" in text and "موعد الرد" in text
+
+
+def test_export_volunteers_is_masked_unless_full(tmp_path, monkeypatch, capsys, shared_faq):
+    import asyncio
+
+    from bot.cli import main
+    from flows.clock import FakeClock
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'export.db'}"
+
+    async def register() -> None:
+        app = await build_app(make_settings(url, tmp_path), clock=FakeClock(), faq=shared_faq)
+        try:
+            chat = Chat(app, user="exp")
+            await _volunteer_start(chat)
+            for answer in ("فاطمة محمد العتيبي", "1000000008", "1995-05-20"):
+                await chat.send(answer)
+            await chat.press("c.female")
+            for answer in ("الرياض", "0501234567", "fatima@example.com"):
+                await chat.send(answer)
+            await chat.press("c.bachelor")
+            await chat.press("c.health")
+            await chat.press("m.done")
+            await chat.press("c.weekends")
+            await chat.press("m.done")
+            await chat.press("c.no")
+            await chat.press("summary.send")
+            await chat.press("declaration.confirm")
+        finally:
+            await app.close()
+
+    asyncio.run(register())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOT_DATABASE_URL", url)
+    monkeypatch.setenv("BOT_DATA_DIR", str(tmp_path / "data"))
+    assert main(["export", "volunteers"]) == 0
+    masked = capsys.readouterr().out
+    assert masked.startswith("reference,status,submitted_at,channel,full_name,national_id")
+    assert "V-2026-00001" in masked and "******0008" in masked and "1000000008" not in masked
+    assert "f***@example.com" in masked and "التوعية الصحية" in masked
+    assert main(["export", "volunteers", "--full"]) == 0
+    captured = capsys.readouterr()
+    assert "1000000008" in captured.out and "fatima@example.com" in captured.out and "warning" in captured.err
