@@ -351,3 +351,17 @@ def test_export_volunteers_is_masked_unless_full(tmp_path, monkeypatch, capsys, 
     assert main(["export", "volunteers", "--full"]) == 0
     captured = capsys.readouterr()
     assert "1000000008" in captured.out and "fatima@example.com" in captured.out and "warning" in captured.err
+
+
+async def test_the_guides_buttons_open_the_journeys_they_promise(app):
+    chat = Chat(app, user="guide")
+    await chat.send("/start")
+    await chat.send("كيف أتطوع مع الجمعية؟")
+    assert "التطوع من هنا" in chat.text and "menu.volunteer" in chat.option_ids
+    await chat.press("menu.volunteer")
+    assert chat.keys == ["consent.text"]
+    await chat.send("/menu")
+    await chat.send("How do I file a complaint?")
+    assert "menu.feedback" in chat.option_ids
+    await chat.press("menu.feedback")
+    assert "feedback.type.prompt" in chat.keys and "لا يؤثر أبدًا على طلباتك" in chat.text
