@@ -114,6 +114,8 @@ def prompt_field(turn: Turn, form_field: FormField) -> None:
     prompt = text_of(turn, form_field.prompt)
     if form_field.kind == FieldKind.MULTI_CHOICE:
         prompt += "\n" + t("form.multi_hint")
+    elif form_field.kind == FieldKind.DATE:
+        prompt += "\n" + t("date.hint")
     turn.say_text(f"{progress}\n{prompt}", key=form_field.prompt, options=tuple(options), expect=expect)
 
 
@@ -197,6 +199,12 @@ def on_form(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> None
             prompt_field(turn, form_field)
             return
         value = text
+        if form_field.kind == FieldKind.DATE:
+            from flows.date_picker import picked
+
+            handled, value = picked(turn, form_field, text, choice)
+            if handled:
+                return
 
     outcome = VALIDATORS[form_field.validator](value, state.draft)
     if isinstance(outcome, Invalid):

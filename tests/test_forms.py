@@ -365,3 +365,36 @@ async def test_the_guides_buttons_open_the_journeys_they_promise(app):
     assert "menu.feedback" in chat.option_ids
     await chat.press("menu.feedback")
     assert "feedback.type.prompt" in chat.keys and "لا يؤثر أبدًا على طلباتك" in chat.text
+
+
+async def test_a_date_by_year_then_month_buttons_then_the_day(app):
+    chat = Chat(app, user="picker")
+    await _volunteer_start(chat)
+    await chat.send("فاطمة محمد العتيبي")
+    await chat.send("١٠٠٠٠٠٠٠٠٨")
+    await chat.send("١٤١٥")  # a Hijri year alone: its months as buttons
+    assert chat.keys == ["date.pick_month"] and len(chat.option_ids) == 12
+    assert "رمضان" in [o.label for o in chat.last[-1].options]
+    await chat.press("رمضان")
+    assert chat.keys == ["date.day_prompt"]
+    await chat.send("١٠")
+    assert "volunteer.gender.prompt" in chat.keys  # 10 Ramadan 1415 = 10 February 1995: an adult
+    english = Chat(app, user="picker-en", lang="en")
+    await _volunteer_start(english)
+    await english.send("Sara Ahmed Alharbi")
+    await english.send("2123456788")
+    await english.send("2001")
+    assert "March" in [o.label for o in english.last[-1].options]
+    await english.send("3")  # the month's number typed
+    await english.send("31")
+    await english.press("Female")
+    await english.send("Jeddah")
+    await english.send("0551234567")
+    await english.press("form.skip")
+    await english.press("Diploma")
+    await english.press("c.admin")
+    await english.press("m.done")
+    await english.press("c.weekday_mornings")
+    await english.press("m.done")
+    await english.press("No")
+    assert "Date of birth: Saturday, March 31, 2001" in english.text
