@@ -1,6 +1,5 @@
 """What is special about volunteering: a minor (under 18 on the day they register) needs a guardian's
-approval, which the form asks for and records; staff's answers (contacted / accepted / not now) become notices
-in the volunteer's language."""
+approval, which the form asks for and records (the staff's side is flows/form_desk.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +11,6 @@ from flows.field_validators import CONDITION_TESTS, age_on, today
 from flows.validators import Invalid, Result, Valid, validator
 
 ADULT_AGE = 18
-
-# Staff's answers on a volunteer's card: the status it sets and the notice the volunteer reads.
-VOLUNTEER_DECISIONS = {
-    "contacted": "volunteer.notify.contacted",
-    "accepted": "volunteer.notify.accepted",
-    "not_now": "volunteer.notify.not_now",
-}
 
 
 def is_minor(birth: Any) -> bool:
