@@ -268,7 +268,7 @@ class FormsDesk:
             replied = message.reply_to_message
             if replied.from_user is None or replied.from_user.id != self.desk.channel.bot.id:
                 return False
-            prompt = self._prompts.get((chat_id, replied.message_id))
+            prompt = self._prompts.get((chat_id, replied.message_id)) or self._prompt_in(replied.text or "")
             if prompt is not None:
                 action, reference = prompt
             else:  # a reply to a feedback card is the reply to the person
@@ -300,6 +300,16 @@ class FormsDesk:
             return True
         await self._send(chat_id, self._done_text(action, reference, message.from_user))
         return True
+
+    def _prompt_in(self, text: str) -> tuple[str, str] | None:
+        """The bot's question, recognised by its text (so that a reply still works after a restart)."""
+        found = _REFERENCE.search(text)
+        if found is None:
+            return None
+        for code, key in PROMPTS.items():
+            if self.t(key, reference=found.group(1)) == text:
+                return code, found.group(1)
+        return None
 
     async def _send(self, chat_id: int, text: str, **kwargs: Any) -> Message | None:
         _delivery, sent = await self.desk.channel.call(

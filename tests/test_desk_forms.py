@@ -111,3 +111,44 @@ async def test_a_conduct_complaint_goes_to_the_managers_and_their_reply_reaches_
     async with app.db.transaction() as session:
         submission = (await session.execute(select(FormSubmission))).scalar_one()
     assert submission.status == "closed" and submission.outcome == "تمت مساءلة الموظف"
+
+
+async def test_not_now_asks_the_reason_and_a_reply_after_a_restart_still_counts(app, api, start_bot):
+    bot = await _bot(app, api, start_bot)
+    person = Beneficiary(api)
+    await person.say("/start")
+    await person.press("menu.volunteer")
+    await person.press("consent.yes")
+    for answer in ("Sara Ahmed Alharbi", "2123456788", "1990-01-31"):
+        await person.say(answer)
+    await person.press("c.female")
+    for answer in ("Jeddah", "0551234567"):
+        await person.say(answer)
+    await person.press("form.skip")
+    await person.press("c.diploma")
+    await person.press("c.transport")
+    await person.press("m.done")
+    await person.press("c.weekends")
+    await person.press("m.done")
+    await person.press("c.no")
+    await person.press("summary.send")
+    await person.press("declaration.confirm")
+    await bot.desk.idle()
+    card = next(m for m in api.sent_messages(STAFF) if "V-2026-00001" in (m.get("text") or ""))
+    update = _press(api, OFFICER, STAFF, card, "ليس الآن")
+    await eventually(lambda: any("اكتب سبب" in t for t in texts(api, STAFF)))
+    question = next(m for m in api.sent_messages(STAFF) if "اكتب سبب" in (m.get("text") or ""))
+    bot.desk.extensions[0]._prompts.clear()  # as after a restart: only the question's text is left
+    update = api.push_update(
+        api.group_message(
+            STAFF, OFFICER, "اكتمل فريق النقل لهذا الفصل", reply_to_message_id=question["message_id"]
+        )
+    )
+    await eventually(lambda: update not in api.pending_updates)
+    await eventually(lambda: any("⏸ ليس الآن" in t and "V-2026-00001" in t for t in texts(api, STAFF)))
+    [row] = [r for r in await _outbox(app) if r.kind == "form"]
+    assert row.payload == {
+        "key": "volunteer.notify.not_now",
+        "reference": "V-2026-00001",
+        "reason": "اكتمل فريق النقل لهذا الفصل",
+    }
