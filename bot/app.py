@@ -11,7 +11,7 @@ from bot.keys import install_from
 from bot.settings import Settings
 from flows.clock import SystemClock
 from flows.engine import FlowSettings
-from flows.form import FormDefinition, FormDefinitionError, load_form
+from flows.form import FormDefinition, FormDefinitionError, load_form, load_forms
 from flows.service import Clock, ConversationService
 from locales import LANGUAGES, compile_catalogs, translator
 from storage.db import Database
@@ -36,6 +36,16 @@ def load_content(settings: Settings, faq: Any = None) -> tuple[FormDefinition, A
     except FormDefinitionError as exc:
         raise StartupError(str(exc)) from None
     return form, faq if faq is not None else load_faq(settings)
+
+
+def load_other_forms(settings: Settings) -> tuple[FormDefinition, ...]:
+    """Every form in content/forms/ besides the support request (volunteering, feedback, any form added as a
+    file), checked like it."""
+    try:
+        forms = load_forms(settings.content_dir / "forms", has_key=both_languages_have)
+    except FormDefinitionError as exc:
+        raise StartupError(str(exc)) from None
+    return tuple(form for name, form in forms.items() if name != "support_request")
 
 
 def load_faq(settings: Settings) -> Any:
@@ -132,6 +142,7 @@ class App:
     form: FormDefinition
     faq: Any
     clock: Clock
+    forms: tuple[FormDefinition, ...] = ()  # the forms besides the support request
 
     async def close(self) -> None:
         await self.db.dispose()
@@ -145,6 +156,7 @@ def flow_settings(settings: Settings) -> FlowSettings:
         timezone=settings.timezone,
         survey_delay=timedelta(seconds=settings.survey_delay_seconds),
         survey_after_close=settings.survey_after_close,
+        feedback_days=settings.feedback_days,
     )
 
 
@@ -155,6 +167,7 @@ async def build_app(
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     form, faq = load_content(settings, faq)
     install_from(settings)  # the data key, before anything reads or writes a sealed column
+    forms = load_other_forms(settings)
     if migrate:
         await upgrade_async(settings.database_url)
     db = Database(settings.database_url)
@@ -167,5 +180,6 @@ async def build_app(
         faq=faq,
         default_language=settings.default_language,
         files=FileStore(settings.files_dir),
+        forms=forms,
     )
-    return App(settings=settings, db=db, service=service, form=form, faq=faq, clock=clock)
+    return App(settings=settings, db=db, service=service, form=form, faq=faq, clock=clock, forms=forms)

@@ -81,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     requests.add_argument("--format", choices=["csv"], default="csv")
     requests.add_argument("--full", action="store_true", help="unmasked names, national IDs and phones")
     requests.add_argument("--output", metavar="FILE", default=None, help="write to a file (opens in Excel)")
+    volunteers = export_commands.add_parser(
+        "volunteers", help="volunteers' registrations, personal data masked"
+    )
+    volunteers.add_argument(
+        "--full", action="store_true", help="unmasked names, national IDs, phones, e-mail"
+    )
+    volunteers.add_argument("--output", metavar="FILE", default=None, help="write to a file (opens in Excel)")
     return parser
 
 
@@ -301,12 +308,21 @@ async def _report(settings, args) -> int:  # type: ignore[no-untyped-def]
     if args.format == "csv":
         _write(format_csv(report), args.output, csv=True)
     else:
-        _write(format_text(report, args.lang or settings.default_language), args.output, csv=False)
+        from bot.form_export import feedback_report
+
+        text = format_text(report, args.lang or settings.default_language)
+        text += "\n\n" + await feedback_report(settings, date_from, date_to, args.lang, _open_database)
+        _write(text, args.output, csv=False)
     return 0
 
 
 async def _export(settings, args) -> int:  # type: ignore[no-untyped-def]
     from bot.reporting import export_requests_csv
+
+    if args.export_command == "volunteers":
+        from bot.form_export import export_volunteers
+
+        return await export_volunteers(settings, args, _open_database, _write)
 
     try:
         date_from, date_to = _period(args)

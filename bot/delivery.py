@@ -87,6 +87,11 @@ def daily_digest(app: App, post: PostToStaff | None) -> Callable[[], Awaitable[N
         digest = await overdue_digest(app.db, app.clock)
         if digest.text and post is not None:
             await post(digest.text)
+        from flows.form_reports import overdue_feedback_text
+
+        feedback = await overdue_feedback_text(app.db, app.clock.now())
+        if feedback and post is not None:
+            await post(feedback)
 
     return run
 

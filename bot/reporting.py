@@ -47,8 +47,11 @@ class Clock(Protocol):
 
 
 async def stats_text(db: Database, clock: Clock, lang: str = "ar", tz: str = "Asia/Riyadh") -> str:
-    """/stats in the staff chat: the whole history up to now."""
-    return format_text(await compute_report(db, clock.now(), None, None, tz), lang)
+    """/stats in the staff chat: the whole history up to now (suggestions and complaints last)."""
+    from flows.form_reports import feedback_figures, format_feedback
+
+    text = format_text(await compute_report(db, clock.now(), None, None, tz), lang)
+    return text + "\n\n" + format_feedback(await feedback_figures(db), lang)
 
 
 async def chart_png(db: Database, clock: Clock, lang: str = "ar", tz: str = "Asia/Riyadh") -> bytes:

@@ -69,6 +69,9 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
             else None,
         )
         desk.attach(channel)
+        from handlers.desk_forms import FormsDesk
+
+        FormsDesk(desk, app.forms, complaints_chat_id=settings.complaints_chat_id).install()
     return channel, desk
 
 

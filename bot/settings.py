@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     data_key: str | None = Field(default=None, repr=False)
     # Retention: days after a request is closed before its files, free text and relay history are deleted.
     retention_days: int = Field(default=365, ge=1)
+    feedback_days: int = Field(
+        default=10, ge=1, le=365
+    )  # suggestions and complaints are answered within this
 
     telegram_token: str | None = None
     telegram_api_base: str = "https://api.telegram.org"
@@ -42,6 +45,7 @@ class Settings(BaseSettings):
     webhook_listen: str = "0.0.0.0"
     webhook_port: int = 8080
     staff_chat_id: int | None = None
+    complaints_chat_id: int | None = None  # managers' group: complaints about staff conduct (never the desk)
     admin_ids: Annotated[tuple[int, ...], NoDecode] = ()
     # The desk says so once in the group when a post has waited longer (0: never).
     desk_backlog_alert_minutes: int = Field(default=10, ge=0, le=24 * 60)

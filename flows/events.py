@@ -26,6 +26,26 @@ class RequestSubmitted:
 
 
 @dataclass(frozen=True)
+class FormSubmitted:
+    """A form other than the support request (volunteering, feedback, any form in content/forms/)."""
+
+    form: str
+    answers: dict
+    attachments: dict
+    declaration_version: str = ""
+    data_sha256: str = ""
+    anonymous: bool = False  # no contact data is kept with it and no reply is possible
+
+
+@dataclass(frozen=True)
+class FormReply:
+    """The beneficiary answered a question about a submission (e.g. «were you satisfied?»)."""
+
+    reference: str
+    choice: str
+
+
+@dataclass(frozen=True)
 class EscalationRequested:
     reason: str  # human | unclear | unanswered
 
@@ -67,6 +87,8 @@ Event = (
     ConsentGiven
     | LanguageChanged
     | RequestSubmitted
+    | FormSubmitted
+    | FormReply
     | EscalationRequested
     | BeneficiaryMessage
     | QuestionUnanswered

@@ -78,6 +78,10 @@ def render(kind: str, payload: dict, lang: str, form: FormDefinition | None = No
         from flows.survey import render_poll
 
         return render_poll(payload, lang, reminder=kind == "survey_reminder")
+    if kind == "form":  # a staff step on a volunteer's registration or a suggestion / complaint
+        from flows.form_desk import render_form_notice
+
+        return render_form_notice(payload, lang)
     if kind == "text":  # a staff reply or any ready text
         return [Outbound(payload.get("text", ""), key=payload.get("key", "text"), lang=lang)]
     raise UnknownNotification(f"no way to render a {kind!r} notification")

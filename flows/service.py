@@ -26,6 +26,8 @@ from flows.events import (
     DraftDiscarded,
     EscalationRequested,
     Event,
+    FormReply,
+    FormSubmitted,
     LanguageChanged,
     QuestionUnanswered,
     RatingGiven,
@@ -95,10 +97,12 @@ class ConversationService:
         faq: Any = None,
         default_language: str = "ar",
         files: FileStore | None = None,
+        forms: tuple[FormDefinition, ...] = (),
     ) -> None:
         self.db = db
         self.files = files
         self.form = form
+        self.forms = forms  # the other forms in content/forms/ (volunteering, feedback, …)
         self.clock = clock
         self.settings = settings or FlowSettings()
         self.faq = faq
@@ -190,6 +194,7 @@ class ConversationService:
         ctx = Context(
             now=now,
             form=self.form,
+            forms=self.forms,
             settings=self.settings,
             requests=None,
             consented=contact.consent_at is not None,
@@ -230,6 +235,7 @@ class ConversationService:
             ctx = Context(
                 now=now,
                 form=self.form,
+                forms=self.forms,
                 settings=self.settings,
                 requests=() if created else None,
                 consented=contact.consent_at is not None,
@@ -297,6 +303,32 @@ class ConversationService:
             applied.messages += confirmation
             state.offered = engine.offered_of(confirmation)  # «1» after the confirmation is its first option
             applied.notices.append(RequestCreated(request.id, request.reference, resubmitted))  # type: ignore[arg-type]
+        elif isinstance(event, FormSubmitted):
+            from flows.form_submit import store_submission
+
+            messages, created = await store_submission(
+                session,
+                contact.id,
+                contact.channel,
+                event,
+                now,
+                ctx,
+                state.lang,  # type: ignore[arg-type]
+            )
+            applied.messages += messages
+            state.offered = engine.offered_of(messages)
+            applied.notices.append(created)  # type: ignore[arg-type]
+        elif isinstance(event, FormReply):
+            from flows.form_desk import FormDesk
+
+            key, reopened = await FormDesk.satisfied(
+                session, contact, event.reference, event.choice == "yes", now
+            )
+            t = translator(state.lang)
+            reply = [Outbound(t(key, reference=event.reference), key=key, lang=state.lang)]
+            applied.messages += reply
+            if reopened is not None:
+                applied.notices.append(reopened)  # type: ignore[arg-type]
         elif isinstance(event, EscalationRequested):
             escalation = await repo.open_escalation(session, contact.id, event.reason, now)  # type: ignore[arg-type]
             await repo.audit(

@@ -40,6 +40,7 @@ class State:
     lang: str = "ar"
     mode: Mode = Mode.MENU
     step: str | None = None  # the form field being asked
+    form: str | None = None  # the form being filled in (None: the support request)
     draft: dict = field(default_factory=dict)
     draft_started: str | None = None  # ISO time
     editing: bool = False
@@ -87,6 +88,7 @@ class FlowSettings:
     timezone: str = "Asia/Riyadh"
     survey_delay: timedelta = timedelta(hours=1)
     survey_after_close: bool = True
+    feedback_days: int = 10  # BOT_FEEDBACK_DAYS: suggestions and complaints are answered within this
 
 
 class NeedsRequests(Exception):
@@ -102,6 +104,17 @@ class Context:
     consented: bool = False
     first_contact: bool = False
     faq: Callable[[str], Any] | None = None  # text -> flows.faq.FaqResult
+    forms: tuple[FormDefinition, ...] = ()  # the other forms (volunteering, feedback, …), by their name
+
+    def all_forms(self) -> tuple[FormDefinition, ...]:
+        return (self.form, *(f for f in self.forms if f.name != self.form.name))
+
+    def has_form(self, name: str) -> bool:
+        return any(f.name == name for f in self.forms)
+
+    def form_named(self, name: str | None) -> FormDefinition:
+        """The form called `name`; the support request when the name is empty or no longer known."""
+        return next((f for f in self.forms if f.name == name), self.form) if name else self.form
 
 
 @dataclass

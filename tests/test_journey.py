@@ -253,13 +253,13 @@ async def test_talk_to_a_person_records_an_escalation(app):
     assert len(escalations) == 1 and escalations[0].reason == "human"
 
 
-async def test_entries_not_built_yet_say_so_and_offer_a_person(app):
+async def test_the_volunteer_and_feedback_entries_open_their_journeys(app):
     chat = Chat(app)
     await chat.send(option="menu.volunteer")
-    assert chat.keys == ["not_ready.volunteer"] and "غير متاحة بعد" in chat.text
-    assert "menu.human" in chat.option_ids
+    assert chat.keys == ["consent.text"] and "غير متاح" not in chat.text  # personal data: consent first
+    await chat.press("consent.no")
     await chat.send(option="menu.feedback")
-    assert chat.keys == ["not_ready.feedback"] and "menu.human" in chat.option_ids
+    assert chat.keys == ["form.intro", "feedback.type.prompt"] and "غير متاح" not in chat.text
 
 
 async def test_declining_consent_collects_nothing(app):

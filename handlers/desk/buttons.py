@@ -67,6 +67,9 @@ class ButtonsMixin:
         query = update.callback_query
         if query is None:
             return
+        for extension in self.extensions:
+            if await extension.on_callback(update):
+                return
         if not await self._first_time(update):
             return
         chat = query.message.chat if query.message is not None else None

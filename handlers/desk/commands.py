@@ -51,6 +51,9 @@ class CommandsMixin:
         if message.sender_chat is not None and message.sender_chat.id != self.chat_id:
             return  # a linked channel's post, not a person
         command, argument = self._command_of(message.text)
+        for extension in self.extensions:
+            if await extension.on_message(update, message, command, argument):
+                return
         if command is not None and command not in STAFF_COMMANDS:
             return
         target = None

@@ -36,6 +36,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from functools import partial
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from telegram import (
@@ -110,6 +111,8 @@ class StaffDesk(
         self.merged = 0
         self._recorded: dict[int, StaffNotice] = {}  # notices recorded in their turn's transaction
         self._worker: asyncio.Task[None] | None = None
+        # More cards, buttons and commands (handlers/desk_forms.py): on_notice / on_callback / on_message.
+        self.extensions: list[Any] = []
         self._inline: set[asyncio.Task[None]] = set()  # card updates going on after their press was answered
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()

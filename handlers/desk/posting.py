@@ -41,6 +41,10 @@ class NotPosted(Exception):
     """Telegram did not take a post that must not be lost (a card, a relayed message): the row is retried."""
 
 
+# The notices the queue knows how to post; others belong to an extension.
+DESK_NOTICES = (RequestCreated, EscalationOpened, RelayedMessage, LowRating, StaffAlert)
+
+
 def notice_row(notice: StaffNotice | StaffAlert) -> tuple[PostKind, dict, int | None, int | None]:
     """(kind, payload, contact id, request id) of the queue row standing for a notice."""
     if isinstance(notice, RequestCreated):
@@ -90,6 +94,8 @@ class PostingMixin:
 
     async def record(self, session: AsyncSession, notice: StaffNotice, now: datetime) -> None:
         """The service's recorder: the notice's row, in the transaction of the turn that caused it."""
+        if not isinstance(notice, DESK_NOTICES):
+            return  # an extension's notice (handlers/desk_forms.py): handled after the commit, in notify
         kind, payload, contact_id, request_id = notice_row(notice)
         await staff_queue.enqueue(
             session, self.chat_id, kind, payload, now, contact_id=contact_id, request_id=request_id
@@ -101,6 +107,11 @@ class PostingMixin:
     async def notify(self, notice: StaffNotice) -> None:
         """The service's listener, after the commit: the row is already there (``record``); a notice from
         elsewhere is queued now. Returns at once: a beneficiary's reply never waits for the group's limit."""
+        if not isinstance(notice, DESK_NOTICES):
+            for extension in self.extensions:  # e.g. volunteer and feedback cards (handlers/desk_forms.py)
+                if await extension.on_notice(notice):
+                    return
+            return
         if self._recorded.pop(id(notice), None) is None:
             await self._enqueue(notice)
         self._wake_worker()

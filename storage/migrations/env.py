@@ -6,6 +6,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
 
 import storage.desk  # noqa: F401
+import storage.forms  # noqa: F401
 import storage.lease  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
 import storage.outbox  # noqa: F401
