@@ -58,6 +58,7 @@ from telegram.request import BaseRequest
 
 from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
 from flows.validators import DOCUMENT_TYPES
+from handlers.http_body import read_capped
 from storage.files import UNREADABLE, FileStore, read_stored
 from storage.files import sniff as sniff_mime  # noqa: F401  (the old name, for importers)
 
@@ -821,7 +822,7 @@ def webhook_routes(channel: TelegramChannel, secret: str) -> list[Route]:
         if not channel.running:
             return Response(status_code=503)  # stopping or not started: Telegram retries later
         try:
-            body = await _read_capped(request, MAX_WEBHOOK_BYTES)
+            body = await read_capped(request, MAX_WEBHOOK_BYTES)
         except ClientDisconnect:
             return Response(status_code=400)
         if body is None:
@@ -840,21 +841,6 @@ def webhook_routes(channel: TelegramChannel, secret: str) -> list[Route]:
         return Response(status_code=200)
 
     return [Route(WEBHOOK_PATH, receive, methods=["POST"])]
-
-
-async def _read_capped(request: Request, cap: int) -> bytes | None:
-    """The body, or None as soon as it is longer than ``cap`` (never read whole)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def webhook_app(channel: TelegramChannel, secret: str, *, public_url: str | None = None) -> Starlette:

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from handlers.http_body import read_capped
 from handlers.web import MID_RE, TOKEN_RE, WebChat, new_token, user_id_of
 from locales import LANGUAGES, N_, translator
 from storage.files import read_stored
@@ -264,7 +265,7 @@ def web_routes(
         assert token is not None
         user_id = user_id_of(token)
         lang = await chat.language_of(user_id)
-        raw = await _read_capped(request, MAX_JSON_BYTES)
+        raw = await read_capped(request, MAX_JSON_BYTES)
         if raw is None:
             return await refuse(
                 request, 413, "web.too_long", lang, max=translator(lang).number(MAX_TEXT_CHARS)
@@ -303,7 +304,7 @@ def web_routes(
         mid = request.query_params.get("mid", "")
         if not MID_RE.match(mid):
             return JSONResponse({"error": "bad request"}, status_code=400, headers=headers())
-        data = await _read_capped(request, chat.max_upload_bytes)
+        data = await read_capped(request, chat.max_upload_bytes)
         if data is None:
             lang = await chat.language_of(user_id)
             max_mb = translator(lang).number(chat.max_upload_bytes // (1024 * 1024))
@@ -361,18 +362,3 @@ def _int(value: object) -> int:
 def _lang_of_request(request: Request) -> str:
     accepted = request.headers.get("accept-language", "")
     return "en" if accepted.lower().startswith("en") else "ar"
-
-
-async def _read_capped(request: Request, cap: int) -> bytes | None:
-    """The body, or None as soon as it is longer than ``cap`` (never read whole)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > cap:
-        return None
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > cap:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

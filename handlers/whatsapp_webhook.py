@@ -20,6 +20,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
+from handlers.http_body import read_capped
+
 log = logging.getLogger(__name__)
 WEBHOOK_PATH = "/whatsapp/webhook"
 MAX_BODY_BYTES = 3 * 1024 * 1024  # Meta's largest webhook payload
@@ -41,23 +43,6 @@ def signature_ok(app_secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(signature(app_secret, body).encode(), header.strip().encode())
 
 
-class _TooLarge(Exception):
-    pass
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLarge
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def whatsapp_routes(
     channel: Recorder, *, verify_token: str, app_secret: str, path: str = WEBHOOK_PATH
 ) -> list[Route]:
@@ -73,11 +58,11 @@ def whatsapp_routes(
 
     async def receive(request: Request) -> Response:
         try:
-            body = await _read_limited(request, MAX_BODY_BYTES)
-        except _TooLarge:
-            return PlainTextResponse("payload too large", status_code=413)
+            body = await read_capped(request, MAX_BODY_BYTES)
         except ClientDisconnect:
             return PlainTextResponse("incomplete", status_code=400)
+        if body is None:
+            return PlainTextResponse("payload too large", status_code=413)
         if not signature_ok(app_secret, body, request.headers.get(SIGNATURE_HEADER)):
             log.warning("whatsapp webhook: a POST with a missing or wrong signature was refused")
             return PlainTextResponse("bad signature", status_code=401)

@@ -154,10 +154,16 @@ def write_once(path: Path, data: bytes) -> None:
     os.chmod(folder, 0o700)
     if path.exists() and _same(path, data):
         return
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    replace_atomically(path, active().seal_file(data))
+
+
+def replace_atomically(path: Path, content: bytes) -> None:
+    """Write ``content`` to ``path`` through a temporary file of this writer's own (0600, as mkstemp makes
+    it) in the same folder, then replace: a reader sees the old file or the new one, never half of it."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
-        with os.fdopen(handle, "wb") as out:  # mkstemp creates it 0600
-            out.write(active().seal_file(data))
+        with os.fdopen(handle, "wb") as out:
+            out.write(content)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)

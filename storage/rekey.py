@@ -10,8 +10,6 @@ service keeps running. Values written before encryption are sealed on the way. F
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +19,7 @@ from sqlalchemy import JSON, Text, bindparam, cast, column, select, table, updat
 
 from storage.crypto import Keyring, sealed_key_id
 from storage.db import Database
+from storage.files import replace_atomically
 
 # (table, primary key, column, "json" | "text")
 SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
@@ -128,16 +127,6 @@ def reseal_files(root: Path, keyring: Keyring, *, dry_run: bool = False) -> Reke
         report.by_key[f"file:{kid}"] += 1
         if kid == keyring.current or dry_run:
             continue
-        sealed = keyring.seal_file(keyring.open_file(data))
-        handle, temporary = tempfile.mkstemp(dir=root, prefix=f".{path.name}.", suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(sealed)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        replace_atomically(path, keyring.seal_file(keyring.open_file(data)))
         report.files += 1
     return report
