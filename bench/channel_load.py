@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from pathlib import Path
 from typing import Any
@@ -367,29 +366,6 @@ async def run_one(contender: str, contacts: int, concurrency: int, url: str | No
 # ---- the parent: interleaved rounds, medians ------------------------------------------------------
 
 
-async def pg_database(server_url: str) -> tuple[str, str]:
-    from sqlalchemy import text
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"mustafid_channel_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'CREATE DATABASE "{name}"'))
-    await admin.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False), name
-
-
-async def drop_pg(server_url: str, name: str) -> None:
-    from sqlalchemy import text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    admin = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as connection:
-        await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    await admin.dispose()
-
-
 def child(contender: str, args: argparse.Namespace, url: str | None) -> dict[str, Any]:
     command = [sys.executable, __file__, "--one", contender, "--contacts", str(args.contacts)]
     command += ["--concurrency", str(args.concurrency)]
@@ -407,6 +383,10 @@ def summary(results: list[dict[str, Any]]) -> dict[str, float]:
 
 
 async def parent(args: argparse.Namespace) -> None:
+    # The temporary PostgreSQL databases, as conversation_load makes them (imported here, not at the top: a
+    # child process must not load the app's modules, or the peer's memory would include them).
+    from conversation_load import drop_pg, pg_database
+
     contenders: dict[str, str | None] = {"peer": None}
     dropped: list[str] = []
     tmp = tempfile.TemporaryDirectory()

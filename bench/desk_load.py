@@ -28,35 +28,14 @@ sys.path.insert(0, str(ROOT))
 
 from bot.app import build_app  # noqa: E402
 from bot.settings import load_settings  # noqa: E402
-from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound  # noqa: E402
+from flows.messages import Attachment, ContactKey, Inbound  # noqa: E402
 from handlers.desk import StaffDesk  # noqa: E402
 from handlers.telegram import FloodLimiter, TelegramChannel  # noqa: E402
 from tests.fakes.bot_api import FakeBotApi  # noqa: E402
 
 TOKEN = "7000000:AAbenchbenchbenchbenchbenchbenchben"
 STAFF = -1001000000001
-REQUEST_SCRIPT: list[dict] = [
-    {"text": "/start"},
-    {"option": "menu.apply"},
-    {"option": "consent.yes"},
-    {"text": "فاطمة محمد العتيبي"},
-    {"text": "١٠٠٠٠٠٠٠٠٨"},
-    {"text": "٠٥٠١٢٣٤٥٦٧"},
-    {"text": "الرياض"},
-    {"text": "٥"},
-    {"text": "٣"},
-    {"text": "٢٥٠٠"},
-    {"option": "c.food"},
-    {"text": "نحتاج سلة غذائية شهرية للأسرة"},
-    {"file": Attachment(AttachmentKind.PHOTO, "file:/tmp/id.jpg", "image/jpeg", 80_000, "id.jpg", "a" * 64)},
-    {
-        "file": Attachment(
-            AttachmentKind.DOCUMENT, "file:/tmp/p.pdf", "application/pdf", 90_000, "p.pdf", "b" * 64
-        )
-    },
-    {"option": "summary.send"},
-    {"option": "declaration.confirm"},
-]
+from conversation_load import SCRIPT as REQUEST_SCRIPT  # noqa: E402  (the same support-request journey)
 
 
 class Person:
