@@ -30,8 +30,9 @@ from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
 from bot.workers import inherited_socket, shared_flood_limiter, worker_count, worker_index
 from handlers.desk import StaffDesk
-from handlers.telegram import WEBHOOK_PATH, TelegramChannel, webhook_routes
+from handlers.telegram import WEBHOOK_PATH, TelegramChannel
 from handlers.telegram_sender import TelegramSender
+from handlers.telegram_webhook import webhook_routes
 from handlers.web import WebChat
 from handlers.web_http import WebLimits, web_routes
 from storage.migrate import heads as migration_heads

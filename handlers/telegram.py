@@ -11,17 +11,13 @@ handlers added to the same ``Application``.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import hmac
 import inspect
-import json
 import logging
 import mimetypes
 import re
 import unicodedata
-import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from enum import StrEnum
@@ -29,10 +25,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
 from telegram import (
     Bot,
     BotCommand,
@@ -47,7 +39,6 @@ from telegram.ext import (
     Application,
     ApplicationBuilder,
     BaseRateLimiter,
-    BaseUpdateProcessor,
     CallbackQueryHandler,
     ChatMemberHandler,
     ContextTypes,
@@ -58,14 +49,14 @@ from telegram.request import BaseRequest
 
 from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outbound
 from flows.validators import DOCUMENT_TYPES
-from handlers.http_body import read_capped
+from handlers.telegram_limits import (  # noqa: F401  (where importers found them before)
+    FloodLimiter,
+    PerChatUpdateProcessor,
+    WindowLimiter,
+    retry_after_seconds,
+)
 from storage.files import UNREADABLE, FileStore, read_stored
 from storage.files import sniff as sniff_mime  # noqa: F401  (the old name, for importers)
-
-try:
-    from aiolimiter import AsyncLimiter
-except ImportError:  # pragma: no cover - installed with python-telegram-bot[rate-limiter]
-    AsyncLimiter = None  # type: ignore[assignment,misc]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -105,19 +96,6 @@ DEFAULT_COMMANDS: Mapping[str, Sequence[tuple[str, str]]] = {
 # "" is the default list, shown to users whose app language has no list of its own.
 COMMAND_LANGUAGES: Mapping[str, str] = {"": "ar", "ar": "ar", "en": "en"}
 
-_SEND_ENDPOINTS = frozenset(
-    {
-        "sendMessage",
-        "sendPhoto",
-        "sendDocument",
-        "sendMediaGroup",
-        "copyMessage",
-        "forwardMessage",
-        "editMessageText",
-        "editMessageReplyMarkup",
-        "editMessageCaption",
-    }
-)
 _COMMAND_RE = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@[A-Za-z0-9_]+)?(?=\s|$)(.*)$", re.DOTALL)
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -302,170 +280,6 @@ def _joins_previous(before: str, after: str) -> bool:
         or before == "\u200d"
         or 0xD800 <= ord(after) <= 0xDFFF
     )
-
-
-# ---- rate limits and concurrency ------------------------------------------------------------------
-
-
-class WindowLimiter:
-    """At most ``limit`` entries in any ``period`` seconds, first come first served. Stricter than a
-    leaky bucket, which lets a full burst through and then refills: that would post up to twice the
-    limit in the first period, and Telegram counts 20 messages per minute per group."""
-
-    def __init__(self, limit: int, period: float) -> None:
-        self.limit = max(1, int(limit))
-        self.period = period
-        self._sent: collections.deque[float] = collections.deque()
-        self._turn = asyncio.Lock()  # FIFO: waiters go out in the order they came
-
-    async def __aenter__(self) -> None:
-        async with self._turn:
-            loop = asyncio.get_running_loop()
-            while True:
-                now = loop.time()
-                while self._sent and now - self._sent[0] >= self.period:
-                    self._sent.popleft()
-                if len(self._sent) < self.limit:
-                    self._sent.append(now)
-                    return
-                await asyncio.sleep(self.period - (now - self._sent[0]))
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        return None
-
-    def idle(self) -> bool:
-        loop = asyncio.get_running_loop()
-        return not self._turn.locked() and all(loop.time() - at >= self.period for at in self._sent)
-
-
-class FloodLimiter(BaseRateLimiter[None]):
-    """Telegram's published flood limits for sending: about 1 message/s per private chat (short bursts
-    allowed), 30/s overall and 20/min per group. Other calls (getFile, answerCallbackQuery,
-    sendChatAction…) are not throttled. A 429 on any send holds every send through this limiter (replies,
-    the outbox, the staff desk: one bot, one limiter) for its ``retry_after``; retrying is the sender's
-    business. ``group_period`` is 60 s; tests scale it down."""
-
-    def __init__(
-        self,
-        overall_per_second: float = 30,
-        per_chat_per_second: float = 1,
-        per_chat_burst: int = 3,
-        group_per_minute: float = 20,
-        group_period: float = 60.0,
-    ) -> None:
-        if AsyncLimiter is None:  # pragma: no cover
-            raise RuntimeError("install python-telegram-bot[rate-limiter]")
-        self._overall = AsyncLimiter(overall_per_second, 1)
-        self._per_chat = (per_chat_burst, per_chat_burst / per_chat_per_second)
-        self._per_group = (group_per_minute, group_period)
-        self._limiters: dict[int | str, AsyncLimiter | WindowLimiter] = {}
-        self._hold_until = 0.0  # event-loop time before which nothing is sent (a 429's retry_after)
-        self.holds = 0  # 429s seen, for tests and benchmarks
-
-    def hold(self, seconds: float) -> None:
-        """Send nothing for ``seconds`` (Telegram answered 429 with this retry_after)."""
-        self.holds += 1
-        until = asyncio.get_running_loop().time() + seconds
-        self._hold_until = max(self._hold_until, until)
-
-    async def _held(self) -> None:
-        loop = asyncio.get_running_loop()
-        while (delay := self._hold_until - loop.time()) > 0:
-            await asyncio.sleep(delay)
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-    async def process_request(
-        self,
-        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
-        args: Any,
-        kwargs: dict[str, Any],
-        endpoint: str,
-        data: dict[str, Any],
-        rate_limit_args: None,
-    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
-        chat_id = data.get("chat_id")
-        if endpoint not in _SEND_ENDPOINTS or chat_id is None:
-            return await callback(*args, **kwargs)
-        await self._held()
-        async with self._chat_limiter(chat_id), self._overall:
-            await self._held()  # a 429 may have come while this send waited for its turn
-            try:
-                return await callback(*args, **kwargs)
-            except RetryAfter as error:
-                self.hold(retry_after_seconds(error))
-                raise
-
-    def _chat_limiter(self, chat_id: int | str) -> AsyncLimiter | WindowLimiter:
-        with contextlib.suppress(TypeError, ValueError):
-            chat_id = int(chat_id)
-        limiter = self._limiters.get(chat_id)
-        if limiter is None:
-            if len(self._limiters) > 4096:
-                self._limiters = {k: v for k, v in self._limiters.items() if not _idle(v)}
-            is_group = not isinstance(chat_id, int) or chat_id < 0
-            if is_group:
-                limiter = WindowLimiter(int(self._per_group[0]), self._per_group[1])
-            else:
-                limiter = AsyncLimiter(*self._per_chat)
-            self._limiters[chat_id] = limiter
-        return limiter
-
-
-def _idle(limiter: AsyncLimiter | WindowLimiter) -> bool:
-    if isinstance(limiter, WindowLimiter):
-        return limiter.idle()
-    return limiter.has_capacity(limiter.max_rate)
-
-
-class PerChatUpdateProcessor(BaseUpdateProcessor):
-    """Updates from different chats run concurrently (one user's 429 wait does not hold up others);
-    updates from one chat run one at a time, in arrival order. A button press in a private chat is
-    answered (answerCallbackQuery) as it arrives, before waiting for that chat's earlier updates and their
-    paced sends, so the button stops spinning at once and the query never expires (15 s)."""
-
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
-        super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._users: dict[int, int] = {}
-
-    async def do_process_update(self, update: object, coroutine: Any) -> None:
-        chat = update.effective_chat if isinstance(update, Update) else None
-        if chat is None:
-            await coroutine
-            return
-        if chat.type == ChatType.PRIVATE and update.callback_query is not None:  # type: ignore[union-attr]
-            # Beside the chat's queue, not in it: the update keeps its place in the chat's order.
-            answering: asyncio.Task[None] | None = asyncio.create_task(_answer_quietly(update.callback_query))  # type: ignore[union-attr]
-        else:
-            answering = None
-        lock = self._locks.setdefault(chat.id, asyncio.Lock())
-        self._users[chat.id] = self._users.get(chat.id, 0) + 1
-        try:
-            async with lock:
-                if answering is not None:
-                    await answering  # answered before the press's work, whatever came before it
-                await coroutine
-        finally:
-            self._users[chat.id] -= 1
-            if self._users[chat.id] == 0:
-                del self._users[chat.id]
-                del self._locks[chat.id]
-
-    async def initialize(self) -> None:
-        """Nothing to set up."""
-
-    async def shutdown(self) -> None:
-        """Nothing to release."""
-
-
-async def _answer_quietly(query: Any) -> None:
-    with contextlib.suppress(TelegramError):
-        await query.answer()
 
 
 def _in_private_chat(update: object) -> bool:
@@ -772,16 +586,6 @@ class TelegramChannel:
         return replace(attachment, ref=stored.ref, mime=stored.mime, size=len(data), sha256=stored.sha256)
 
 
-def retry_after_seconds(error: RetryAfter) -> float:
-    # PTB 22 warns on RetryAfter.retry_after (it will become a timedelta); accept both forms.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = error.retry_after
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    return float(value)
-
-
 async def _call_if_present(port: object, name: str, contact: ContactKey) -> None:
     method = getattr(port, name, None)
     if method is None:
@@ -789,94 +593,3 @@ async def _call_if_present(port: object, name: str, contact: ContactKey) -> None
     result = method(contact)
     if inspect.isawaitable(result):
         await result
-
-
-# ---- running -------------------------------------------------------------------------------------
-
-
-async def run_polling(
-    channel: TelegramChannel,
-    *,
-    stop: asyncio.Event | None = None,
-    poll_timeout: float = 10,
-    drop_pending_updates: bool = False,
-) -> None:
-    """Poll until ``stop`` is set (or the task is cancelled), then shut down cleanly."""
-    await channel.start_polling(poll_timeout=poll_timeout, drop_pending_updates=drop_pending_updates)
-    try:
-        await (stop or asyncio.Event()).wait()
-    finally:
-        await channel.stop()
-
-
-def webhook_routes(channel: TelegramChannel, secret: str) -> list[Route]:
-    """POST /telegram/webhook, checking X-Telegram-Bot-Api-Secret-Token, for the one HTTP server."""
-    if not _SECRET_RE.match(secret):
-        raise ValueError("the webhook secret must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
-    expected = secret.encode()
-
-    async def receive(request: Request) -> Response:
-        given = request.headers.get(SECRET_HEADER, "")
-        if not hmac.compare_digest(given.encode(), expected):
-            return Response(status_code=401)
-        if not channel.running:
-            return Response(status_code=503)  # stopping or not started: Telegram retries later
-        try:
-            body = await read_capped(request, MAX_WEBHOOK_BYTES)
-        except ClientDisconnect:
-            return Response(status_code=400)
-        if body is None:
-            return Response(status_code=413)
-        # Anything Telegram sent that we cannot read is dropped with 200: an error status would make
-        # Telegram retry it for hours. Deep nesting raises RecursionError in the parser: dropped as well.
-        try:
-            data = json.loads(body)
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-                raise ValueError("not an update")
-            update = Update.de_json(data, channel.bot)
-        except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as error:
-            log.warning("unreadable Telegram webhook body dropped (%s)", type(error).__name__)
-            return Response(status_code=200)
-        await channel.application.update_queue.put(update)
-        return Response(status_code=200)
-
-    return [Route(WEBHOOK_PATH, receive, methods=["POST"])]
-
-
-def webhook_app(channel: TelegramChannel, secret: str, *, public_url: str | None = None) -> Starlette:
-    """POST /telegram/webhook (checks X-Telegram-Bot-Api-Secret-Token) and GET /healthz, on their own
-    (``python -m bot run`` mounts ``webhook_routes`` on its one server instead).
-
-    The app's lifespan starts and stops the channel, and registers the webhook when ``public_url``
-    is given. Serve it with uvicorn (``uvicorn.Server(uvicorn.Config(app, ...)).serve()``)."""
-    routes = webhook_routes(channel, secret)
-
-    async def healthz(request: Request) -> Response:
-        return PlainTextResponse("ok")
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await channel.start()
-        try:
-            if public_url:
-                await channel.set_webhook(public_url, secret)
-            yield
-        finally:
-            await channel.stop()
-
-    return Starlette(routes=[*routes, Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
-
-
-async def run_webhook(
-    channel: TelegramChannel,
-    secret: str,
-    *,
-    public_url: str | None = None,
-    host: str = "0.0.0.0",
-    port: int = 8080,
-) -> None:
-    """Serve webhook_app with uvicorn until the process is told to stop."""
-    import uvicorn
-
-    config = uvicorn.Config(webhook_app(channel, secret, public_url=public_url), host=host, port=port)
-    await uvicorn.Server(config).serve()

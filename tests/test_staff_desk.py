@@ -21,7 +21,8 @@ from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Outb
 from flows.privacy import mask_mobile, mask_name, mask_national_id
 from flows.service import EscalationOpened, RelayedMessage
 from handlers.desk import StaffDesk
-from handlers.telegram import FloodLimiter, TelegramChannel, webhook_app
+from handlers.telegram import FloodLimiter, TelegramChannel
+from handlers.telegram_webhook import webhook_app
 from storage.models import AuditLog, Contact
 from tests.conftest import ARABIC_ANSWERS, Chat
 from tests.fakes import FakeBotApi

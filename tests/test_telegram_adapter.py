@@ -22,11 +22,10 @@ from handlers.telegram import (
     TelegramChannel,
     option_from_callback_data,
     render,
-    run_polling,
     split_text,
     update_to_inbound,
-    webhook_app,
 )
+from handlers.telegram_webhook import run_polling, webhook_app
 from storage.files import read_stored
 from tests.fakes import FakeBotApi
 from tests.fakes.bot_api import serve_asgi
