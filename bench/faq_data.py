@@ -2,7 +2,8 @@
 
 The blind split is deterministic and stratified: items are grouped by writer, style (msa, gulf, en) and kind
 (in_scope, out_of_scope, near_miss); within a group they are ordered by a hash of their text and the first 40%
-(rounded) go to DEV. Nothing here prints an item.
+(rounded) go to DEV. Files in DEV_ONLY (writer C, added after TEST had been looked at) go to DEV whole, so TEST
+stays exactly the A/B items it was. Nothing here prints an item.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BLIND = ROOT / "bench" / "data" / "blind"
-BLIND_FILES = ("blind_a.yaml", "blind_b.yaml")
+BLIND_FILES = ("blind_a.yaml", "blind_b.yaml", "blind_c.yaml")
+DEV_ONLY = frozenset({"blind_c.yaml"})  # every item of these files is DEV
 TEST_LOOKS = ROOT / "bench" / "data" / "faq_blind_test_looks.log"
 DEV_SHARE = 0.4
 
@@ -26,6 +28,7 @@ def _hash(text: str) -> str:
 def load_blind(directory: Path = BLIND) -> dict[str, list[dict]]:
     """{"dev": [...], "test": [...]}; each item: q, id (None when out of scope), lang, style, kind, writer."""
     groups: dict[tuple[str, str, str], list[dict]] = {}
+    dev_only: list[dict] = []
     for name in BLIND_FILES:
         data = yaml.safe_load((directory / name).read_text(encoding="utf-8"))
         for raw in data["items"]:
@@ -38,13 +41,17 @@ def load_blind(directory: Path = BLIND) -> dict[str, list[dict]]:
                 "kind": raw["kind"],
                 "writer": data.get("writer", name),
             }
-            groups.setdefault((item["writer"], item["style"], item["kind"]), []).append(item)
+            if name in DEV_ONLY:
+                dev_only.append(item)
+            else:
+                groups.setdefault((item["writer"], item["style"], item["kind"]), []).append(item)
     split: dict[str, list[dict]] = {"dev": [], "test": []}
     for key in sorted(groups):
         members = sorted(groups[key], key=lambda item: _hash(item["q"]))
         cut = round(len(members) * DEV_SHARE)
         split["dev"] += members[:cut]
         split["test"] += members[cut:]
+    split["dev"] += dev_only
     return split
 
 
