@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows.faq import detect_language, gap_key, looks_like_question, normalize_arabic
-from flows.faq.normalize import analyze, light_stem_arabic
+from flows.faq.normalize import analyze, content_terms, light_stem_arabic
 
 
 def test_diacritics_are_removed():
@@ -206,3 +206,48 @@ def test_domain_synonyms_do_not_fire_on_general_words(general):
 @pytest.mark.parametrize(("written", "listed"), [("بيتي", "بيت"), ("والمنزل", "بيت"), ("للمساعده", "مساعده")])
 def test_domain_synonyms_still_fire_on_their_listed_forms(written, listed):
     assert analyze(written, "ar")[1] == analyze(listed, "ar")[1]
+
+
+@pytest.mark.parametrize(
+    ("gulf", "standard"),
+    [
+        ("للحين ما وصلني شي", "حتى الان ما وصلني شي"),
+        ("وللحين ما ردوا", "وحتى الان ما ردوا"),
+        ("محد رد علي", "لا احد رد علي"),
+        ("ابي اللينك", "اريد الرابط"),
+        ("وين اللوكيشن", "اين الموقع"),
+        ("جاني مسج", "وصلني رساله"),
+        ("ماقدرت ارفع الملف", "لم استطع ارفع الملف"),
+        ("اكمل الطلب بعدين", "اكمل الطلب لاحقا"),
+        ("يطلع لي خطا", "يظهر لي خطا"),
+        ("الكرت حقتي", "البطاقه لي"),
+    ],
+)
+def test_common_gulf_words_read_as_standard_arabic(gulf, standard):
+    assert normalize_arabic(gulf) == normalize_arabic(standard)
+
+
+def test_gulf_fillers_do_not_count_as_meaning():
+    # «والله», «بالضبط», «تقريبا» add nothing a guide could match: they must not dilute the question's words.
+    assert analyze("وين مقركم بالضبط والله", "ar")[1] == analyze("وين مقركم", "ar")[1]
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"),
+    [
+        ("هل يمكن؟", "ar"),
+        ("ممكن اسال؟", "ar"),
+        ("وش اسوي؟", "ar"),
+        ("can I?", "en"),
+        ("what should I do?", "en"),
+    ],
+)
+def test_a_question_of_question_words_only_names_nothing(text, lang):
+    assert content_terms(analyze(text, lang)[1], lang) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "lang"), [("هل يمكن التقديم؟", "ar"), ("ابي اقدم", "ar"), ("how do I apply", "en")]
+)
+def test_a_question_with_a_topic_names_it(text, lang):
+    assert content_terms(analyze(text, lang)[1], lang) >= 1

@@ -190,3 +190,9 @@ def test_a_rebuild_from_the_embedding_cache_file_embeds_nothing(entries, tmp_pat
     assert encoder.encoded == encoded
     question = "ابي اكلم الباحثة"
     assert again.signals(question) == first.signals(question)
+
+
+@pytest.mark.parametrize("text", ["هل يمكن؟", "ممكن اسال؟", "وش اسوي؟", "can I?", "what should I do?"])
+def test_a_question_that_names_nothing_is_never_answered_outright(index, text):
+    # «هل يمكن؟» alone used to be answered confidently with whatever entry starts «هل يمكن…».
+    assert index.query(text).status in ("unsure", "none")

@@ -49,6 +49,7 @@ _AR_STOP = frozenset(
     السلام عليكم عليكم وعليكم ورحمه الله وبركاته مرحبا اهلا هلا صباح مساء الخير النور شكرا مشكورين
     يعطيك يعطيكم العافيه جزاكم خيرا طيب يعني فقط ايضا كمان الان حاليا سؤال استفسار ابغي اريد نريد
     اود ود بدي جدا كثير نعم لا اوكي تمام فيه فيها كل يتم تم شي شيء ولا لما مني عني عنها عنه احد لازم يصير
+    والله بالله بالضبط تقريبا عاده عاد ترا تري حيل
     """.split()
 )
 
@@ -419,6 +420,37 @@ def analyze(text: str, lang: str, stems: bool = True) -> tuple[list[str], list[s
     terms = [_term(w, lang) for w in words]
     content = [w for w, t in zip(words, terms, strict=True) if t is not None]
     return content or words, [t for t in terms if t is not None] if stems else []
+
+
+# Words that ask without naming anything: question words, modals and request verbs. A question made of these
+# only («هل يمكن؟», «ممكن اسال؟», "can I?", "what should I do?") names no topic, so it is never answered
+# outright. Written naturally; they go through the same normalisation (dialect included) and stemming.
+_FUNCTION_WORDS = {
+    "ar": """
+    هل متى متي كيف ماذا لماذا اين أين كم ايش وش ليش وين شلون شنو مين منو ما ماهو ماهي هو هي
+    يمكن يمكنني يمكننا ممكن امكن استطيع نستطيع تستطيع يستطيع اقدر نقدر تقدر يقدر ينفع يجوز يصلح
+    اريد نريد تريد ابي ابغى ودي اعرف نعرف تعرف اسال اسأل سال أسأل اسئله افعل نفعل اسوي اعمل
+    يجب ينبغي لازم ضروري مسموح شي شيء حاجه امر موضوع طريقه الطريقه سوال السوال
+    """,
+    "en": """
+    what whats when how why where who whom whose which can could do does did will would should may might
+    shall must have has had get know ask question thing something anything way possible allowed
+    """,
+}
+
+
+@cache
+def _function_terms(lang: str) -> frozenset[str]:
+    terms: set[str] = set()
+    for word in _FUNCTION_WORDS[lang].split():
+        terms.update(analyze(word, lang)[1])
+    return frozenset(terms)
+
+
+def content_terms(terms: set[str] | list[str], lang: str) -> int:
+    """How many of a question's terms name something (not a question word, modal or request verb)."""
+    function = _function_terms(lang)
+    return sum(1 for term in set(terms) if term not in function)
 
 
 @cache

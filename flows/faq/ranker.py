@@ -14,7 +14,14 @@ from scipy import sparse
 
 from flows.faq.content import FaqEntry
 from flows.faq.embedding import Progress, SentenceEncoder, shared_encoder
-from flows.faq.normalize import analyze, arabic_root, arabic_term, detect_language, opposite_sides
+from flows.faq.normalize import (
+    analyze,
+    arabic_root,
+    arabic_term,
+    content_terms,
+    detect_language,
+    opposite_sides,
+)
 
 # confident: the answer; likely: «did you mean …» with the answer and yes/no; unsure: suggestions; none.
 Status = Literal["confident", "likely", "unsure", "none"]
@@ -111,6 +118,10 @@ class Signals:
     unknown: int = 0
     missing: int = 0
     words: int = 2  # the question's meaningful words (terms)
+    # Terms that name something (not a question word, a modal or a request verb: «هل يمكن؟» has none).
+    content: int = 2
+    # The best entry's embedding cosine minus the best other entry's (0 without embeddings).
+    semantic_gap: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         lexical = (
@@ -239,6 +250,14 @@ def _bm25_matrix(
     doc_of_value = np.repeat(np.arange(len(corpus)), np.diff(tf.indptr))
     tf.data = idf[tf.indices] * tf.data * (k1 + 1) / (tf.data + norm[doc_of_value])
     return tf.astype(np.float32), idf
+
+
+def _gap(values: np.ndarray, best: int) -> float:
+    """How far `values[best]` stands above the highest other value."""
+    if len(values) < 2:
+        return float(values[best])
+    others = np.delete(values, best)
+    return float(values[best] - others.max())
 
 
 def _zscore(values: np.ndarray) -> np.ndarray:
@@ -451,6 +470,8 @@ class _LanguageIndex:
             opposite=bool(opposite is not None and opposite[best]),
             top=float(fused[best]) / total_weight,
             semantic_z=float(_zscore(semantic_questions)[best]) if semantic is not None else 0.0,
+            semantic_gap=_gap(semantic_questions, best) if semantic is not None else 0.0,
+            content=content_terms(set(terms), self.lang),
             unknown=sum(1 for t in set(terms) if t not in self.vocabulary),
             missing=sum(1 for t in set(terms) if t not in self.entry_terms[best]),
             words=len(set(terms)),
@@ -546,9 +567,11 @@ class FaqIndex:
         # One meaningful word («الاوراق», "documents") names a topic, not a question: at most "likely", so
         # the person sees the answer with «is this what you mean?» and the neighbouring entries.
         one_word = signals.words <= 1
-        if not signals.opposite and not one_word and score >= calibration.confident_at:
+        # A question that names nothing («هل يمكن؟», "can I?") is never answered: at most suggestions.
+        named = signals.content > 0
+        if named and not signals.opposite and not one_word and score >= calibration.confident_at:
             return FaqResult(status="confident", entry=best, score=score, suggestions=(), lang=lang)
-        if not signals.opposite and score >= calibration.likely_at:
+        if named and not signals.opposite and score >= calibration.likely_at:
             others = tuple(self.entries[i] for i in signals.order[1:3])
             return FaqResult(status="likely", entry=best, score=score, suggestions=others, lang=lang)
         if score >= calibration.unsure_at:
