@@ -68,7 +68,9 @@ def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
     right = np.asarray([r for _, _, r, _ in rows])
     near = np.asarray([item["kind"] == "near_miss" for _, item, _, _ in rows])
     top3 = np.asarray([t for *_, t in rows])
-    opposite = np.asarray([bool(s is not None and s.opposite) for s, *_ in rows])
+    # Never answered whatever the probability: an opposite, or a question that names nothing.
+    opposite = np.asarray([bool(s is not None and (s.opposite or s.content == 0)) for s, *_ in rows])
+    one_word = np.asarray([bool(s is not None and s.words <= 1) for s, *_ in rows])
     n_in, n_out, n_near = max(in_scope.sum(), 1), max((~in_scope).sum(), 1), max(near.sum(), 1)
     grid = [x / 100 for x in range(20, 100)]
 
@@ -78,11 +80,15 @@ def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
     def wrong_share(t: float) -> float:
         return float((answered(t) & in_scope & ~right).sum() / n_in)
 
+    def confident(t: float) -> np.ndarray:
+        return answered(t) & ~one_word
+
     confident_at = next(
         (
             t
             for t in grid
-            if wrong_share(t) <= CONFIDENT_WRONG and (answered(t) & ~in_scope).sum() / n_out <= CONFIDENT_OOS
+            if float((confident(t) & in_scope & ~right).sum() / n_in) <= CONFIDENT_WRONG
+            and (confident(t) & ~in_scope).sum() / n_out <= CONFIDENT_OOS
         ),
         0.99,
     )
@@ -106,6 +112,32 @@ def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
     return confident_at, likely_at, best_unsure
 
 
+def out_of_fold_report(oof: np.ndarray, rows: list, dev: list[dict], fitted: Calibration) -> dict[str, float]:
+    """What the decision does on DEV when every question's probability comes from a model that did not see
+    it (the figures to quote for DEV; the in-sample ones of `bench/faq_eval.py` flatter it)."""
+    blocked = np.asarray([s.opposite or s.content == 0 for s, *_ in rows])
+    one_word = np.asarray([s.words <= 1 for s, *_ in rows])
+    right = np.asarray([r for _, _, r, _ in rows])
+    in_scope = np.asarray([bool(item["id"]) for _, item, _, _ in rows])
+    near = np.asarray([item["kind"] == "near_miss" for _, item, _, _ in rows])
+    confident = (oof >= fitted.confident_at) & ~blocked & ~one_word
+    answered = ((oof >= fitted.likely_at) & ~blocked) | confident
+    n_in = sum(bool(item["id"]) for item in dev)
+    n_out = len(dev) - n_in
+    n_near = sum(item["kind"] == "near_miss" for item in dev)
+    return {
+        "in_scope": n_in,
+        "out_of_scope": n_out,
+        "top1": float(right.sum() / n_in),
+        "confident_right": float((confident & right).sum() / n_in),
+        "likely_right": float((answered & ~confident & right).sum() / n_in),
+        "confident_wrong": float((confident & in_scope & ~right).sum() / n_in),
+        "answered_wrong": float((answered & in_scope & ~right).sum() / n_in),
+        "oos_refused": 1.0 - float((answered & ~in_scope).sum() / max(n_out, 1)),
+        "near_miss_fp": float((answered & near).sum() / max(n_near, 1)),
+    }
+
+
 def _fit(index: FaqIndex, dev: list[dict]) -> tuple[Calibration, float, str]:
     """The decision for this index, and its out-of-fold value: share of in-scope DEV questions answered
     right (confident 1, likely 0.8) under the thresholds' limits on wrong and out-of-scope answers."""
@@ -114,12 +146,17 @@ def _fit(index: FaqIndex, dev: list[dict]) -> tuple[Calibration, float, str]:
     y = np.asarray([right for _, _, right, _ in rows], dtype=np.int64)
     oof, model = _oof_probabilities(x, y)
     confident_at, likely_at, unsure_at = _thresholds(oof, rows)
-    opposite = np.asarray([s.opposite for s, *_ in rows])
-    confident = (oof >= confident_at) & ~opposite & (y == 1)
-    likely = (oof >= likely_at) & (oof < confident_at) & ~opposite & (y == 1)
-    value = (confident.sum() + 0.8 * likely.sum()) / max(1, sum(bool(item["id"]) for item in dev))
     coef = tuple(round(float(c), 3) for c in (model.intercept_[0], *model.coef_[0]))
     fitted = Calibration(coef=coef, confident_at=confident_at, likely_at=likely_at, unsure_at=unsure_at)
+    report = out_of_fold_report(oof, rows, dev, fitted)
+    print("    out-of-fold on DEV: " + " ".join(f"{k} {v:.3f}" for k, v in report.items()), file=sys.stderr)
+    for style in sorted({item["style"] for _, item, _, _ in rows}):
+        mine = [n for n, (_, item, _, _) in enumerate(rows) if item["style"] == style]
+        part = out_of_fold_report(
+            oof[mine], [rows[n] for n in mine], [i for i in dev if i["style"] == style], fitted
+        )
+        print(f"      {style}: " + " ".join(f"{k} {v:.3f}" for k, v in part.items()), file=sys.stderr)
+    value = report["confident_right"] + 0.8 * report["likely_right"]
     assert all(math.isfinite(c) for c in coef)
     return fitted, float(value), "lexical" if rows[0][0].semantic is None else "semantic"
 

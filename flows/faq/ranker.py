@@ -44,7 +44,7 @@ class Calibration:
 class RankerSettings:
     """Weights and thresholds. The ranking weights were fitted on the older labelled set; the two-way and
     opposite weights and both calibrations by `bench/faq_eval.py --calibrate` on the blind set's DEV part
-    only (bench/data/blind/, never its TEST part)."""
+    only (bench/data/blind/, writers A, B and C; never its TEST part)."""
 
     answer_weight_tfidf: float = 0.0
     answer_weight_bm25: float = 0.3
@@ -56,26 +56,27 @@ class RankerSettings:
     ngram_range: tuple[int, int] = (2, 5)
     # A stem the guides never use is looked up by its ISRI root («كمتطوعة» finds «تطوع») at this weight.
     root_fallback: float = 0.0
-    # Sentence embeddings (multilingual USE): the best cosine over the entry's questions in either language,
-    # and the cosine with its answer, each z-scored and weighted into the fusion. 0 turns the signal off.
+    # Sentence embeddings (multilingual USE, word level: flows/faq/embedding.py): the best cosine over the
+    # entry's questions in either language, and the cosine with its answer, each z-scored and weighted into
+    # the fusion. 0 turns the signal off (answers are not embedded when their weight is 0).
     embedding_weight: float = 4.0
     answer_weight_embedding: float = 0.5
     # Two-way matching: the share of an entry's distinctive words (IDF-weighted, over its closest phrasing)
     # found in the question, added to the fused score at this weight; an entry on the opposite side of a
     # question's word («رفض» for «قبول», "low" for "high") loses opposite_penalty.
-    reverse_weight: float = 1.0
+    reverse_weight: float = 3.0
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-1.688, 0.883, 2.3, 0.471, 0.984, 1.069, -0.691, -1.544),
-        confident_at=0.86,
-        likely_at=0.84,
+        coef=(-2.995, 1.228, 2.967, 0.619, 1.233, 1.57, -1.258, -0.59),
+        confident_at=0.85,
+        likely_at=0.83,
         unsure_at=0.7,
     )
     semantic: Calibration = Calibration(
-        coef=(-2.211, 0.71, 2.138, 0.784, 1.103, 0.941, -1.141, -1.385, 1.023, 0.168),
-        confident_at=0.8,
-        likely_at=0.77,
+        coef=(-3.399, 1.026, 3.048, 1.354, 1.148, 1.049, -1.328, -0.27, 0.85, -0.59),
+        confident_at=0.83,
+        likely_at=0.78,
         unsure_at=0.69,
     )
 
@@ -271,26 +272,36 @@ class _SemanticIndex:
     """Sentence embeddings of every entry's questions (both languages: the model is multilingual) and answers."""
 
     def __init__(
-        self, entries: list[FaqEntry], encoder: SentenceEncoder, cache: Path | None, progress: Progress | None
+        self,
+        entries: list[FaqEntry],
+        encoder: SentenceEncoder,
+        cache: Path | None,
+        progress: Progress | None,
+        with_answers: bool = True,
     ) -> None:
         self.encoder = encoder
         questions = [q for entry in entries for lang in ("ar", "en") for q in entry.questions[lang]]
         counts = [sum(len(entry.questions[lang]) for lang in ("ar", "en")) for entry in entries]
-        answers = {lang: [entry.answer[lang] for entry in entries] for lang in ("ar", "en")}
+        # Answers are embedded only when their cosine counts (RankerSettings.answer_weight_embedding).
+        answers = (
+            {lang: [entry.answer[lang] for entry in entries] for lang in ("ar", "en")} if with_answers else {}
+        )
+        texts = questions + [text for lang_texts in answers.values() for text in lang_texts]
         if cache is not None:
             encoder.load_cache(cache)
         encoded = encoder.encoded
-        self.questions = encoder.encode(questions + answers["ar"] + answers["en"], progress)[: len(questions)]
+        self.questions = encoder.encode(texts, progress)[: len(questions)]
         self.starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
-        self.answers = {lang: encoder.encode(texts) for lang, texts in answers.items()}
+        self.answers = {lang: encoder.encode(lang_texts) for lang, lang_texts in answers.items()}
         if cache is not None and (encoder.encoded > encoded or not cache.exists()):
-            encoder.save_cache(cache, questions + answers["ar"] + answers["en"])
+            encoder.save_cache(cache, texts)
 
-    def scores(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray]:
-        """Per entry: the best cosine over its questions, and its answer's cosine."""
+    def scores(self, text: str, lang: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """Per entry: the best cosine over its questions, and its answer's cosine (None: not embedded)."""
         vector = self.encoder.encode_query(text)
         by_question = self.questions @ vector
-        return np.maximum.reduceat(by_question, self.starts), self.answers[lang] @ vector
+        answers = self.answers[lang] @ vector if self.answers else None
+        return np.maximum.reduceat(by_question, self.starts), answers
 
 
 class _LanguageIndex:
@@ -441,7 +452,8 @@ class _LanguageIndex:
         if semantic is not None:
             semantic_questions, semantic_answers = semantic.scores(text, self.lang)
             semantic_scores = _zscore(semantic_questions)
-            semantic_scores += st.answer_weight_embedding * _zscore(semantic_answers)
+            if semantic_answers is not None:
+                semantic_scores += st.answer_weight_embedding * _zscore(semantic_answers)
             fused += st.embedding_weight * semantic_scores
         top = (
             np.argpartition(-fused, min(10, len(fused) - 1))[:10]
@@ -515,7 +527,13 @@ class FaqIndex:
         self.settings = settings
         self._indexes = {lang: _LanguageIndex(self.entries, lang, settings) for lang in ("ar", "en")}
         self._semantic = (
-            _SemanticIndex(self.entries, encoder, embedding_cache, progress)
+            _SemanticIndex(
+                self.entries,
+                encoder,
+                embedding_cache,
+                progress,
+                with_answers=bool(settings.answer_weight_embedding),
+            )
             if encoder is not None and settings.embedding_weight
             else None
         )
