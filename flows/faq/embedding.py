@@ -159,6 +159,11 @@ class _WordLevel:
             index = {**index, **{w: len(index) + n for n, w in enumerate(new)}}
             if len(index) <= self._MAX_WORDS:
                 self._vectors, self._pieces, self._index = vectors, pieces, index
+        if len(texts) == 1:  # a question: a plain sum, no sparse matrix (the p95 budget is 20 ms)
+            columns = [index[w] for w in words[0]]
+            return self._sentences(
+                vectors[columns].sum(axis=0, keepdims=True), np.asarray([pieces[columns].sum() + 2.0])
+            )
         columns = [index[w] for ws in words for w in ws]
         rows = np.repeat(np.arange(len(texts)), [len(ws) for ws in words])
         counts = sparse.csr_matrix(
