@@ -24,13 +24,15 @@ ACTIONS = (
 )
 FIELD_PREFIX = "mdf."
 OTHER_FIELD = "other"
+OTHER_OPTION = FIELD_PREFIX + OTHER_FIELD
 MAX_CORRECTION = 500
 
 
 def my_data_menu(turn: Turn) -> None:
     turn.state.mode, turn.state.step = Mode.MY_DATA, None
-    options = tuple(turn.option(option_id, key) for option_id, key in ACTIONS)
-    turn.say("mydata.menu", options=options + (turn.option("menu.main", "option.menu"),))
+    menu = turn.option("menu.main", "option.menu")
+    options = (*(turn.option(option_id, key) for option_id, key in ACTIONS), menu)
+    turn.say("mydata.menu", options=options)
 
 
 def correctable_fields(turn: Turn) -> tuple[Option, ...]:
@@ -40,7 +42,7 @@ def correctable_fields(turn: Turn) -> tuple[Option, ...]:
         for f in turn.ctx.form.fields
         if f.kind != FieldKind.ATTACHMENT
     )
-    return fields + (turn.option(f"{FIELD_PREFIX}{OTHER_FIELD}", "mydata.field.other"),)
+    return fields + (turn.option(OTHER_OPTION, "mydata.field.other"),)
 
 
 def field_label(turn: Turn, name: str) -> str:
@@ -119,16 +121,14 @@ def _checked(turn: Turn, name: str, text: str) -> str | None:
 
 def _ask_confirm(turn: Turn, which: str) -> None:
     turn.state.mode, turn.state.step = Mode.MY_DATA_CONFIRM, which
-    options = (
-        turn.option("md.yes", "mydata.erase.confirm" if which == "erase" else "mydata.withdraw.confirm"),
-        turn.option("md.no", "mydata.keep"),
-    )
+    keep = turn.option("md.no", "mydata.keep")
     if which == "erase":
-        turn.say("mydata.erase.explain", years=turn.t.n("years", turn.ctx.settings.retention_years))
-        turn.add_option(options[0])
-        turn.add_option(options[1])
+        yes = turn.option("md.yes", "mydata.erase.confirm")
+        years = turn.t.n("years", turn.ctx.settings.retention_years)
+        turn.say("mydata.erase.explain", options=(yes, keep), years=years)
     else:
-        turn.say("mydata.withdraw.explain", options=options)
+        yes = turn.option("md.yes", "mydata.withdraw.confirm")
+        turn.say("mydata.withdraw.explain", options=(yes, keep))
 
 
 def on_confirm(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> None:

@@ -331,9 +331,11 @@ async def apply_rights(
     date = t.date(local(due, ctx))
     if kind == RightsKind.WITHDRAW:
         await withdraw_consent(session, contact, now)
-        key = "mydata.withdraw.done"
+        key = N_("mydata.withdraw.done")
+    elif kind == RightsKind.CORRECT:
+        key = N_("mydata.correct.recorded")
     else:
-        key = "mydata.correct.recorded" if kind == RightsKind.CORRECT else "mydata.erase.recorded"
+        key = N_("mydata.erase.recorded")
     text = t(key, reference=rights.reference, date=date)
     message = Outbound(text, key=key, options=(mine, menu), expect=Expect.CHOICE, lang=lang)
     return [message], RightsOpened(rights.id, rights.reference, kind.value)  # type: ignore[arg-type]

@@ -141,7 +141,8 @@ class ConsoleChannel:
                 text += "\n" + t("console.exit_hint")
             saved = self._save_file(message)
             if saved is not None:  # a file for the person (the copy of «بياناتي»): where it was written
-                text += "\n" + translator(message.lang or self.lang)("console.file_saved", path=str(saved))
+                t = translator(message.lang or self.lang)
+                text += "\n" + t("console.file_saved", path=str(saved))
             self.write(text + "\n")
 
     def _save_file(self, message: Outbound) -> Path | None:

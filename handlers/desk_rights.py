@@ -25,6 +25,7 @@ from flows.rights_desk import RightsDesk as RightsFlow
 from flows.rights_desk import RightsError
 from handlers.desk import StaffDesk
 from handlers.desk.posting import NotPosted
+from locales import N_
 from storage import repo
 from storage.files import FileStore
 from storage.models import Contact
@@ -112,12 +113,17 @@ class RightsDesk:
             lines.append(t("desk.rights.erase_note"))
         buttons = []
         if rights.kind == RightsKind.CORRECT:
-            buttons.append(("v", "desk.rights.view"))
+            buttons.append(("v", N_("desk.rights.view")))
         buttons.append(
-            ("d", "desk.rights.confirm_erase" if rights.kind == RightsKind.ERASE else "desk.rights.done")
+            (
+                "d",
+                N_("desk.rights.confirm_erase")
+                if rights.kind == RightsKind.ERASE
+                else N_("desk.rights.done"),
+            )
         )
         if rights.kind != RightsKind.WITHDRAW:  # consent is the person's to withdraw: staff only acknowledge
-            buttons.append(("x", "desk.rights.refuse"))
+            buttons.append(("x", N_("desk.rights.refuse")))
         markup = InlineKeyboardMarkup(
             [
                 [
@@ -211,7 +217,7 @@ class RightsDesk:
             text = self.t(str(error), reference=reference)
             await self._post(text)
             return text
-        status = self.t("rights.status.done" if done else "rights.status.refused")
+        status = self.t("rights.status.done") if done else self.t("rights.status.refused")
         who = user.full_name if user is not None else ""
         text = self.t("desk.rights.recorded", reference=_LTR.format(reference), status=status, who=who)
         if done and answered.rights.kind == RightsKind.ERASE:
@@ -263,7 +269,7 @@ class RightsDesk:
         t, now = self.t, self.desk._now()
         lines = [t.n("desk.rights.list", len(rows))]
         for rights in rows:
-            key = "desk.rights.line_overdue" if rights.due_at <= now else "desk.rights.line"
+            key = N_("desk.rights.line_overdue") if rights.due_at <= now else N_("desk.rights.line")
             due = self.desk._date(rights.due_at)
             lines.append(
                 t(key, reference=_LTR.format(rights.reference), kind=kind_words(rights.kind, t), due=due)
