@@ -58,6 +58,13 @@ RIGHTS_STATUS = {
     RightsStatus.DONE: N_("rights.status.done"),
     RightsStatus.REFUSED: N_("rights.status.refused"),
 }
+CHANNEL_WORDS = {
+    "telegram": N_("channel.telegram"),
+    "whatsapp": N_("channel.whatsapp"),
+    "web": N_("channel.web"),
+    "console": N_("channel.console"),
+}
+LANGUAGE_NAMES = {"ar": "العربية", "en": "English"}  # each in its own language, like the language buttons
 # What withdrawing consent stops: polls, their reminders, and the "still being studied" reassurance.
 STOPPED_KINDS = ("survey", "survey_reminder", "overdue")
 
@@ -141,7 +148,9 @@ def summary_text(kept: Kept, ctx: Context, t: Translator) -> str:
     contact = kept.contact
     lines = [t("mydata.see.title")]
     consent = t.date(local(contact.consent_at, ctx)) if contact.consent_at else t("mydata.see.no_consent")
-    lines.append(t("mydata.see.contact", channel=contact.channel, language=contact.language, consent=consent))
+    channel = t(CHANNEL_WORDS[contact.channel]) if contact.channel in CHANNEL_WORDS else contact.channel
+    language = LANGUAGE_NAMES.get(contact.language, contact.language)
+    lines.append(t("mydata.see.contact", channel=channel, language=language, consent=consent))
     if contact.consent_withdrawn_at:
         lines.append(t("mydata.see.withdrawn", date=t.date(local(contact.consent_withdrawn_at, ctx))))
     phone = _latest(kept, "mobile")

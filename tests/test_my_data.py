@@ -20,7 +20,7 @@ from storage.forms import FormSubmission
 from storage.models import Attachment, AuditLog, Contact, SupportRequest
 from storage.outbox import OutboxMessage, OutboxWorker
 from storage.rights import RightsRequest
-from tests.conftest import ARABIC_ANSWERS, ENGLISH_ANSWERS, Chat, pdf
+from tests.conftest import ARABIC_ANSWERS, ENGLISH_ANSWERS, Chat, pdf, photo
 from tests.sample_files import JPEG
 from tests.test_conversation_defects import ConsoleInbox, deliver_outbox
 
@@ -34,8 +34,7 @@ async def _apply(app, chat: Chat, answers: dict[str, str], real_file: bool = Fal
         await chat.send(answer)
     await chat.send(option="c.food")
     await chat.send(DESCRIPTION)
-    photo = app.service.files.store(JPEG, name="id.jpg") if real_file else pdf("id.pdf")
-    await chat.send(file=photo)
+    await chat.send(file=app.service.files.store(JPEG, name="id.jpg") if real_file else photo())
     await chat.send(file=pdf())
     await chat.press("summary.send")
     await chat.press("declaration.confirm")
@@ -61,11 +60,18 @@ async def test_the_summary_in_arabic_is_readable_and_masked(app):
     await _apply(app, chat, ARABIC_ANSWERS)
     await chat.send("بياناتي")  # typed words, like any menu entry
     assert chat.keys == ["mydata.menu"]
-    assert [o.id for o in chat.last[-1].options][:5] == ["md.see", "md.copy", "md.correct", "md.erase", "md.withdraw"]
+    assert [o.id for o in chat.last[-1].options][:5] == [
+        "md.see",
+        "md.copy",
+        "md.correct",
+        "md.erase",
+        "md.withdraw",
+    ]
     await chat.send("1")
     text = chat.text
     assert "2026-00001" in text and "قُدّم" in text
-    assert "فاطمة م. ع." in text and "*******567" in text  # the name and the mobile, masked
+    assert "فاطمة م. ع." in text and "+9665*****567" in text  # the name and the mobile, masked
+    assert "الطرفية" in text and "العربية" in text  # the channel and the language, in words
     assert "العتيبي" not in text and "0501234567" not in text and "1000000008" not in text
     assert "هـ" in text  # the consent's date, Gregorian and Hijri
     audit = await _rows(app, AuditLog, AuditLog.action == "rights.seen")
@@ -104,7 +110,8 @@ async def test_the_copy_in_english_is_a_json_and_a_text_file_with_only_my_data(a
     text = read_stored(Path(files[1].ref.removeprefix("file:"))).decode()
     assert "Sara Ahmed Alharbi" in text and "2026-00002" in text
     everything = json.dumps(data, ensure_ascii=False) + text
-    assert "2026-00001" not in everything and "العتيبي" not in everything  # nobody else's data
+    assert "1000000008" not in everything and "العتيبي" not in everything  # nobody else's data
+    assert [r["reference"] for r in data["support_requests"]] == ["2026-00002"]
     rights = await _rows(app, RightsRequest, RightsRequest.kind == "copy")
     assert [r.status for r in rights] == ["done"]
 
@@ -138,7 +145,7 @@ async def test_a_correction_in_arabic_goes_to_staff_and_the_person_is_told(app, 
     assert "P-2026-00001" in chat.text and "هـ" in chat.text  # reference, and a due date Gregorian + Hijri
     (rights,) = await _rows(app, RightsRequest)
     assert rights.kind == "correct" and rights.status == "open"
-    assert rights.detail == {"field": "mobile", "value": "0559876543"}
+    assert rights.detail == {"field": "mobile", "value": "+966559876543"}  # as the form keeps it
     assert (rights.due_at - rights.created_at).days == 30
 
     desk = RightsDesk(app.db, app.clock, app.form, app.service.files)
@@ -222,7 +229,9 @@ async def test_deleting_in_english_empties_an_undecided_request_and_anonymises_f
     await chat.press("Delete my data")
     assert "for 10 years" in chat.text
     await chat.press("Yes, delete my data")
-    await RightsDesk(app.db, app.clock, app.form, app.service.files).answer("P-2026-00001", "staff:1", done=True)
+    await RightsDesk(app.db, app.clock, app.form, app.service.files).answer(
+        "P-2026-00001", "staff:1", done=True
+    )
     (request,) = await _rows(app, SupportRequest)
     assert request.status == "closed" and request.data == {}
     (submission,) = await _rows(app, FormSubmission)
@@ -253,7 +262,9 @@ async def test_withdrawing_consent_in_english_stops_polls_and_reminders(app, clo
     worker = OutboxWorker(app.db, app.clock, {"console": inbox}, render_row(app), max_attempts=3)
     await worker.tick()
     assert [m.key for m in inbox.messages if m.key.startswith("survey")] == []
-    assert {r.state for r in await _rows(app, OutboxMessage, OutboxMessage.kind.like("survey%"))} == {"cancelled"}
+    assert {r.state for r in await _rows(app, OutboxMessage, OutboxMessage.kind.like("survey%"))} == {
+        "cancelled"
+    }
 
 
 async def test_withdrawing_consent_in_arabic_means_no_still_studying_reminder(app, clock):
@@ -265,11 +276,12 @@ async def test_withdrawing_consent_in_arabic_means_no_still_studying_reminder(ap
     assert "لن تصلك استبيانات ولا تذكيرات" in chat.text
     clock.advance(days=app.service.settings.decision_days + 1)
     digest = await overdue_digest(app.db, app.clock)
-    assert digest.count == 1 and digest.reminders_queued == 0  # staff still see it; the person is not reminded
+    assert (
+        digest.count == 1 and digest.reminders_queued == 0
+    )  # staff still see it; the person is not reminded
     inbox = await deliver_outbox(app)
     assert [m.key for m in inbox.messages if m.key == "notify.still_studying"] == []
-    await chat.send("/start")  # applying again asks for consent again
-    await chat.send(option="menu.apply")
+    await chat.send(option="menu.volunteer")  # a new form asks for consent again
     assert "consent.yes" in chat.option_ids
 
 
