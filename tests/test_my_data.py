@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bot.delivery import render_row
-from flows.decisions import DecisionService
 from flows.deadlines import overdue_digest
+from flows.decisions import DecisionService
 from flows.lifecycle import Action
 from flows.rights_desk import RightsDesk, overdue_rights_text
 from handlers.console import ConsoleChannel
