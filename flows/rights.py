@@ -137,7 +137,7 @@ async def kept_about(session: AsyncSession, contact: Contact) -> Kept:
 
 
 def _latest(kept: Kept, name: str) -> object:
-    for request in reversed(kept.requests):
+    for request in kept.requests:  # newest first
         if (request.data or {}).get(name):
             return request.data[name]
     return None

@@ -82,6 +82,8 @@ class RightsDesk:
             answered = Answered(rights)
             if done and rights.kind == RightsKind.ERASE:
                 await self._erase(session, rights.contact_id, now, answered)
+            elif done and rights.kind == RightsKind.CORRECT:
+                await self._correct(session, rights, actor, now)
             rights.status = (RightsStatus.DONE if done else RightsStatus.REFUSED).value
             rights.decided_at, rights.decided_by = now, actor
             rights.answer = (reason or "").strip()[:1000] or None
@@ -106,6 +108,29 @@ class RightsDesk:
             if self.files is not None:
                 self.files.delete(ref)
         return answered
+
+    async def _correct(self, session: AsyncSession, rights: RightsRequest, actor: str, now: datetime) -> None:
+        """A correction of a field of the request form is applied to the person's latest request (audited by
+        the field's name); «something else» is done by staff by hand."""
+        name, value = (rights.detail or {}).get("field"), (rights.detail or {}).get("value")
+        if not name or self.form.field(name) is None or value is None:
+            return
+        requests = await repo.requests_of(session, rights.contact_id)
+        latest = max(requests, key=lambda r: r.submitted_at, default=None)
+        if latest is None or latest.purged_at is not None:
+            return
+        latest.data = {**(latest.data or {}), name: value}
+        latest.updated_at = now
+        session.add(latest)
+        await repo.audit(
+            session,
+            actor,
+            "request.corrected",
+            f"request:{latest.reference}",
+            now,
+            field=name,
+            rights=rights.reference,
+        )
 
     async def _erase(self, session: AsyncSession, contact_id: int, now: datetime, answered: Answered) -> None:
         contact = await session.get(Contact, contact_id)

@@ -153,6 +153,8 @@ async def test_a_correction_in_arabic_goes_to_staff_and_the_person_is_told(app, 
     inbox = await deliver_outbox(app)
     told = [m for m in inbox.messages if m.key == "rights.notify.correct_done"]
     assert told and "P-2026-00001" in told[0].text
+    (request,) = await _rows(app, SupportRequest)
+    assert request.data["mobile"] == "+966559876543"  # applied to the request
     actions = [a.action for a in await _rows(app, AuditLog, AuditLog.subject == "rights:P-2026-00001")]
     assert actions == ["rights.correct", "rights.done"]
 
