@@ -65,6 +65,7 @@ CHANNEL_WORDS = {
     "console": N_("channel.console"),
 }
 LANGUAGE_NAMES = {"ar": "العربية", "en": "English"}  # each in its own language, like the language buttons
+JSON_MIME = {"whatsapp": "text/plain"}
 # What withdrawing consent stops: polls, their reminders, and the "still being studied" reassurance.
 STOPPED_KINDS = ("survey", "survey_reminder", "overdue")
 
@@ -362,7 +363,10 @@ async def _copy(
     attachments: list[Attachment] = []
     if files is not None:
         attachments = [
-            _stored(files, body, f"mydata-{reference}.json", "application/json"),
+            # WhatsApp takes text, PDF and office documents only: the JSON goes there as text.
+            _stored(
+                files, body, f"mydata-{reference}.json", JSON_MIME.get(contact.channel, "application/json")
+            ),
             _stored(files, text, f"mydata-{reference}.txt", "text/plain"),
         ]
     session.add(

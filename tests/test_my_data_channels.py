@@ -1,5 +1,6 @@
-"""«بياناتي» on Telegram, against the fake Bot API: the copy arrives as documents (sendDocument) and a
-correction's card reaches the staff group through the desk's queue; staff press «✅ تم» and the person is told."""
+"""«بياناتي» on the channels: on Telegram (the fake Bot API) the copy arrives as documents (sendDocument) and a
+correction's card reaches the staff group through the desk's queue; staff press «✅ تم» and the person is told.
+The web chat gives download links only its person can open; WhatsApp uploads the files (the fake Graph API)."""
 
 from __future__ import annotations
 
@@ -84,3 +85,38 @@ async def test_rights_lists_the_open_requests_for_staff(app, api, start_bot):
     update = api.push_update(api.group_message(STAFF, OFFICER, "/rights"))
     await eventually(lambda: update not in api.pending_updates)
     await eventually(lambda: any("P-2026-00001" in t and "حذف" in t for t in texts(api, STAFF)))
+
+
+async def test_the_web_chat_gives_the_copy_as_download_links_only_to_its_person(app):
+    import uuid
+
+    from tests.test_web_http import browser
+    from tests.web_server import running_web
+
+    async with running_web(app, allowed_origins=["https://www.charity.example"]) as web:
+        async with browser(web) as owner, browser(web) as stranger:
+            await owner.post("/web/message", json={"start": True})
+            await owner.post("/web/message", json={"mid": uuid.uuid4().hex, "text": "بياناتي"})
+            said = await owner.post("/web/message", json={"mid": uuid.uuid4().hex, "option": "md.copy"})
+            files = [m for m in said.json()["messages"] if m.get("file")]
+            assert [f["file"]["name"].rsplit(".", 1)[1] for f in files] == ["json", "txt"]
+            assert all("ref" not in f["file"] for f in files)  # the path stays on the server
+            own = await owner.get(f"/web/file/{files[0]['seq']}")
+            other = await stranger.get(f"/web/file/{files[0]['seq']}")
+    assert own.status_code == 200 and json.loads(own.content)["contact"]["channel"] == "web"
+    assert other.status_code == 404
+
+
+async def test_whatsapp_sends_the_copy_as_uploaded_documents(app):
+    from tests.whatsapp_kit import texts as wa_texts
+    from tests.whatsapp_kit import wa_kit
+
+    async with wa_kit(app) as kit:
+        await kit.say("السلام عليكم")
+        bodies = await kit.say("بياناتي")
+        assert "بياناتي" in wa_texts(bodies)
+        bodies = await kit.press("md.copy")
+        documents = [b for b in bodies if b.get("type") == "document"]
+        assert [d["document"]["filename"].rsplit(".", 1)[1] for d in documents] == ["json", "txt"]
+        uploaded = kit.graph.uploaded(documents[0]["document"]["id"])
+    assert json.loads(uploaded.data)["contact"]["channel"] == "whatsapp"
