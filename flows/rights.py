@@ -188,14 +188,13 @@ def summary_text(kept: Kept, ctx: Context, t: Translator) -> str:
         lines.append(t("mydata.see.submission", title=title, reference=submission.reference))
     for rights in kept.rights:
         if rights.kind != RightsKind.COPY:
-            lines.append(
-                t(
-                    "mydata.see.rights",
-                    reference=rights.reference,
-                    kind=kind_words(rights.kind, t),
-                    status=rights_status_words(rights.status, t),
-                )
+            line = t(
+                "mydata.see.rights",
+                reference=rights.reference,
+                kind=kind_words(rights.kind, t),
+                status=rights_status_words(rights.status, t),
             )
+            lines.append(line + (f" — {rights.answer}" if rights.answer else ""))
     return "\n".join(lines).strip()
 
 

@@ -171,6 +171,9 @@ async def test_a_refused_correction_in_english_tells_the_reason(app):
     inbox = await deliver_outbox(app)
     (told,) = [m for m in inbox.messages if m.key == "rights.notify.refused"]
     assert "Please send the new lease" in told.text and "SDAIA" in told.text
+    await chat.send("my data")  # the answer is in the summary too (what a WhatsApp template points to)
+    await chat.press("md.see")
+    assert "correction request P-2026-00001: refused — Please send the new lease" in chat.text
 
 
 # ---------------------------------------------------------------- delete
