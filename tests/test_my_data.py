@@ -84,7 +84,7 @@ async def test_my_data_is_in_the_main_menu_and_the_command_works_in_english(app)
     assert "menu.mydata" in chat.option_ids
     await chat.send("/mydata")
     assert chat.keys == ["mydata.menu"]
-    await chat.press("See what you keep about me")
+    await chat.press("See my data")
     assert "No support requests." in chat.text
 
 
