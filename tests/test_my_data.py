@@ -179,7 +179,8 @@ async def test_a_refused_correction_in_english_tells_the_reason(app):
 # ---------------------------------------------------------------- delete
 
 
-async def test_deleting_in_arabic_keeps_the_minimal_record_and_removes_the_files(app, clock):
+async def test_deleting_in_arabic_keeps_the_minimal_record_and_removes_the_files(any_app):
+    app = any_app  # SQLite and PostgreSQL
     chat = Chat(app, user="erase-ar")
     await _apply(app, chat, ARABIC_ANSWERS, real_file=True)
     decisions = DecisionService(app.db, app.clock, app.form)
@@ -246,7 +247,8 @@ async def test_deleting_in_english_empties_an_undecided_request_and_anonymises_f
 # ---------------------------------------------------------------- withdraw consent
 
 
-async def test_withdrawing_consent_in_english_stops_polls_and_reminders(app, clock):
+async def test_withdrawing_consent_in_english_stops_polls_and_reminders(any_app, clock):
+    app = any_app  # SQLite and PostgreSQL
     chat = Chat(app, user="withdraw-en", lang="en")
     await _apply(app, chat, ENGLISH_ANSWERS)
     decisions = DecisionService(app.db, app.clock, app.form, survey_delay=app.service.settings.survey_delay)
