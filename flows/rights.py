@@ -1,8 +1,8 @@
 """«بياناتي»: what the service does with a RightsAsked event (flows/my_data.py asks; this reads and records).
 
 - see: a readable summary of what is kept about the person, masked (names, IDs, phones);
-- copy: two files on the channel — JSON (everything, unmasked: it is their own data) and a readable text in
-  their language — kept sealed in the files folder like any stored file; logged as a rights request, done;
+- copy (flows/rights_copy.py): two files on the channel — JSON (everything, unmasked: it is their own data)
+  and a readable text in their language — kept sealed in the files folder; logged as a rights request, done;
 - correct, erase, withdraw: a rights request with a reference (P-2026-00001) and a due date 30 days out,
   audited, and a card for staff (RightsOpened). Withdrawing takes effect at once: no more polls or
   reminders (pending ones are cancelled; flows/survey.py and flows/deadlines.py skip the person).
@@ -13,27 +13,23 @@ which the person was sent, are.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows.events import RightsAsked
-from flows.form import FieldKind, FormDefinition
+from flows.form import FormDefinition
 from flows.form_runner import display_value
-from flows.messages import Attachment, AttachmentKind, Expect, Option, Outbound
-from flows.my_data import field_label  # noqa: F401  (the desk names fields the same way)
+from flows.messages import Expect, Option, Outbound
 from flows.privacy import mask_mobile, mask_name, mask_national_id
 from flows.status import local, status_words
 from flows.turn import Context
 from locales import N_, Translator, translator
 from storage import repo
-from storage.files import FileStore, write_once
+from storage.files import FileStore
 from storage.forms import FormSubmission
 from storage.models import Contact, RequestStatusChange, SupportRequest
 from storage.outbox import OutboxMessage, OutboxState
@@ -65,7 +61,6 @@ CHANNEL_WORDS = {
     "console": N_("channel.console"),
 }
 LANGUAGE_NAMES = {"ar": "العربية", "en": "English"}  # each in its own language, like the language buttons
-JSON_MIME = {"whatsapp": "text/plain"}
 # What withdrawing consent stops: polls, their reminders, and the "still being studied" reassurance.
 STOPPED_KINDS = ("survey", "survey_reminder", "overdue")
 
@@ -198,94 +193,6 @@ def summary_text(kept: Kept, ctx: Context, t: Translator) -> str:
     return "\n".join(lines).strip()
 
 
-def _when(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment is not None else None
-
-
-def copy_data(kept: Kept) -> dict:
-    """Everything kept about the person, for the JSON copy (their own data, unmasked)."""
-    contact = kept.contact
-    return {
-        "contact": {
-            "channel": contact.channel,
-            "language": contact.language,
-            "consent_at": _when(contact.consent_at),
-            "consent_withdrawn_at": _when(contact.consent_withdrawn_at),
-            "first_contact_at": _when(contact.created_at),
-        },
-        "support_requests": [
-            {
-                "reference": r.reference,
-                "status": r.status,
-                "support_type": r.support_type,
-                "submitted_at": _when(r.submitted_at),
-                "decision_due_at": _when(r.due_at),
-                "decided_at": _when(r.decided_at),
-                "declaration_version": r.declaration_version,
-                "answers": dict(r.data or {}),
-                "files": [
-                    {"field": a.field, "name": a.name, "type": a.mime, "size": a.size}
-                    for a in kept.attachments.get(r.id, [])  # type: ignore[arg-type]
-                ],
-                "history": [
-                    {"status": h.to_status, "at": _when(h.at), "note": h.note}
-                    for h in kept.history.get(r.id, [])  # type: ignore[arg-type]
-                ],
-            }
-            for r in kept.requests
-        ],
-        "ratings": [
-            {"rating": s.rating, "comment": s.comment, "at": _when(s.rated_at)}
-            for s in kept.surveys
-            if s.rating is not None
-        ],
-        "forms": [
-            {
-                "form": s.form,
-                "reference": s.reference,
-                "status": s.status,
-                "submitted_at": _when(s.submitted_at),
-                "answers": dict(s.data or {}),
-                "outcome": s.outcome,
-            }
-            for s in kept.submissions
-        ],
-        "rights_requests": [
-            {"reference": r.reference, "kind": r.kind, "status": r.status, "at": _when(r.created_at)}
-            for r in kept.rights
-        ],
-    }
-
-
-def copy_text(kept: Kept, ctx: Context, t: Translator) -> str:
-    """The readable copy: the summary's blocks, with every answer in full."""
-    lines = [t("mydata.copy.heading"), ""]
-    summary = summary_text(kept, ctx, t).splitlines()[1:]
-    lines += summary
-    for request in kept.requests:
-        lines += ["", t("mydata.copy.request", reference=request.reference)]
-        for name, value in (request.data or {}).items():
-            found = ctx.form.field(name)
-            if found is None or found.kind == FieldKind.ATTACHMENT:
-                continue
-            label = ctx.form.text(found.label, t.lang) or t(found.label)
-            lines.append(f"• {label}: {display_value(found, value, t, ctx.form)}")
-        for change in kept.history.get(request.id, []):  # type: ignore[arg-type]
-            line = f"  – {status_words(change.to_status, t)} ({t.date(local(change.at, ctx))})"
-            lines.append(line + (f": {change.note}" if change.note else ""))
-    for submission in kept.submissions:
-        lines += ["", t("mydata.copy.request", reference=submission.reference)]
-        lines += [f"• {key}: {value}" for key, value in (submission.data or {}).items()]
-    return "\n".join(lines) + "\n"
-
-
-def _stored(files: FileStore, data: bytes, name: str, mime: str) -> Attachment:
-    digest = hashlib.sha256(data).hexdigest()
-    path = Path(files.root) / f"copy-{digest}{Path(name).suffix}"
-    write_once(path, data)  # sealed with the data key, like every stored file
-    return Attachment(AttachmentKind.DOCUMENT, f"file:{path}", mime, len(data), name, digest)
-
-
 # ---- applying the event -----------------------------------------------------------------------------
 
 
@@ -320,7 +227,9 @@ async def apply_rights(
             )
         ], None
     if event.kind == "copy":
-        return await _copy(session, contact, now, ctx, lang, files), None
+        from flows.rights_copy import make_copy
+
+        return await make_copy(session, contact, now, ctx, lang, files), None
     kind = RightsKind(event.kind)
     due = now + timedelta(days=ANSWER_DAYS)
     rights = RightsRequest(
@@ -348,58 +257,6 @@ async def apply_rights(
     text = t(key, reference=rights.reference, date=date)
     message = Outbound(text, key=key, options=(mine, menu), expect=Expect.CHOICE, lang=lang)
     return [message], RightsOpened(rights.id, rights.reference, kind.value)  # type: ignore[arg-type]
-
-
-async def _copy(
-    session: AsyncSession, contact: Contact, now: datetime, ctx: Context, lang: str, files: FileStore | None
-) -> list[Outbound]:
-    t = translator(lang)
-    kept = await kept_about(session, contact)
-    reference = await next_rights_reference(session, local(now, ctx).year)
-    data = {"reference": reference, "made_at": now.isoformat(), **copy_data(kept)}
-    body = json.dumps(data, ensure_ascii=False, indent=2, default=str).encode()
-    text = copy_text(kept, ctx, t).encode()
-    attachments: list[Attachment] = []
-    if files is not None:
-        attachments = [
-            # WhatsApp takes text, PDF and office documents only: the JSON goes there as text.
-            _stored(
-                files, body, f"mydata-{reference}.json", JSON_MIME.get(contact.channel, "application/json")
-            ),
-            _stored(files, text, f"mydata-{reference}.txt", "text/plain"),
-        ]
-    session.add(
-        RightsRequest(
-            reference=reference,
-            contact_id=contact.id,  # type: ignore[arg-type]
-            kind=RightsKind.COPY.value,
-            status=RightsStatus.DONE.value,
-            lang=lang,
-            detail={"files": [a.ref for a in attachments]},
-            created_at=now,
-            due_at=now,
-            decided_at=now,
-            decided_by="system",
-        )
-    )
-    await repo.audit(
-        session, f"contact:{contact.id}", "rights.copy", f"rights:{reference}", now, files=len(attachments)
-    )
-    menu = Option("menu.main", t("option.menu"))
-    messages = [Outbound(t("mydata.copy.sent", reference=reference), key="mydata.copy.sent", lang=lang)]
-    for attachment in attachments:
-        caption = t("mydata.copy.caption", name=attachment.name)
-        messages.append(
-            Outbound(caption, key="mydata.copy.caption", lang=lang, extra={"attachment": attachment})
-        )
-    if not attachments:  # no file store (a test without one): the text itself
-        messages.append(Outbound(text.decode(), key="mydata.copy.caption", lang=lang))
-    messages.append(
-        Outbound(
-            t("mydata.copy.after"), key="mydata.copy.after", options=(menu,), expect=Expect.CHOICE, lang=lang
-        )
-    )
-    return messages
 
 
 async def withdraw_consent(session: AsyncSession, contact: Contact, now: datetime) -> int:
