@@ -120,3 +120,31 @@ async def test_whatsapp_sends_the_copy_as_uploaded_documents(app):
         assert [d["document"]["filename"].rsplit(".", 1)[1] for d in documents] == ["json", "txt"]
         uploaded = kit.graph.uploaded(documents[0]["document"]["id"])
     assert json.loads(uploaded.data)["contact"]["channel"] == "whatsapp"
+
+
+async def test_staff_refuse_a_deletion_by_replying_with_the_reason(app, api, start_bot):
+    from storage.outbox import OutboxMessage
+    from storage.rights import RightsRequest
+    from tests.test_my_data import _rows
+
+    bot = await start_bot()
+    RightsDesk(bot.desk).install()
+    person = Beneficiary(api)
+    await person.say("بياناتي")
+    await person.press("md.erase")
+    await person.press("md.yes")
+    await bot.desk.idle()
+    card = next(m for m in api.sent_messages(STAFF) if "P-2026-00001" in (m.get("text") or ""))
+    assert "تأكيد الحذف" in json.dumps(card["reply_markup"], ensure_ascii=False)
+    _press(api, OFFICER, card, "رفض")
+    await eventually(lambda: any("اكتب سبب رفض" in t for t in texts(api, STAFF)))
+    question = next(m for m in api.sent_messages(STAFF) if "اكتب سبب رفض" in (m.get("text") or ""))
+    update = api.push_update(
+        api.group_message(STAFF, OFFICER, "لديك طلب قيد الدراسة", reply_to_message_id=question["message_id"])
+    )
+    await eventually(lambda: update not in api.pending_updates)
+    await eventually(lambda: any("P-2026-00001" in t and "مرفوض" in t for t in texts(api, STAFF)))
+    (rights,) = await _rows(app, RightsRequest)
+    assert rights.status == "refused" and rights.answer == "لديك طلب قيد الدراسة"
+    (notice,) = await _rows(app, OutboxMessage, OutboxMessage.kind == "rights")
+    assert notice.payload["reason"] == "لديك طلب قيد الدراسة"
