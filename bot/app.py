@@ -157,6 +157,7 @@ def flow_settings(settings: Settings) -> FlowSettings:
         survey_delay=timedelta(seconds=settings.survey_delay_seconds),
         survey_after_close=settings.survey_after_close,
         feedback_days=settings.feedback_days,
+        retention_years=settings.retention_years,
     )
 
 

@@ -92,6 +92,11 @@ def daily_digest(app: App, post: PostToStaff | None) -> Callable[[], Awaitable[N
         feedback = await overdue_feedback_text(app.db, app.clock.now())
         if feedback and post is not None:
             await post(feedback)
+        from flows.rights_desk import overdue_rights_text
+
+        rights = await overdue_rights_text(app.db, app.clock.now())
+        if rights and post is not None:
+            await post(rights)
 
     return run
 

@@ -73,6 +73,9 @@ def build_telegram(app: App) -> tuple[TelegramChannel, StaffDesk | None]:
         from handlers.desk_forms import FormsDesk
 
         FormsDesk(desk, app.forms, complaints_chat_id=settings.complaints_chat_id).install()
+        from handlers.desk_rights import RightsDesk
+
+        RightsDesk(desk).install()  # «بياناتي»: rights requests' cards, /rights
     return channel, desk
 
 

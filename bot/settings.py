@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     data_key: str | None = Field(default=None, repr=False)
     # Retention: days after a request is closed before its files, free text and relay history are deleted.
     retention_days: int = Field(default=365, ge=1)
+    # A decided request's minimal record is kept this long for the association's accounts, even when the
+    # person asks for their data to be deleted («بياناتي»).
+    retention_years: int = Field(default=10, ge=1, le=50)
     feedback_days: int = Field(
         default=10, ge=1, le=365
     )  # suggestions and complaints are answered within this

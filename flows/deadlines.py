@@ -10,7 +10,7 @@ from flows.engine import AWAITING_DECISION
 from flows.service import Clock
 from locales import translator
 from storage.db import Database
-from storage.models import SupportRequest
+from storage.models import Contact, SupportRequest
 
 
 @dataclass(frozen=True)
@@ -34,8 +34,20 @@ async def overdue_digest(db: Database, clock: Clock, shown: int = 10) -> Digest:
             .order_by(SupportRequest.submitted_at)
         )
         overdue = list((await session.execute(statement)).scalars())
+        withdrawn = set(
+            (
+                await session.execute(
+                    select(Contact.id).where(
+                        Contact.id.in_({r.contact_id for r in overdue}),  # type: ignore[union-attr]
+                        Contact.consent_withdrawn_at.is_not(None),  # type: ignore[union-attr]
+                    )
+                )
+            ).scalars()
+        )
         queued = 0
         for request in overdue:
+            if request.contact_id in withdrawn:  # consent withdrawn («بياناتي»): no reminders
+                continue
             queued += await enqueue(
                 session,
                 dedup_key=f"overdue:{request.id}",

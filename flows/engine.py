@@ -49,6 +49,7 @@ from flows.menu import (  # noqa: F401  (re-exported: the service, the desk and 
     navigation_labels,
 )
 from flows.messages import Inbound, Outbound
+from flows.my_data import my_data_menu, on_confirm, on_field, on_my_data, on_value, reprompt_my_data
 from flows.status import AWAITING_DECISION, OPEN_STATUSES, STATUS_WORDS, show_status, status_words  # noqa: F401
 from flows.support_request import (  # noqa: F401  (re-exported)
     ask_consent,
@@ -232,6 +233,8 @@ def _command(turn: Turn, command: str) -> None:
         ask_question_prompt(turn)
     elif command == "menu.apply":
         start_application(turn)
+    elif command == "menu.mydata":
+        my_data_menu(turn)
     elif command == "menu.status":
         state.mode = Mode.MENU
         show_status(turn)
@@ -276,6 +279,10 @@ _HANDLERS: dict[Mode, Callable[[Turn, Inbound, str, str | None], None]] = {
     Mode.HANDOFF: on_handoff,
     Mode.COMMENT: on_comment,
     Mode.CANCEL: on_cancel,
+    Mode.MY_DATA: on_my_data,
+    Mode.MY_DATA_FIELD: on_field,
+    Mode.MY_DATA_VALUE: on_value,
+    Mode.MY_DATA_CONFIRM: on_confirm,
 }
 
 
@@ -300,6 +307,8 @@ def reprompt(turn: Turn) -> None:
         ask_language(turn)
     elif state.mode == Mode.ASK:
         ask_question_prompt(turn)
+    elif state.mode in (Mode.MY_DATA, Mode.MY_DATA_FIELD, Mode.MY_DATA_VALUE, Mode.MY_DATA_CONFIRM):
+        reprompt_my_data(turn)
     else:
         menu(turn, greet=False)
 

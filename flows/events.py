@@ -83,6 +83,15 @@ class CommentGiven:
     text: str | None  # None: skipped
 
 
+@dataclass(frozen=True)
+class RightsAsked:
+    """«بياناتي»: see, copy, correct (field, value), erase or withdraw consent (flows/rights.py applies it)."""
+
+    kind: str  # see | copy | correct | erase | withdraw
+    field: str = ""
+    value: str = ""
+
+
 Event = (
     ConsentGiven
     | LanguageChanged
@@ -95,4 +104,5 @@ Event = (
     | DraftDiscarded
     | RatingGiven
     | CommentGiven
+    | RightsAsked
 )

@@ -13,6 +13,7 @@ MENU_ITEMS = (
     ("menu.status", N_("menu.option.status")),
     ("menu.volunteer", N_("menu.option.volunteer")),
     ("menu.feedback", N_("menu.option.feedback")),
+    ("menu.mydata", N_("menu.option.mydata")),
     ("menu.human", N_("menu.option.human")),
     ("menu.language", N_("menu.option.language")),
 )
@@ -40,6 +41,7 @@ COMMANDS = {
     "menu.language": {"/language", "language", "اللغه", "لغه", "تغيير اللغه"},
     "lang.en": {"english", "انجليزي", "الانجليزيه"},
     "lang.ar": {"arabic", "عربي", "العربيه"},
+    "menu.mydata": {"/mydata", "mydata", "my data", "بياناتي", "بياناتي الشخصيه"},
     "menu.human": {"/human", "human", "agent", "موظف", "كلم موظف", "التحدث مع موظف", "ابي موظف", "اريد موظف"},
 }
 COMMAND_OF = {fold(word): command for command, words in COMMANDS.items() for word in words}

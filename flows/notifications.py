@@ -82,6 +82,10 @@ def render(kind: str, payload: dict, lang: str, form: FormDefinition | None = No
         from flows.form_desk import render_form_notice
 
         return render_form_notice(payload, lang)
+    if kind == "rights":  # the answer to a rights request of «بياناتي»
+        from flows.rights_desk import render_rights_notice
+
+        return render_rights_notice(payload, lang)
     if kind == "text":  # a staff reply or any ready text
         return [Outbound(payload.get("text", ""), key=payload.get("key", "text"), lang=lang)]
     raise UnknownNotification(f"no way to render a {kind!r} notification")

@@ -150,85 +150,15 @@ class Retention:
             return list((await session.execute(statement)).scalars())
 
     async def _requests(self, now: datetime, plan: PurgePlan, dry_run: bool) -> None:
-        free_text, file_fields = purged_fields(self.form)
         cutoff = now - self.retention
         for request in await self._due_requests(now):
             async with self.db.transaction() as session:
-                attachments = await repo.attachments_of(session, request.id)  # type: ignore[arg-type]
-                notes = await session.scalar(
-                    select(func.count())
-                    .select_from(RequestStatusChange)
-                    .where(
-                        RequestStatusChange.request_id == request.id, RequestStatusChange.note.is_not(None)
-                    )  # type: ignore[union-attr]
-                )
-                has_open = await session.scalar(
-                    select(func.count())
-                    .select_from(SupportRequest)
-                    .where(
-                        SupportRequest.contact_id == request.contact_id,
-                        SupportRequest.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
-                    )
-                )
-                relay = (
-                    0 if has_open else await self._relay_rows(session, request.contact_id, cutoff, count=True)
-                )
-                texts = sum(1 for name in free_text if (request.data or {}).get(name)) + (notes or 0)
-                plan.requests.append((request.reference, len(attachments), texts, relay))
-                if dry_run:
-                    continue
-                data = {k: v for k, v in (request.data or {}).items() if k not in free_text | file_fields}
-                request.data = data
-                request.purged_at = now
-                session.add(request)
-                refs = {a.ref for a in attachments}
-                await session.execute(delete(Attachment).where(Attachment.request_id == request.id))
-                await session.execute(
-                    update(RequestStatusChange)
-                    .where(RequestStatusChange.request_id == request.id)
-                    .values(note=None)
-                )
-                await session.execute(
-                    update(Survey).where(Survey.request_id == request.id).values(comment=None)
-                )
-                if not has_open:
-                    await self._relay_rows(session, request.contact_id, cutoff, count=False)
-                await repo.audit(
-                    session,
-                    ACTOR,
-                    "request.purged",
-                    f"request:{request.reference}",
-                    now,
-                    files=len(attachments),
-                    texts=texts,
-                    relay=relay,
-                )
-                await session.flush()
-                dropped = refs - await refs_in_use(session, refs)
+                purged = await purge_request(session, self.form, request, now, cutoff, dry_run=dry_run)
+                plan.requests.append((request.reference, purged.files, purged.texts, purged.relay))
+                dropped = purged.refs if not dry_run else set()
             for ref in dropped:
                 if self.files is not None:
                     self.files.delete(ref)
-
-    @staticmethod
-    async def _relay_rows(session, contact_id: int, cutoff: datetime, *, count: bool) -> int:  # type: ignore[no-untyped-def]
-        """The person's relay history older than the cutoff: counted, or deleted."""
-        tables = (
-            (StaffMessage, StaffMessage.contact_id == contact_id, StaffMessage.created_at <= cutoff),
-            (WebMessage, WebMessage.contact_id == contact_id, WebMessage.at <= cutoff),
-            (
-                OutboxMessage,
-                OutboxMessage.contact_id == contact_id,
-                OutboxMessage.created_at <= cutoff,
-                OutboxMessage.state.in_(_DONE_OUTBOX),  # type: ignore[attr-defined]
-            ),
-        )
-        total = 0
-        for model, *conditions in tables:
-            if count:
-                total += await session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
-            else:
-                total += (await session.execute(delete(model).where(*conditions))).rowcount or 0
-        return total
 
     # ---- the WhatsApp inbox ------------------------------------------------------------------------
 
@@ -241,3 +171,88 @@ class Retention:
                 )
             else:
                 plan.inbox_rows = (await session.execute(delete(WaInbox).where(*conditions))).rowcount or 0
+
+
+@dataclass
+class Purged:
+    files: int
+    texts: int
+    relay: int
+    refs: set[str]  # stored files no longer used by anything: delete them after the commit
+
+
+async def purge_request(  # type: ignore[no-untyped-def]
+    session,
+    form: FormDefinition,
+    request: SupportRequest,
+    now: datetime,
+    cutoff: datetime,
+    *,
+    dry_run: bool = False,
+) -> Purged:
+    """Reduce one request to its minimal record: its files, free text, staff notes and poll comment go, and
+    — when the person has no open request — their relay history older than ``cutoff``. Used by the daily
+    retention and by an erasure the person asked for (flows/rights_desk.py), in the caller's transaction."""
+    free_text, file_fields = purged_fields(form)
+    attachments = await repo.attachments_of(session, request.id)  # type: ignore[arg-type]
+    notes = await session.scalar(
+        select(func.count())
+        .select_from(RequestStatusChange)
+        .where(RequestStatusChange.request_id == request.id, RequestStatusChange.note.is_not(None))  # type: ignore[union-attr]
+    )
+    has_open = await session.scalar(
+        select(func.count())
+        .select_from(SupportRequest)
+        .where(
+            SupportRequest.contact_id == request.contact_id,
+            SupportRequest.status.in_(OPEN_STATUSES),  # type: ignore[attr-defined]
+        )
+    )
+    relay = 0 if has_open else await relay_rows(session, request.contact_id, cutoff, count=True)
+    texts = sum(1 for name in free_text if (request.data or {}).get(name)) + (notes or 0)
+    if dry_run:
+        return Purged(len(attachments), texts, relay, set())
+    request.data = {k: v for k, v in (request.data or {}).items() if k not in free_text | file_fields}
+    request.purged_at = now
+    session.add(request)
+    refs = {a.ref for a in attachments}
+    await session.execute(delete(Attachment).where(Attachment.request_id == request.id))
+    await session.execute(
+        update(RequestStatusChange).where(RequestStatusChange.request_id == request.id).values(note=None)
+    )
+    await session.execute(update(Survey).where(Survey.request_id == request.id).values(comment=None))
+    if not has_open:
+        await relay_rows(session, request.contact_id, cutoff, count=False)
+    await repo.audit(
+        session,
+        ACTOR,
+        "request.purged",
+        f"request:{request.reference}",
+        now,
+        files=len(attachments),
+        texts=texts,
+        relay=relay,
+    )
+    await session.flush()
+    return Purged(len(attachments), texts, relay, refs - await refs_in_use(session, refs))
+
+
+async def relay_rows(session, contact_id: int, cutoff: datetime, *, count: bool) -> int:  # type: ignore[no-untyped-def]
+    """The person's relay history older than the cutoff: counted, or deleted."""
+    tables = (
+        (StaffMessage, StaffMessage.contact_id == contact_id, StaffMessage.created_at <= cutoff),
+        (WebMessage, WebMessage.contact_id == contact_id, WebMessage.at <= cutoff),
+        (
+            OutboxMessage,
+            OutboxMessage.contact_id == contact_id,
+            OutboxMessage.created_at <= cutoff,
+            OutboxMessage.state.in_(_DONE_OUTBOX),  # type: ignore[attr-defined]
+        ),
+    )
+    total = 0
+    for model, *conditions in tables:
+        if count:
+            total += await session.scalar(select(func.count()).select_from(model).where(*conditions)) or 0
+        else:
+            total += (await session.execute(delete(model).where(*conditions))).rowcount or 0
+    return total

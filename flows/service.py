@@ -32,6 +32,7 @@ from flows.events import (
     QuestionUnanswered,
     RatingGiven,
     RequestSubmitted,
+    RightsAsked,
 )
 from flows.form import FormDefinition
 from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
@@ -291,7 +292,7 @@ class ConversationService:
     ) -> None:
         actor = f"contact:{contact.id}"
         if isinstance(event, ConsentGiven):
-            await repo.update_contact(session, contact.id, consent_at=now)  # type: ignore[arg-type]
+            await repo.update_contact(session, contact.id, consent_at=now, consent_withdrawn_at=None)  # type: ignore[arg-type]
             await repo.audit(session, actor, "consent.given", actor, now)
         elif isinstance(event, LanguageChanged):
             await repo.update_contact(session, contact.id, language=event.lang)  # type: ignore[arg-type]
@@ -352,6 +353,14 @@ class ConversationService:
                 applied.notices.append(
                     survey_flow.LowRating(survey.id, contact.id, reference, survey.rating, event.text)  # type: ignore[arg-type]
                 )
+        elif isinstance(event, RightsAsked):  # «بياناتي» (flows/rights.py)
+            from flows.rights import apply_rights
+
+            said, opened = await apply_rights(session, contact, event, now, ctx, state.lang, self.files)
+            applied.messages += said
+            state.offered = engine.offered_of(said)
+            if opened is not None:
+                applied.notices.append(opened)  # type: ignore[arg-type]
         elif isinstance(event, DraftDiscarded):
             await repo.audit(session, actor, "draft.discarded", actor, now, reason=event.reason)
 

@@ -49,6 +49,8 @@ async def schedule_poll(
     """One poll per subject ("request:<id>" or "conversation:<id>"), sent after `delay`, reminded once."""
     from storage.outbox import enqueue
 
+    if getattr(contact, "consent_withdrawn_at", None) is not None:
+        return False  # consent withdrawn («بياناتي»): no polls
     existing = (await session.execute(select(Survey).where(Survey.subject == subject))).scalar_one_or_none()
     if existing is not None:
         return False

@@ -28,10 +28,16 @@ class Mode(StrEnum):
     HANDOFF = "handoff"
     COMMENT = "comment"  # after a rating: an optional comment
     CANCEL = "cancel_confirm"  # a long draft: asked before it is deleted
+    MY_DATA = "my_data"  # «بياناتي»: see, copy, correct, delete, withdraw consent
+    MY_DATA_FIELD = "my_data_field"  # which field to correct
+    MY_DATA_VALUE = "my_data_value"  # the correction (state.step: the field)
+    MY_DATA_CONFIRM = "my_data_confirm"  # erase or withdraw, asked before (state.step: which)
 
 
 FORM_MODES = frozenset({Mode.FORM, Mode.SUMMARY, Mode.EDIT_PICK, Mode.DECLARATION, Mode.CANCEL})
-FREE_TEXT_MODES = frozenset({Mode.HANDOFF, Mode.COMMENT})  # what is typed is a message, not a choice
+FREE_TEXT_MODES = frozenset(
+    {Mode.HANDOFF, Mode.COMMENT, Mode.MY_DATA_VALUE}
+)  # what is typed is a message, not a choice
 CONFIRM_CANCEL_AFTER = 3  # answers: with more than this, cancelling asks first
 
 
@@ -89,6 +95,7 @@ class FlowSettings:
     survey_delay: timedelta = timedelta(hours=1)
     survey_after_close: bool = True
     feedback_days: int = 10  # BOT_FEEDBACK_DAYS: suggestions and complaints are answered within this
+    retention_years: int = 10  # BOT_RETENTION_YEARS: a decided request's minimal record is kept this long
 
 
 class NeedsRequests(Exception):

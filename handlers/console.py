@@ -22,7 +22,7 @@ from flows.messages import (
 from flows.text import fold
 from flows.validators import MAX_FILE_BYTES
 from locales import translator
-from storage.files import UNREADABLE, FileStore
+from storage.files import UNREADABLE, FileStore, read_stored
 from storage.outbox import Sent
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,26 @@ class ConsoleChannel:
             if message.key == "help.text":  # the terminal has its own way out
                 t = translator(message.lang or self.lang)
                 text += "\n" + t("console.exit_hint")
+            saved = self._save_file(message)
+            if saved is not None:  # a file for the person (the copy of «بياناتي»): where it was written
+                t = translator(message.lang or self.lang)
+                text += "\n" + t("console.file_saved", path=str(saved))
             self.write(text + "\n")
+
+    def _save_file(self, message: Outbound) -> Path | None:
+        """A file sent to the person, opened with the data key and written under data/exports (mode 0600)."""
+        attachment = message.extra.get("attachment") if message.extra else None
+        if not isinstance(attachment, Attachment) or not attachment.ref.startswith("file:"):
+            return None
+        source = Path(attachment.ref.removeprefix("file:"))
+        if not source.is_file():
+            return None
+        folder = Path(self.files_dir).parent / "exports"
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = folder / Path(attachment.name or source.name).name
+        target.write_bytes(read_stored(source))
+        target.chmod(0o600)
+        return target
 
     async def deliver(self, contact: object, messages: Sequence[Outbound]) -> Sent:
         """The outbox's sender for this terminal: show the notice; its buttons answer to their numbers."""

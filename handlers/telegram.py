@@ -85,12 +85,14 @@ DEFAULT_COMMANDS: Mapping[str, Sequence[tuple[str, str]]] = {
         ("help", "المساعدة"),
         ("cancel", "إلغاء الخطوة الحالية"),
         ("language", "تغيير اللغة"),
+        ("mydata", "بياناتي: الاطلاع والنسخة والتصحيح والحذف"),
     ),
     "en": (
         ("start", "Main menu"),
         ("help", "Help"),
         ("cancel", "Cancel the current step"),
         ("language", "Change language"),
+        ("mydata", "My data: see, copy, correct, delete"),
     ),
 }
 # "" is the default list, shown to users whose app language has no list of its own.

@@ -22,6 +22,7 @@ KNOWN_FOR = frozenset(
         "overdue",
         "survey",
         "survey_reminder",
+        "rights",  # the answer to a rights request of «بياناتي»
     }
 )
 KNOWN_PARAMETERS = frozenset({"reference", "note"})

@@ -71,6 +71,8 @@ class Contact(SQLModel, table=True):
     channel_user_id: str = Field(max_length=128)
     language: str = Field(default="ar", max_length=5)
     consent_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
+    # «بياناتي»: consent withdrawn (no polls or reminders; cleared when consent is given again).
+    consent_withdrawn_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     unreachable: bool = False
     created_at: datetime = Field(sa_column=utc_column())
 

@@ -43,6 +43,7 @@ class PostKind(StrEnum):
     ALERT = "alert"  # payload {text}
     WARNING = "warning"  # the desk's own word on its backlog: payload {text}, posted next
     RELAY = "relay"  # payload {texts: [...], attachments: [{kind, ref, mime, size, name, sha256}]}
+    RIGHTS = "rights"  # a rights request's card («بياناتي»): payload {rights_id}
 
 
 class Priority(IntEnum):
@@ -59,6 +60,7 @@ PRIORITY = {
     PostKind.ALERT: Priority.NOTICE,
     PostKind.WARNING: Priority.DECISION,
     PostKind.RELAY: Priority.CHATTER,
+    PostKind.RIGHTS: Priority.DECISION,
 }
 
 

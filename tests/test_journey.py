@@ -29,6 +29,7 @@ async def test_first_message_greets_in_arabic_with_the_whole_menu(app):
         "menu.status",
         "menu.volunteer",
         "menu.feedback",
+        "menu.mydata",
         "menu.human",
         "menu.language",
     ]

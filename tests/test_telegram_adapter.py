@@ -423,7 +423,7 @@ async def test_commands_are_registered_in_arabic_and_english(
 ) -> None:
     arabic = api.commands("", scope="all_private_chats")
 
-    assert [c["command"] for c in arabic] == ["start", "help", "cancel", "language"]
+    assert [c["command"] for c in arabic] == ["start", "help", "cancel", "language", "mydata"]
     assert api.commands("ar", scope="all_private_chats") == arabic
     assert api.commands("en", scope="all_private_chats")[0] == {
         "command": "start",

@@ -38,6 +38,7 @@ def test_the_shipped_templates_cover_every_notice_sent_outside_the_window():
         "overdue",
         "survey",
         "survey_reminder",
+        "rights",
     }
     assert all(t.category == "utility" for t in templates.values())
     assert templates["survey"].button == {"ar": "قيّم الخدمة", "en": "Rate the service"}

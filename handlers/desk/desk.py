@@ -157,6 +157,7 @@ class StaffDesk(
             BotCommand("needinfo", t("desk.cmd.needinfo")),
             BotCommand("registered", t("desk.cmd.registered")),
             BotCommand("delivered", t("desk.cmd.delivered")),
+            BotCommand("rights", t("desk.cmd.rights")),
             BotCommand("stats", t("desk.cmd.stats")),
             BotCommand("report", t("desk.cmd.report")),
             BotCommand("help", t("desk.cmd.help")),

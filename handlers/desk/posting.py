@@ -95,8 +95,12 @@ class PostingMixin:
     async def record(self, session: AsyncSession, notice: StaffNotice, now: datetime) -> None:
         """The service's recorder: the notice's row, in the transaction of the turn that caused it."""
         if not isinstance(notice, DESK_NOTICES):
-            return  # an extension's notice (handlers/desk_forms.py): handled after the commit, in notify
-        kind, payload, contact_id, request_id = notice_row(notice)
+            row = self._extension_row(notice)
+            if row is None:
+                return  # an extension's notice (handlers/desk_forms.py): handled after the commit, in notify
+            kind, payload, contact_id, request_id = row
+        else:
+            kind, payload, contact_id, request_id = notice_row(notice)
         await staff_queue.enqueue(
             session, self.chat_id, kind, payload, now, contact_id=contact_id, request_id=request_id
         )
@@ -107,6 +111,9 @@ class PostingMixin:
     async def notify(self, notice: StaffNotice) -> None:
         """The service's listener, after the commit: the row is already there (``record``); a notice from
         elsewhere is queued now. Returns at once: a beneficiary's reply never waits for the group's limit."""
+        if not isinstance(notice, DESK_NOTICES) and self._recorded.pop(id(notice), None) is not None:
+            self._wake_worker()  # an extension's queued card (handlers/desk_rights.py)
+            return
         if not isinstance(notice, DESK_NOTICES):
             for extension in self.extensions:  # e.g. volunteer and feedback cards (handlers/desk_forms.py)
                 if await extension.on_notice(notice):
@@ -121,6 +128,15 @@ class PostingMixin:
         so it waits for the group's flood limit instead of being dropped. Returns once it is queued."""
         await self._enqueue(StaffAlert(text))
         self._wake_worker()
+
+    def _extension_row(self, notice: object) -> tuple[PostKind, dict, int | None, int | None] | None:
+        """The queue row an extension posts a notice of its own as (``queue_row``), if any."""
+        for extension in self.extensions:
+            row_of = getattr(extension, "queue_row", None)
+            row = row_of(notice) if row_of is not None else None
+            if row is not None:
+                return row
+        return None
 
     async def _enqueue(self, notice: StaffNotice | StaffAlert, **extra: Any) -> None:
         kind, payload, contact_id, request_id = notice_row(notice)
@@ -285,6 +301,11 @@ class PostingMixin:
         elif kind in (PostKind.ALERT, PostKind.WARNING):
             if await self._post(payload["text"]) is None:
                 raise NotPosted
+        else:  # a row of an extension's own kind (handlers/desk_rights.py: ``post_row``)
+            for extension in self.extensions:
+                post_row = getattr(extension, "post_row", None)
+                if post_row is not None and await post_row(post):
+                    return
 
     async def _watch_backlog(self) -> None:
         """Say once in the group when the oldest waiting post has waited longer than the alert threshold

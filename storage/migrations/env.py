@@ -10,6 +10,7 @@ import storage.forms  # noqa: F401
 import storage.lease  # noqa: F401
 import storage.models  # noqa: F401  (registers the tables)
 import storage.outbox  # noqa: F401
+import storage.rights  # noqa: F401
 import storage.staff_queue  # noqa: F401
 import storage.survey  # noqa: F401
 import storage.web  # noqa: F401
