@@ -43,6 +43,10 @@ class PostKind(StrEnum):
     ALERT = "alert"  # payload {text}
     WARNING = "warning"  # the desk's own word on its backlog: payload {text}, posted next
     RELAY = "relay"  # payload {texts: [...], attachments: [{kind, ref, mime, size, name, sha256}]}
+    FORM_CARD = "form_card"  # a volunteer's or a suggestion's/complaint's card: payload {submission_id}
+    FORM_UPDATE = (
+        "form_update"  # a staff step shown on that card: payload {submission_id, also: [message ids]}
+    )
 
 
 class Priority(IntEnum):
@@ -59,6 +63,8 @@ PRIORITY = {
     PostKind.ALERT: Priority.NOTICE,
     PostKind.WARNING: Priority.DECISION,
     PostKind.RELAY: Priority.CHATTER,
+    PostKind.FORM_CARD: Priority.DECISION,
+    PostKind.FORM_UPDATE: Priority.DECISION,
 }
 
 

@@ -94,8 +94,12 @@ class PostingMixin:
 
     async def record(self, session: AsyncSession, notice: StaffNotice, now: datetime) -> None:
         """The service's recorder: the notice's row, in the transaction of the turn that caused it."""
-        if not isinstance(notice, DESK_NOTICES):
-            return  # an extension's notice (handlers/desk_forms.py): handled after the commit, in notify
+        if not isinstance(notice, DESK_NOTICES):  # an extension's notice (handlers/desk_forms.py)
+            for extension in self.extensions:
+                record = getattr(extension, "record", None)
+                if record is not None and await record(session, notice, now):
+                    return
+            return
         kind, payload, contact_id, request_id = notice_row(notice)
         await staff_queue.enqueue(
             session, self.chat_id, kind, payload, now, contact_id=contact_id, request_id=request_id
@@ -285,6 +289,12 @@ class PostingMixin:
         elif kind in (PostKind.ALERT, PostKind.WARNING):
             if await self._post(payload["text"]) is None:
                 raise NotPosted
+        else:  # an extension's row (handlers/desk_forms.py: volunteer and feedback cards)
+            for extension in self.extensions:
+                on_post = getattr(extension, "on_post", None)
+                if on_post is not None and await on_post(self, post):
+                    return
+            raise NotPosted  # nobody knows it (yet): retried, then given up
 
     async def _watch_backlog(self) -> None:
         """Say once in the group when the oldest waiting post has waited longer than the alert threshold
