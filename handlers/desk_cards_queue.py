@@ -90,9 +90,10 @@ class FormCardsQueue:
             submission.desk_chat = str(chat)
             await staff_queue.enqueue(session, chat, PostKind.FORM_CARD, payload, now)
         else:
-            if isinstance(notice, FeedbackReopened):
+            if isinstance(notice, FeedbackReopened):  # for a manager: the managers' group when there is one
                 text = self.desk.t("desk.form.reopened", reference=notice.reference)
-                await staff_queue.enqueue(session, chat, PostKind.ALERT, {"text": text}, now)
+                managers = self.lane.chat_id if self.lane is not None else self.desk.chat_id
+                await staff_queue.enqueue(session, managers, PostKind.ALERT, {"text": text}, now)
             await staff_queue.enqueue(session, chat, PostKind.FORM_UPDATE, payload, now)
         if len(self._recorded) > 1000:  # turns that rolled back after recording: their notices never come
             self._recorded.clear()
