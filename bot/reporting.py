@@ -218,8 +218,8 @@ def _forms_panel(
 
     share = feedback.share_satisfied
     lines = [
-        t("report.chart.feedback_reply", hours=hours(feedback.hours_to_first_reply)),
-        t("report.chart.feedback_close", hours=hours(feedback.hours_to_close)),
+        t("report.chart.feedback_reply", value=hours(feedback.hours_to_first_reply)),
+        t("report.chart.feedback_close", value=hours(feedback.hours_to_close)),
         t(
             "report.chart.feedback_satisfied",
             share=t.number(share) if share is not None else none,

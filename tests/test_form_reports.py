@@ -157,7 +157,7 @@ async def test_the_chart_has_a_panel_for_suggestions_complaints_and_volunteers(d
     }
     assert widths[rtl("شكوى")] == 3 and widths[rtl("التأخير")] == 2
     footer = panel.get_xlabel()
-    assert rtl(t("report.chart.feedback_reply", hours=t.number(3.0))) in footer  # 1, 2, 4, 10
+    assert rtl(t("report.chart.feedback_reply", value=t.number(3.0))) in footer  # 1, 2, 4, 10
     assert rtl(t("report.chart.volunteers", count="2")) in footer  # not the one of 1 March
 
     without = draw_chart(series, io.BytesIO(), "ar")
