@@ -2,11 +2,12 @@
 
     FormsDesk(desk, forms, complaints_chat_id=settings.complaints_chat_id).install()
 
-- A new submission's card (masked personal data) is a row of the durable staff queue, written in the turn that
-  stored the submission; so is each card update after a staff step (the card is edited to show the status,
-  who took the step and when) and the managers' notice when a person is not satisfied. A volunteer's card has buttons contacted /
-  accepted / not now; «not now» asks for the reason (reply to the bot's question). Each notifies the volunteer
-  in their language (the outbox).
+- A new submission's card (masked personal data) is a row of the durable staff queue, written in the turn
+  that stored the submission; so is each card update after a staff step (the card is edited to show the
+  status, who took the step and when) and the managers' notice when a person is not satisfied
+  (handlers/desk_cards_queue.py). A volunteer's card has buttons contacted / accepted / not now; «not now»
+  asks for the reason (reply to the bot's question). Each notifies the volunteer in their language (the
+  outbox).
 - A suggestion or complaint's card has «reply» and «close»: staff write the reply (or the outcome) as a reply
   to the bot's question, or simply reply to the card; the reply reaches the person. Closing asks the person
   whether they were satisfied; «no» re-opens it and posts a notice for a manager.
