@@ -292,21 +292,25 @@ async def _report(settings, args) -> int:  # type: ignore[no-untyped-def]
     try:
         if args.chart:
             from bot.reporting import draw_chart
+            from flows.form_reports import form_figures
             from flows.reports import weekly_series
 
             series = await weekly_series(db, now, date_from, date_to, tz=settings.timezone)
-            draw_chart(series, args.chart, args.lang or settings.default_language)
+            feedback, volunteers = await form_figures(db, series.date_from, series.date_to, settings.timezone)
+            draw_chart(series, args.chart, args.lang or settings.default_language, feedback, volunteers)
             print(
                 f"chart written: {args.chart} ({len(series.weeks)} weeks, {series.date_from} to {series.date_to})"
             )
             return 0
+        from flows.form_reports import csv_rows, form_figures
         from flows.reports import compute_report, format_csv, format_text
 
         report = await compute_report(db, now, date_from, date_to, tz=settings.timezone)
+        forms = await form_figures(db, date_from, date_to, settings.timezone)
     finally:
         await db.dispose()
     if args.format == "csv":
-        _write(format_csv(report), args.output, csv=True)
+        _write(format_csv(report, csv_rows(*forms)), args.output, csv=True)
     else:
         from bot.form_export import feedback_report
 

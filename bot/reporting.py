@@ -6,20 +6,26 @@ from __future__ import annotations
 import asyncio
 import io
 import threading
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
 from flows.access import EXPORTED_FULL, record_access
+from flows.form_reports import FeedbackFigures, VolunteerFigures
 from flows.privacy import MASKS
 from flows.reports import WeeklySeries, compute_report, format_text, period_bounds, weekly_series, write_csv
-from locales import translator
+from locales import Translator, translator
 from storage import repo
 from storage.db import Database
 from storage.models import SupportRequest
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 CHART_SIZE = (12, 6)  # inches
 CHART_DPI = 100  # 1200 x 600 pixels
@@ -55,11 +61,15 @@ async def stats_text(db: Database, clock: Clock, lang: str = "ar", tz: str = "As
 
 
 async def chart_png(db: Database, clock: Clock, lang: str = "ar", tz: str = "Asia/Riyadh") -> bytes:
-    """/report in the staff chat: the chart of the last 12 weeks."""
+    """/report in the staff chat: the chart of the last 12 weeks, with the suggestions and complaints (and
+    volunteers) of the same weeks beside it."""
+    from flows.form_reports import form_figures
+
     series = await weekly_series(db, clock.now(), tz=tz)
+    feedback, volunteers = await form_figures(db, series.date_from, series.date_to, tz)
     buffer = io.BytesIO()
     # Drawing takes about a second: keep the event loop answering meanwhile.
-    await asyncio.to_thread(draw_chart, series, buffer, lang)
+    await asyncio.to_thread(draw_chart, series, buffer, lang, feedback, volunteers)
     return buffer.getvalue()
 
 
@@ -96,8 +106,17 @@ def _day(day: date, lang: str, pattern: str) -> str:
     return format_date(day, format=pattern, locale=lang)
 
 
-def draw_chart(series: WeeklySeries, target: str | Path | BinaryIO, lang: str = "ar") -> None:
-    """Weekly requests as bars (left axis) and weekly CSAT % as a line (right axis), 1200 x 600 PNG."""
+def draw_chart(
+    series: WeeklySeries,
+    target: str | Path | BinaryIO,
+    lang: str = "ar",
+    feedback: FeedbackFigures | None = None,
+    volunteers: VolunteerFigures | None = None,
+) -> Figure:
+    """Weekly requests as bars (left axis) and weekly CSAT % as a line (right axis), 1200 x 600 PNG. When
+    there were suggestions, complaints or volunteers in the period, a panel beside it: their counts by type
+    and category, the median hours to first reply and to close, and the share satisfied. Returns the figure
+    (already written to ``target``)."""
     import math
 
     import matplotlib
@@ -119,7 +138,14 @@ def draw_chart(series: WeeklySeries, target: str | Path | BinaryIO, lang: str = 
     with _DRAWING, matplotlib.rc_context(rc):
         figure = Figure(figsize=CHART_SIZE, dpi=CHART_DPI, layout="constrained")
         FigureCanvasAgg(figure)
-        bars = figure.add_subplot()
+        panel = bool(
+            (feedback is not None and feedback.total) or (volunteers is not None and volunteers.total)
+        )
+        if panel:
+            bars, side = figure.subplots(1, 2, width_ratios=(2.3, 1))
+            _forms_panel(side, feedback or FeedbackFigures(), volunteers or VolunteerFigures(), t, label)
+        else:
+            bars = figure.add_subplot()
         line = bars.twinx()
         positions = list(range(len(series.weeks)))
         requests = [week.requests for week in series.weeks]
@@ -132,7 +158,7 @@ def draw_chart(series: WeeklySeries, target: str | Path | BinaryIO, lang: str = 
         line.set_yticks(range(0, 101, 20))
         bars.set_ylim(0, max([*requests, 1]) * 1.1)
         bars.yaxis.set_major_locator(MaxNLocator(integer=True))
-        step = max(1, math.ceil(len(positions) / 16))
+        step = max(1, math.ceil(len(positions) / (8 if panel else 16)))  # beside the panel: half as wide
         bars.set_xticks(
             positions[::step], [label(_day(w.start, lang, "d MMM")) for w in series.weeks[::step]]
         )
@@ -151,6 +177,57 @@ def draw_chart(series: WeeklySeries, target: str | Path | BinaryIO, lang: str = 
             handles=handles, loc="outside lower center", ncols=2, frameon=False, markerfirst=lang != "ar"
         )
         figure.savefig(target, format="png", dpi=CHART_DPI)
+    return figure
+
+
+FEEDBACK_COLOR, CATEGORY_COLOR = "#7b5ea7", "#b39ddb"
+
+
+def _forms_panel(
+    axes: Axes,
+    feedback: FeedbackFigures,
+    volunteers: VolunteerFigures,
+    t: Translator,
+    label: Callable[[str], str],
+) -> None:
+    """Horizontal bars: suggestions, complaints and thanks, then their categories (lighter); under them the
+    median hours to first reply and to close, the share satisfied and the volunteers' registrations."""
+    from matplotlib.ticker import MaxNLocator
+
+    none = t("report.feedback.none_yet")
+
+    def name(prefix: str, key: str) -> str:
+        return t(f"{prefix}.{key}") if t.has(f"{prefix}.{key}") else key
+
+    items = [(name("feedback.type", k), n, FEEDBACK_COLOR) for k, n in sorted(feedback.by_type.items())]
+    items += [
+        (name("feedback.category", k), n, CATEGORY_COLOR) for k, n in sorted(feedback.by_category.items())
+    ]
+    items.reverse()  # barh draws from the bottom: the types on top
+    positions = list(range(len(items)))
+    axes.barh(positions, [n for _, n, _ in items], color=[c for _, _, c in items], height=0.7)
+    axes.set_yticks(positions, [label(text) for text, _, _ in items])
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlim(0, max([n for _, n, _ in items] + [1]) * 1.15)
+    axes.grid(axis="x", alpha=0.3)
+    count = t("report.feedback.total", count=t.number(feedback.total))
+    axes.set_title(label(t("report.feedback.title")) + "\n" + label(count), fontsize=12)
+
+    def hours(value: float | None) -> str:
+        return t.number(value) if value is not None else none
+
+    share = feedback.share_satisfied
+    lines = [
+        t("report.chart.feedback_reply", value=hours(feedback.hours_to_first_reply)),
+        t("report.chart.feedback_close", value=hours(feedback.hours_to_close)),
+        t(
+            "report.chart.feedback_satisfied",
+            share=t.number(share) if share is not None else none,
+            answered=t.number(feedback.answered_satisfaction),
+        ),
+        t("report.chart.volunteers", count=t.number(volunteers.total)),
+    ]
+    axes.set_xlabel("\n".join(label(line) for line in lines), fontsize=10)
 
 
 def _local(moment: datetime | None, zone: ZoneInfo) -> str:

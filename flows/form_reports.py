@@ -1,10 +1,11 @@
 """Managers' figures on suggestions and complaints (counts by type and category, time to first reply and to
-close, share satisfied), and the feedback past its promised reply date for the daily digest."""
+close, share satisfied) and on volunteers' registrations (counts by status), as text, CSV rows and the chart's
+panel; and the feedback past its promised reply date for the daily digest."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from statistics import median
 
 from sqlalchemy import select
@@ -41,16 +42,23 @@ def _hours(pairs: list[tuple[datetime, datetime]]) -> float | None:
     return round(median(spans), 1) if spans else None
 
 
-async def feedback_figures(
-    db: Database, start: datetime | None = None, end: datetime | None = None
-) -> FeedbackFigures:
-    statement = select(FormSubmission).where(FormSubmission.form == "feedback")
+async def _submissions(
+    db: Database, form: str, start: datetime | None, end: datetime | None
+) -> list[FormSubmission]:
+    """The form's submissions whose submitted_at falls in [start, end) (None: unbounded)."""
+    statement = select(FormSubmission).where(FormSubmission.form == form)
     if start is not None:
         statement = statement.where(FormSubmission.submitted_at >= start)
     if end is not None:
         statement = statement.where(FormSubmission.submitted_at < end)
     async with db.transaction() as session:
-        rows = list((await session.execute(statement)).scalars())
+        return list((await session.execute(statement)).scalars())
+
+
+async def feedback_figures(
+    db: Database, start: datetime | None = None, end: datetime | None = None
+) -> FeedbackFigures:
+    rows = await _submissions(db, "feedback", start, end)
     figures = FeedbackFigures(total=len(rows))
     for row in rows:
         kind, category = str(row.data.get("feedback_type", "")), str(row.data.get("category", ""))
@@ -65,6 +73,53 @@ async def feedback_figures(
     )
     figures.hours_to_close = _hours([(r.submitted_at, r.closed_at) for r in rows if r.closed_at])
     return figures
+
+
+@dataclass
+class VolunteerFigures:
+    total: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)  # new | contacted | accepted | not_now
+
+
+async def volunteer_figures(
+    db: Database, start: datetime | None = None, end: datetime | None = None
+) -> VolunteerFigures:
+    rows = await _submissions(db, "volunteer", start, end)
+    figures = VolunteerFigures(total=len(rows))
+    for row in rows:
+        figures.by_status[row.status] = figures.by_status.get(row.status, 0) + 1
+    return figures
+
+
+async def form_figures(
+    db: Database, date_from: date | None, date_to: date | None, tz: str = "Asia/Riyadh"
+) -> tuple[FeedbackFigures, VolunteerFigures]:
+    """Both figures for the local days [date_from, date_to] (None: unbounded), as the request figures."""
+    from flows.reports import period_bounds
+
+    start, end = period_bounds(date_from, date_to, tz)
+    return await feedback_figures(db, start, end), await volunteer_figures(db, start, end)
+
+
+def csv_rows(feedback: FeedbackFigures, volunteers: VolunteerFigures) -> list[list[object]]:
+    """The rows `python -m bot report --format csv` adds (metric, dimension, value; empty value: nothing to
+    divide by). Types and categories are the form's choice ids (complaint, staff_conduct, …)."""
+
+    def value(number: float | None) -> object:
+        return "" if number is None else number
+
+    return [
+        ["feedback", "total", feedback.total],
+        *(["feedback_by_type", kind, count] for kind, count in sorted(feedback.by_type.items())),
+        *(["feedback_by_category", name, count] for name, count in sorted(feedback.by_category.items())),
+        ["feedback_median_hours_to_first_reply", "", value(feedback.hours_to_first_reply)],
+        ["feedback_median_hours_to_close", "", value(feedback.hours_to_close)],
+        ["feedback_satisfaction_answers", "", feedback.answered_satisfaction],
+        ["feedback_satisfied_percent", "", value(feedback.share_satisfied)],
+        ["feedback_open", "now", feedback.open],
+        ["volunteers", "total", volunteers.total],
+        *(["volunteers_by_status", status, count] for status, count in sorted(volunteers.by_status.items())),
+    ]
 
 
 def format_feedback(figures: FeedbackFigures, lang: str = "ar") -> str:

@@ -409,8 +409,9 @@ def write_csv(header: list[str], rows: list[list[object]]) -> str:
     return buffer.getvalue()
 
 
-def format_csv(report: Report) -> str:
-    """A tidy table: metric,dimension,value. Empty value: nothing to divide by."""
+def format_csv(report: Report, more: list[list[object]] | None = None) -> str:
+    """A tidy table: metric,dimension,value. Empty value: nothing to divide by. ``more``: rows added at the
+    end (the suggestions, complaints and volunteers: flows/form_reports.py)."""
 
     def value(number: float | None) -> object:
         return "" if number is None else number
@@ -448,5 +449,6 @@ def format_csv(report: Report) -> str:
                 ["notices_read", channel, read],
             )
         ),
+        *(more or []),
     ]
     return write_csv(["metric", "dimension", "value"], rows)

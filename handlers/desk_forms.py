@@ -2,14 +2,18 @@
 
     FormsDesk(desk, forms, complaints_chat_id=settings.complaints_chat_id).install()
 
-- A new submission posts a card with masked personal data. A volunteer's card has buttons contacted /
-  accepted / not now; «not now» asks for the reason (reply to the bot's question). Each notifies the volunteer
-  in their language (the outbox).
+- A new submission's card (masked personal data) is a row of the durable staff queue, written in the turn
+  that stored the submission; so is each card update after a staff step (the card is edited to show the
+  status, who took the step and when) and the managers' notice when a person is not satisfied
+  (handlers/desk_cards_queue.py). A volunteer's card has buttons contacted / accepted / not now; «not now»
+  asks for the reason (reply to the bot's question). Each notifies the volunteer in their language (the
+  outbox).
 - A suggestion or complaint's card has «reply» and «close»: staff write the reply (or the outcome) as a reply
   to the bot's question, or simply reply to the card; the reply reaches the person. Closing asks the person
   whether they were satisfied; «no» re-opens it and posts a notice for a manager.
 - A complaint about staff conduct goes to BOT_COMPLAINTS_CHAT_ID (a managers' group) when set, never to the
-  general desk; the managers work on it there.
+  general desk; the managers work on it there. Its rows carry that chat, and a second queue worker posts them
+  (handlers/desk_lane.py).
 It hooks into StaffDesk through `desk.extensions` (notices, button presses and messages it does not know).
 """
 
@@ -24,11 +28,12 @@ from telegram.constants import ChatMemberStatus
 from telegram.ext import ContextTypes, MessageHandler, filters
 
 from flows.form import FieldKind, FormDefinition
-from flows.form_desk import DeskError, FeedbackReopened, FormDesk, is_conduct_complaint
+from flows.form_desk import DeskError, FormDesk, is_conduct_complaint
 from flows.form_runner import display_value
-from flows.form_submit import FormCreated
 from flows.privacy import mask_mobile, mask_name, mask_national_id
 from handlers.desk import StaffDesk
+from handlers.desk_cards_queue import FormCardsQueue
+from handlers.desk_lane import ChatLane
 from locales import N_
 from storage.forms import FormSubmission, submission_by_id
 
@@ -78,7 +83,7 @@ def masked(form: FormDefinition, data: dict, t: Any) -> list[str]:
     return lines
 
 
-class FormsDesk:
+class FormsDesk(FormCardsQueue):
     def __init__(
         self, desk: StaffDesk, forms: tuple[FormDefinition, ...], complaints_chat_id: int | None = None
     ) -> None:
@@ -86,12 +91,19 @@ class FormsDesk:
         self.forms = {form.name: form for form in forms}
         self.complaints_chat_id = complaints_chat_id
         self.flow = FormDesk(desk.service.db, desk.service.clock)
+        self.flow.recorders.append(self._queue_update)  # a staff step and its card update commit together
         self._prompts: dict[tuple[int, int], tuple[str, str]] = {}  # (chat, message) -> (action, reference)
         self._members: dict[int, bool] = {}
+        self._recorded: set[int] = set()  # notices whose rows were written in their turn's transaction
+        self.lane: ChatLane | None = None  # the managers' chat's own queue worker
+        if complaints_chat_id is not None and complaints_chat_id != desk.chat_id:
+            self.lane = ChatLane(desk, complaints_chat_id, [self])
 
     def install(self) -> None:
         """Hook into the desk (after `desk.attach(channel)`)."""
         self.desk.extensions.append(self)
+        if self.lane is not None and not self.desk._stopping:  # installed on a running desk
+            self.lane.begin()
         if self.complaints_chat_id is not None:
             self.desk.channel.application.add_handler(
                 MessageHandler(
@@ -103,28 +115,6 @@ class FormsDesk:
     @property
     def t(self) -> Any:
         return self.desk.t
-
-    # -- notices
-
-    async def on_notice(self, notice: object) -> bool:
-        if isinstance(notice, FormCreated):
-            await self._post_card(notice.submission_id)
-            return True
-        if isinstance(notice, FeedbackReopened):
-            chat = self.complaints_chat_id or self.desk.chat_id
-            await self._send(chat, self.t("desk.form.reopened", reference=notice.reference))
-            return True
-        return False
-
-    async def _post_card(self, submission_id: int) -> None:
-        async with self.desk.service.db.transaction() as session:
-            submission = await submission_by_id(session, submission_id)
-            if submission is None:
-                return
-            chat = self._chat_for(submission)
-            submission.desk_chat = str(chat)
-        text, markup = self.card(submission)
-        await self._send(chat, text, reply_markup=markup)
 
     def _chat_for(self, submission: FormSubmission) -> int:
         if is_conduct_complaint(submission) and self.complaints_chat_id is not None:
@@ -141,8 +131,11 @@ class FormsDesk:
             lines += masked(form, submission.data, t)
         if submission.contact_id is None:
             lines.append(t("desk.form.anonymous_card"))
+        lines += self._status_lines(submission)
         buttons = VOLUNTEER_BUTTONS if submission.form == "volunteer" else ()
-        if submission.form == "feedback" and submission.contact_id is not None:
+        if submission.form == "feedback" and submission.status == "closed":
+            buttons = ()  # «not satisfied» re-opens it, and the buttons come back
+        elif submission.form == "feedback" and submission.contact_id is not None:
             buttons = FEEDBACK_BUTTONS
         elif submission.form == "feedback":
             buttons = (("fc", N_("desk.form.close")),)
@@ -231,10 +224,10 @@ class FormsDesk:
             await self.desk._answer(query, None)
             return True
         outcome = await self.flow.volunteer(
-            submission.reference, ACTIONS[code], f"staff:{query.from_user.id}"
+            submission.reference, ACTIONS[code], f"staff:{query.from_user.id}", name=query.from_user.full_name
         )
         await self.desk._answer(query, self.t("desk.form.done", reference=outcome.submission.reference))
-        await self._send(chat_id, self._done_text(code, outcome.submission.reference, query.from_user))
+        await self._show(outcome)  # the card shows the new status, who and when
         return True
 
     def _done_text(self, code: str, reference: str, user: User | None) -> str:
@@ -289,17 +282,19 @@ class FormsDesk:
             await self._send(chat_id, self.t("desk.form.usage"))
             return True
         actor = f"staff:{message.from_user.id}" if message.from_user is not None else "staff:anonymous"
+        name = self.desk._name_of(message)
         try:
             if action == "vn":
-                await self.flow.volunteer(reference, "not_now", actor, reason=text)
+                outcome = await self.flow.volunteer(reference, "not_now", actor, reason=text, name=name)
             elif action == "fr":
-                await self.flow.reply(reference, actor, text)
+                outcome = await self.flow.reply(reference, actor, text, name=name)
             else:
-                await self.flow.close(reference, actor, text)
+                outcome = await self.flow.close(reference, actor, text, name=name)
         except DeskError as error:
             await self._send(chat_id, self.t(str(error), reference=reference))
             return True
         await self._send(chat_id, self._done_text(action, reference, message.from_user))
+        await self._show(outcome)
         return True
 
     def _prompt_in(self, text: str) -> tuple[str, str] | None:

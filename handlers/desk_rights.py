@@ -9,14 +9,16 @@
   the bot's question). The person is told either way, in their language (the outbox).
 - /rights lists the open requests, oldest first, with their due dates; /rights REF posts a request's card again;
   /rightsdone REF [note] and /rightsrefuse REF reason do the same as the buttons.
-It hooks into StaffDesk through ``desk.extensions`` (queue_row / post_row / on_callback / on_message).
+It hooks into StaffDesk through ``desk.extensions`` (record / on_post / on_callback / on_message).
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from telegram import ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update, User
 
 from flows.my_data import OTHER_FIELD
@@ -26,7 +28,7 @@ from flows.rights_desk import RightsError
 from handlers.desk import StaffDesk
 from handlers.desk.posting import NotPosted
 from locales import N_
-from storage import repo
+from storage import repo, staff_queue
 from storage.files import FileStore
 from storage.models import Contact
 from storage.rights import RightsKind, RightsRequest, open_rights
@@ -54,28 +56,24 @@ class RightsDesk:
 
     # -- the card, through the staff queue
 
-    def queue_row(self, notice: object) -> tuple[PostKind, dict, int | None, int | None] | None:
-        if isinstance(notice, RightsOpened):
-            return PostKind.RIGHTS, {"rights_id": notice.rights_id}, None, None
-        return None
+    async def record(self, session: AsyncSession, notice: object, now: datetime) -> bool:
+        """The desk's recorder for a new rights request: its card's row, in the transaction of the turn."""
+        if not isinstance(notice, RightsOpened):
+            return False
+        await staff_queue.enqueue(
+            session, self.desk.chat_id, PostKind.RIGHTS, {"rights_id": notice.rights_id}, now
+        )
+        return True
 
     async def on_notice(self, notice: object) -> bool:
         if isinstance(notice, RightsOpened):  # not recorded in its turn (no recorder): queue it now
             async with self.desk.service.db.transaction() as session:
-                from storage import staff_queue
-
-                await staff_queue.enqueue(
-                    session,
-                    self.desk.chat_id,
-                    PostKind.RIGHTS,
-                    {"rights_id": notice.rights_id},
-                    self.desk._now(),
-                )
+                await self.record(session, notice, self.desk._now())
             self.desk._wake_worker()
             return True
         return False
 
-    async def post_row(self, post: StaffPost) -> bool:
+    async def on_post(self, poster: Any, post: StaffPost) -> bool:
         if post.kind != PostKind.RIGHTS:
             return False
         async with self.desk.service.db.transaction() as session:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, update
+from sqlalchemy import BigInteger, Column, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import JSON
 from sqlmodel import Field, SQLModel, select
@@ -27,6 +27,9 @@ class FormSubmission(SQLModel, table=True):
     declaration_version: str | None = Field(default=None, max_length=40)
     data_sha256: str | None = Field(default=None, max_length=64)
     desk_chat: str | None = Field(default=None, max_length=40)  # where its card went
+    desk_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # its card
+    acted_by_name: str | None = Field(default=None, max_length=128)  # who took the last staff step (the card)
+    acted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     outcome: str | None = Field(default=None, max_length=2000)
     satisfied: bool | None = None
     submitted_at: datetime = Field(sa_column=utc_column(index=True))

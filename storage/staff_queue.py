@@ -44,6 +44,10 @@ class PostKind(StrEnum):
     WARNING = "warning"  # the desk's own word on its backlog: payload {text}, posted next
     RELAY = "relay"  # payload {texts: [...], attachments: [{kind, ref, mime, size, name, sha256}]}
     RIGHTS = "rights"  # a rights request's card («بياناتي»): payload {rights_id}
+    FORM_CARD = "form_card"  # a volunteer's or a suggestion's/complaint's card: payload {submission_id}
+    FORM_UPDATE = (
+        "form_update"  # a staff step shown on that card: payload {submission_id, also: [message ids]}
+    )
 
 
 class Priority(IntEnum):
@@ -61,6 +65,8 @@ PRIORITY = {
     PostKind.WARNING: Priority.DECISION,
     PostKind.RELAY: Priority.CHATTER,
     PostKind.RIGHTS: Priority.DECISION,
+    PostKind.FORM_CARD: Priority.DECISION,
+    PostKind.FORM_UPDATE: Priority.DECISION,
 }
 
 

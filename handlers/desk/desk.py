@@ -147,6 +147,11 @@ class StaffDesk(
         self._stopping = False
         await staff_queue.prune(self.service.db, self._now() - timedelta(days=7))  # posted rows, kept a week
         self._ensure_worker()
+        for (
+            extension
+        ) in self.extensions:  # e.g. the managers' chat's own queue worker (handlers/desk_forms.py)
+            if hasattr(extension, "start"):
+                await extension.start()
         t = self.t
         commands = [
             BotCommand("pending", t("desk.cmd.pending")),
@@ -164,3 +169,17 @@ class StaffDesk(
         ]
         with contextlib.suppress(TelegramError):
             await self.channel.bot.set_my_commands(commands, scope=BotCommandScopeChat(self.chat_id))
+
+    async def stop(self, timeout: float = 2.0) -> None:
+        """Stop the extensions' queue workers (another chat's posts), then this one (PostingMixin.stop)."""
+        for extension in self.extensions:
+            if hasattr(extension, "stop"):
+                await extension.stop(timeout)
+        await PostingMixin.stop(self, timeout)
+
+    async def idle(self) -> None:
+        """Wait until every due post, this chat's and the extensions' other chats', has been posted."""
+        for extension in self.extensions:
+            if hasattr(extension, "idle"):
+                await extension.idle()
+        await PostingMixin.idle(self)

@@ -94,13 +94,13 @@ class PostingMixin:
 
     async def record(self, session: AsyncSession, notice: StaffNotice, now: datetime) -> None:
         """The service's recorder: the notice's row, in the transaction of the turn that caused it."""
-        if not isinstance(notice, DESK_NOTICES):
-            row = self._extension_row(notice)
-            if row is None:
-                return  # an extension's notice (handlers/desk_forms.py): handled after the commit, in notify
-            kind, payload, contact_id, request_id = row
-        else:
-            kind, payload, contact_id, request_id = notice_row(notice)
+        if not isinstance(notice, DESK_NOTICES):  # an extension's notice (handlers/desk_forms.py)
+            for extension in self.extensions:
+                record = getattr(extension, "record", None)
+                if record is not None and await record(session, notice, now):
+                    return
+            return
+        kind, payload, contact_id, request_id = notice_row(notice)
         await staff_queue.enqueue(
             session, self.chat_id, kind, payload, now, contact_id=contact_id, request_id=request_id
         )
@@ -128,15 +128,6 @@ class PostingMixin:
         so it waits for the group's flood limit instead of being dropped. Returns once it is queued."""
         await self._enqueue(StaffAlert(text))
         self._wake_worker()
-
-    def _extension_row(self, notice: object) -> tuple[PostKind, dict, int | None, int | None] | None:
-        """The queue row an extension posts a notice of its own as (``queue_row``), if any."""
-        for extension in self.extensions:
-            row_of = getattr(extension, "queue_row", None)
-            row = row_of(notice) if row_of is not None else None
-            if row is not None:
-                return row
-        return None
 
     async def _enqueue(self, notice: StaffNotice | StaffAlert, **extra: Any) -> None:
         kind, payload, contact_id, request_id = notice_row(notice)
@@ -301,11 +292,12 @@ class PostingMixin:
         elif kind in (PostKind.ALERT, PostKind.WARNING):
             if await self._post(payload["text"]) is None:
                 raise NotPosted
-        else:  # a row of an extension's own kind (handlers/desk_rights.py: ``post_row``)
+        else:  # an extension's row (handlers/desk_forms.py: volunteer and feedback cards)
             for extension in self.extensions:
-                post_row = getattr(extension, "post_row", None)
-                if post_row is not None and await post_row(post):
+                on_post = getattr(extension, "on_post", None)
+                if on_post is not None and await on_post(self, post):
                     return
+            raise NotPosted  # nobody knows it (yet): retried, then given up
 
     async def _watch_backlog(self) -> None:
         """Say once in the group when the oldest waiting post has waited longer than the alert threshold

@@ -1,6 +1,6 @@
 """mydata15: rights requests of «بياناتي» (copy, correction, erasure, withdrawal) and the contact's withdrawal
 
-Revision ID: 0012_mydata15
+Revision ID: 0012_rights
 Revises: 0011_forms
 """
 
@@ -10,7 +10,7 @@ from alembic import op
 
 import storage.models
 
-revision = "0012_mydata15"
+revision = "0012_rights"
 down_revision = "0011_forms"
 branch_labels = None
 depends_on = None
