@@ -23,8 +23,11 @@
   back; `post_alert` queues the outbox's alerts and the daily digest.
 - Posts to the group are rows of the durable staff queue (storage/staff_queue.py), written with the event
   that causes them and posted by one worker within the group's flood limit: cards and decisions first,
-  a beneficiary's waiting messages merged into one post; nothing is lost on a crash or a stop. /stats shows
-  the backlog, and the desk says once when the oldest post has waited longer than ``backlog_alert``.
+  a beneficiary's waiting messages merged into one post, their files grouped into albums, and while the
+  group's window is full their new messages added to their last post by editing it; nothing is lost on a
+  crash or a stop. /stats shows the backlog, and the desk says once when the oldest post has waited longer
+  than ``backlog_alert``. Button presses in the group are handled beside the group's queue of updates
+  (handlers/telegram_limits.py), so they are answered at once.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from flows.decisions import DecisionService
 from flows.form import FormDefinition
 from flows.service import ConversationService, StaffNotice
 from handlers.desk.access import AccessMixin, _GroupCallbackQueryHandler
+from handlers.desk.appending import AppendingMixin
 from handlers.desk.buttons import ActionHandler, ButtonsMixin, StaffAction
 from handlers.desk.cards import DECISION_LABELS, CardsMixin
 from handlers.desk.commands import CommandsMixin
@@ -63,7 +67,14 @@ from storage.staff_queue import StaffPost
 
 
 class StaffDesk(
-    AccessMixin, CardsMixin, RelayMixin, ButtonsMixin, DecisionsMixin, CommandsMixin, PostingMixin
+    AccessMixin,
+    CardsMixin,
+    RelayMixin,
+    ButtonsMixin,
+    DecisionsMixin,
+    CommandsMixin,
+    AppendingMixin,
+    PostingMixin,
 ):
     """The staff desk: wires its parts (see the module's docstring) on one Telegram bot and one staff chat."""
 
@@ -109,6 +120,8 @@ class StaffDesk(
         self.backlog_alert = backlog_alert
         self.posted = 0  # posts made since start, and notices merged into them (for benchmarks)
         self.merged = 0
+        self.appended = 0  # of them, added to an earlier post by editing it (handlers/desk/appending.py)
+        self.waiting_for_window = False  # due posts wait for the group's window (tests, benchmarks)
         self._recorded: dict[int, StaffNotice] = {}  # notices recorded in their turn's transaction
         self._worker: asyncio.Task[None] | None = None
         # More cards, buttons and commands (handlers/desk_forms.py): on_notice / on_callback / on_message.
@@ -116,6 +129,7 @@ class StaffDesk(
         self._inline: set[asyncio.Task[None]] = set()  # card updates going on after their press was answered
         self._wake = asyncio.Event()
         self._progress = asyncio.Event()
+        self._watching = asyncio.Lock()  # one backlog check at a time: the warning is said once
         self._current: StaffPost | None = None
         self._stopping = True  # until start(): notices wait in the database
 

@@ -23,7 +23,8 @@ from telegram import InlineKeyboardMarkup, Message, ReplyParameters
 from flows.messages import Attachment, AttachmentKind
 from flows.service import EscalationOpened, RelayedMessage, RequestCreated, StaffNotice
 from flows.survey import LowRating
-from handlers.telegram import split_text
+from handlers.telegram import FloodLimiter, split_text
+from handlers.telegram_limits import SENDER_KIND
 from storage import staff_queue
 from storage.staff_queue import PostKind, StaffPost
 
@@ -141,9 +142,14 @@ class PostingMixin:
             post_id = await staff_queue.enqueue(
                 session, self.chat_id, PostKind.CARD_UPDATE, payload, self._now(), request_id=request_id
             )
+        if self._stopping:
+            return  # stopping (or not started): the row waits for the next start
         post = await staff_queue.claim_post(db, post_id, self._now(), self.lease)
         if post is None:
             self._wake_worker()
+            return
+        if self._stopping:  # stop() began meanwhile and will not wait for a task started now
+            await staff_queue.release(db, post, self._now(), post.last_error, post.attempts)
             return
         editing = asyncio.create_task(self._post_now(post))
         self._inline.add(editing)
@@ -151,6 +157,7 @@ class PostingMixin:
         await asyncio.wait({editing}, timeout=self.inline_wait)
 
     async def _post_now(self, post: StaffPost) -> None:
+        SENDER_KIND.set("desk")
         try:
             await self._send_post(post)
         except asyncio.CancelledError:
@@ -206,15 +213,27 @@ class PostingMixin:
             await self._progress.wait()
 
     async def _work(self) -> None:
+        """Take the most urgent due row when the group's window has room for it, post it, mark it. A row is
+        taken only when it can go out (not held while the window is full), so a card queued after chatter
+        still goes first when the window opens. While the posting window is full, a person's waiting
+        messages may be added to their last post by editing it (handlers/desk/appending.py)."""
+        SENDER_KIND.set("desk")  # this task's own context: its 429s are the desk's (bot/metrics.py)
         db = self.service.db
         while not self._stopping:
             self._wake.clear()
             await self._watch_backlog()
-            posts = await staff_queue.claim(db, self.chat_id, self._now(), self.lease)
-            if not posts:
+            post_wait, edit_wait = self._window_waits()
+            if post_wait > 0 and edit_wait <= 0 and await self._append_waiting():
                 self._progress.set()
-                await self._sleep_until_due()
                 continue
+            posts: list[StaffPost] = []
+            if post_wait <= 0 or edit_wait <= 0:  # only what can go out now: posts, edits, or both
+                edits = None if post_wait <= 0 and edit_wait <= 0 else edit_wait <= 0
+                posts = await staff_queue.claim(db, self.chat_id, self._now(), self.lease, edits=edits)
+            if not posts:
+                await self._wait_for_work(max(post_wait, edit_wait))
+                continue
+            self.waiting_for_window = False
             post = self._current = posts[0]
             try:
                 await self._send_post(post)
@@ -231,11 +250,26 @@ class PostingMixin:
                 self._current = None
                 self._progress.set()
 
-    async def _sleep_until_due(self) -> None:
+    def _window_waits(self) -> tuple[float, float]:
+        """Seconds until the group's window has room for a post, and for an edit (0: now)."""
+        limiter = self.channel.bot.rate_limiter
+        if not isinstance(limiter, FloodLimiter):
+            return 0.0, 0.0
+        return limiter.seconds_until_room(self.chat_id), limiter.seconds_until_room(self.chat_id, edit=True)
+
+    async def _wait_for_work(self, window_wait: float) -> None:
+        """Nothing was taken: sleep until a row falls due, the window opens, or a row is queued (woken)."""
         upcoming = await staff_queue.next_due(self.service.db, self.chat_id)
+        now = self._now()
         delay = self.poll_seconds
-        if upcoming is not None:
-            delay = min(delay, max(0.0, (upcoming - self._now()).total_seconds()))
+        if upcoming is None or upcoming > now:
+            self.waiting_for_window = False
+            self._progress.set()  # nothing due: idle() may return
+            if upcoming is not None:
+                delay = min(delay, (upcoming - now).total_seconds())
+        else:  # due rows wait for the window (or another worker holds them)
+            self.waiting_for_window = window_wait > 0
+            delay = min(delay, max(window_wait, 0.05))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), max(delay, 0.01))
 
@@ -291,6 +325,10 @@ class PostingMixin:
         (once per backlog, across restarts: not again while a post older than the warning waits)."""
         if self.backlog_alert is None:
             return
+        async with self._watching:  # one check at a time (the worker's, a test's): each sees the last warning
+            await self._check_backlog()
+
+    async def _check_backlog(self) -> None:
         db = self.service.db
         count, oldest = await staff_queue.backlog(db, self.chat_id)
         if not count or oldest is None or self._now() - oldest <= self.backlog_alert:
