@@ -145,7 +145,9 @@ async def test_stats_shows_the_backlog_and_the_desk_says_once_when_the_oldest_po
 
     assert line == "رسائل تنتظر النشر في هذه المجموعة: 2، ومدة انتظار أقدمها بالدقائق: 11."
     counts = await waiting(app)
-    assert counts.get(PostState.PENDING.value, 0) + counts.get(PostState.SENDING.value, 0) == 3  # two, the warning
+    assert (
+        counts.get(PostState.PENDING.value, 0) + counts.get(PostState.SENDING.value, 0) == 3
+    )  # two, the warning
     await bot.stop()
     second = await start_bot()
     await second.desk.idle()
@@ -216,7 +218,9 @@ async def test_presses_are_answered_at_once_when_the_group_windows_are_full_and_
     assert approved["text"] == "تم: الطلب 2026-00001 أصبح «تمت الموافقة»، وأُبلغ المتقدم."
     assert "تمت الموافقة" not in api.sent_messages(STAFF)[0]["text"]  # the edit waits for the window
     await first.stop()
-    assert (await waiting(app)).get(PostState.PENDING.value) == 1  # the card's update, kept for the next start
+    assert (await waiting(app)).get(
+        PostState.PENDING.value
+    ) == 1  # the card's update, kept for the next start
     second = await start_bot()
     await second.desk.idle()
     assert "تمت الموافقة" in api.sent_messages(STAFF)[0]["text"]

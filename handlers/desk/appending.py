@@ -92,7 +92,9 @@ class AppendingMixin:
         return False
 
     def _appended_text(self, shown: str, texts: list[str]) -> str | None:
-        mark = self.t("desk.relay.added", time=LTR.format(self._now().astimezone(self.zone).strftime("%H:%M")))
+        mark = self.t(
+            "desk.relay.added", time=LTR.format(self._now().astimezone(self.zone).strftime("%H:%M"))
+        )
         text = shown + "\n\n" + mark + "\n" + "\n".join(texts)
         chunks = split_text(text)
         return text if len(chunks) == 1 and chunks[0] == text else None
