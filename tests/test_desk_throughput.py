@@ -124,9 +124,10 @@ async def test_an_album_telegram_refuses_is_posted_file_by_file(
 
 
 async def test_while_the_window_is_full_new_messages_are_added_to_the_persons_last_post(
-    app: App, api: FakeBotApi, start_bot: Callable[..., Awaitable[RunningBot]]
+    any_app: App, api: FakeBotApi, start_bot: Callable[..., Awaitable[RunningBot]]
 ) -> None:
-    bot = await start_bot(rate_limiter=window(2, 3600))  # two posts and two edits an hour
+    app = any_app
+    bot = await start_bot(app, rate_limiter=window(2, 3600))  # two posts and two edits an hour
     person = Beneficiary(api)
     await open_thread(api, bot, person)  # post 1: the thread's card
     await quiet_person(api, person, "السلام عليكم")  # post 2: the window is full now
