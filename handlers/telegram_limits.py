@@ -93,10 +93,11 @@ class WindowLimiter:
 
     def seconds_until_room(self, weight: int = 1) -> float:
         """How long until ``weight`` entries could be taken (0: now, when no one waits before)."""
-        delay = self._wait(asyncio.get_running_loop().time(), min(max(1, weight), self.limit))
-        if delay <= 0 and self._turn.locked():
-            return 0.05  # someone is already waiting for the next entry: it is theirs
-        return max(0.0, delay)
+        weight = min(max(1, weight), self.limit)
+        now = asyncio.get_running_loop().time()
+        if self._turn.locked():  # someone is already waiting for the next entry: it is theirs
+            return max(0.05, self._wait(now, min(weight + 1, self.limit)))
+        return max(0.0, self._wait(now, weight))
 
     def _wait(self, now: float, weight: int) -> float:
         while self._sent and now - self._sent[0] >= self.period:

@@ -217,3 +217,25 @@ async def test_a_press_in_the_group_is_answered_while_the_groups_earlier_updates
     assert api.answered_callbacks[query_id]["text"] == "تولّيتَ الطلب 2026-00001."
     assert len(api.sent_messages(STAFF)) == 1  # /help's answer is still waiting
     await eventually(lambda: len(api.sent_messages(STAFF)) == 2, timeout=8)  # and comes when it opens
+
+
+async def test_an_album_takes_one_window_entry_per_file_and_edits_have_a_window_of_their_own() -> None:
+    limiter = window(3, 3600)
+    calls: list[str] = []
+
+    async def call(endpoint: str) -> bool:
+        calls.append(endpoint)
+        return True
+
+    album = {"chat_id": STAFF, "media": [{"type": "photo"}] * 3}
+    await limiter.process_request(call, ("sendMediaGroup",), {}, "sendMediaGroup", album, None)
+
+    assert calls == ["sendMediaGroup"]
+    assert limiter.seconds_until_room(STAFF) > 3000  # three messages: the group's window is full
+    assert limiter.seconds_until_room(STAFF, edit=True) == 0
+    for _ in range(3):
+        await limiter.process_request(
+            call, ("editMessageText",), {}, "editMessageText", {"chat_id": STAFF}, None
+        )
+    assert limiter.seconds_until_room(STAFF, edit=True) > 3000
+    assert limiter.seconds_until_room(USER) == 0  # a private chat has its own pace
