@@ -3,7 +3,8 @@
 Every post (a request's card, a decision shown on its card, a beneficiary's relayed messages, an escalation,
 a low rating, an alert) is a row written in the transaction of the event that caused it (``record``, a
 recorder of the service) or, for notices from elsewhere, in its own (``notify``, ``post_alert``). One worker
-claims the most urgent row, posts it within the group's flood limit (FloodLimiter: 20 a minute), and marks it;
+waits until the group's window (FloodLimiter: 20 posts a minute, and as many edits) has room, then claims the
+most urgent row, posts it and marks it, so a card queued behind chatter still goes first;
 a failure is retried with backoff; a stop gives the row in hand back, so what was not posted is posted by the
 next start. Memory holds one row at a time, whatever the backlog.
 """

@@ -224,7 +224,7 @@ class RelayMixin:
             if not posted:
                 raise NotPosted
         files = [a for a in attachments if sendable(a)]
-        if files or len(files) < len(attachments):
+        if attachments:
             self._forget_relay(contact_id)  # the last post is a file now: nothing to add lines to
         for album in albums(files):  # type: ignore[arg-type]
             for sent in await post_album(self.channel, self.chat_id, album, header, placement):
