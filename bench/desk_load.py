@@ -7,7 +7,8 @@
 30 beneficiaries in "talk to a person" each send 10 messages (5-25 s apart, scaled: about 2.5 minutes) while
 20 other people submit support requests over the same time. The real service, the real staff desk and its durable queue post to the fake
 Bot API over HTTP, which enforces the group's limit (20 posts per scaled minute) and answers 429 beyond it.
-Printed: posts made in the group, messages merged into shared posts, the time from each request's
+Printed: posts made in the group, messages merged into shared posts (and of them, added to the person's
+last post by editing it while the window was full), the time from each request's
 submission to its card in the group (cards go before chatter), 429s received, and the number lost: messages
 and cards that never reached the group (target 0).
 """
@@ -137,6 +138,14 @@ async def run(args: argparse.Namespace) -> dict:
         "posts": api.accepted_per_chat[STAFF],
         "rows": desk.posted,
         "merged": desk.merged,
+        "appended": desk.appended,
+        "edits": len(
+            [
+                c
+                for c in api.calls
+                if c.method == "editMessageText" and str(c.params.get("chat_id")) == str(STAFF)
+            ]
+        ),
         "messages": len(messages),
         "cards": len(submitted),
         "card_times": sorted(card_times),
@@ -178,7 +187,10 @@ def main() -> None:
         f"people in 'talk to a person': {args.people} × {args.messages} messages; requests: {args.requests}"
     )
     print(f"posts made in the group: {result['posts']} ({result['rows']} queue rows)")
-    print(f"messages merged into shared posts: {result['merged']}")
+    print(
+        f"messages merged into shared posts: {result['merged']} "
+        f"(of them {result['appended']} added to an earlier post by editing it; edits in the group: {result['edits']})"
+    )
     if times:
         print(
             "time from submission to card: "

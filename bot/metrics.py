@@ -6,8 +6,11 @@ Counted where things happen, labelled by channel and outcome only (never a conta
 - ``mustafid_outbox_sends_total{channel,result}``: outbox send attempts (``sent``, ``retry_after``,
   ``transient``, ``blocked``, ``permanent``); ``mustafid_rate_limited_total{channel}``: 429 answers to them;
   ``mustafid_outbox_dead_total{channel}``: rows given up;
-- ``mustafid_queue_rows{queue,state}``: read from the database at each scrape (the outbox by state, and any
-  queue added with ``Metrics.depth``), so every worker reports the same shared queues.
+- ``mustafid_telegram_429_total{sender}``: 429 answers to Telegram sends, by who sent (``replies`` to the
+  person who wrote, the ``outbox``'s notifications, the staff ``desk``), counted by the bot's FloodLimiter;
+- ``mustafid_queue_rows{queue,state}``: read from the database at each scrape (the outbox and the staff queue
+  by state, and any queue added with ``Metrics.depth``), so every worker reports the same shared queues;
+  ``mustafid_queue_oldest_seconds{queue}``: how long the oldest row still waiting has waited (0: none).
 
 With `run --workers N` the supervisor sets PROMETHEUS_MULTIPROC_DIR: counters and histograms are then summed
 over the workers (prometheus-client's multiprocess mode), whichever worker answers the scrape.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -26,10 +30,15 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bot.http import RouteGroup
-from storage import outbox
+from flows.clock import FakeClock, SystemClock
+from handlers.telegram_limits import FloodLimiter
+from storage import outbox, staff_queue
+from storage.db import Database
 
 MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 Depth = Callable[[], Awaitable[dict[str, int]]]  # state -> rows
+Age = Callable[[], Awaitable[float | None]]  # seconds the oldest waiting row has waited; None: nothing waits
+SENDER_KINDS = ("replies", "outbox", "desk")
 _OUTCOMES = {
     outbox.Sent: "sent",
     outbox.RetryAfter: "retry_after",
@@ -66,7 +75,13 @@ class Metrics:
             "mustafid_rate_limited", "429 answers to outbox sends", ["channel"], registry=registry
         )
         self.dead = Counter("mustafid_outbox_dead", "Outbox rows given up", ["channel"], registry=registry)
+        self.telegram_429 = Counter(
+            "mustafid_telegram_429", "429 answers to Telegram sends, by sender", ["sender"], registry=registry
+        )
+        for kind in SENDER_KINDS:  # shown at 0 before the first 429
+            self.telegram_429.labels(kind)
         self._depths: dict[str, Depth] = {}
+        self._ages: dict[str, Age] = {}
 
     # -- hooks
 
@@ -83,9 +98,32 @@ class Metrics:
     def outbox_dead(self, channel: str) -> None:
         self.dead.labels(channel).inc()
 
+    def too_many_requests(self, sender: str) -> None:
+        """A 429 from Telegram (FloodLimiter.on_retry_after); ``sender`` is one of ``SENDER_KINDS``."""
+        self.telegram_429.labels(sender if sender in SENDER_KINDS else "other").inc()
+
     def depth(self, queue: str, read: Depth) -> None:
         """Report ``mustafid_queue_rows{queue=…}`` from ``read()`` at each scrape."""
         self._depths[queue] = read
+
+    def age(self, queue: str, read: Age) -> None:
+        """Report ``mustafid_queue_oldest_seconds{queue=…}`` from ``read()`` at each scrape."""
+        self._ages[queue] = read
+
+    def watch_staff_queue(self, db: Database, clock: SystemClock | FakeClock) -> None:
+        """The staff queue's rows by state, and the age of its oldest waiting post (every staff chat)."""
+
+        async def oldest() -> float | None:
+            _, since = await staff_queue.backlog(db, None)
+            return (clock.now() - since).total_seconds() if since is not None else None
+
+        self.depth("staff_queue", partial(staff_queue.count_by_state, db))
+        self.age("staff_queue", oldest)
+
+    def watch_telegram(self, limiter: object) -> None:
+        """Count the 429s the bot's FloodLimiter sees, by sender."""
+        if isinstance(limiter, FloodLimiter):
+            limiter.on_retry_after = self.too_many_requests
 
     # -- exposition
 
@@ -96,6 +134,11 @@ class Metrics:
         for queue, read in self._depths.items():
             for state, count in sorted((await read()).items()):
                 depths.add_metric([queue, state], count)
+        ages = GaugeMetricFamily(
+            "mustafid_queue_oldest_seconds", "How long the oldest waiting row has waited", labels=["queue"]
+        )
+        for queue, read_age in self._ages.items():
+            ages.add_metric([queue], max(0.0, await read_age() or 0.0))
         if self.multiprocess:
             from prometheus_client import multiprocess
 
@@ -106,6 +149,7 @@ class Metrics:
             counted = generate_latest(self._own)
         shared = CollectorRegistry()
         shared.register(_Once(depths))
+        shared.register(_Once(ages))
         return counted + generate_latest(shared)
 
     def route_group(self) -> RouteGroup:

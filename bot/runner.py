@@ -112,6 +112,7 @@ def build_server(
     if metrics is not None:
         app.service.on_handled = metrics.message_handled
         metrics.depth("outbox", partial(count_by_state, app.db))
+        metrics.watch_staff_queue(app.db, app.clock)
         server.add(metrics.route_group())
     if web is not None:
         routes = web_routes(web, allowed_origins=settings.web_allowed_origins, limits=limits)
@@ -156,6 +157,7 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
             senders["web"] = web.outbox_sender
         if settings.telegram_token:
             channel, desk = build_telegram(app)
+            metrics.watch_telegram(channel.bot.rate_limiter)  # 429s by sender: replies, outbox, desk
             # The channel's own bot sends notifications too: its FloodLimiter keeps replies and notices
             # under one 30/s budget.
             senders["telegram"] = TelegramSender(channel.bot)

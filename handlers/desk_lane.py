@@ -9,13 +9,11 @@ the managers' window is full is posted by the next start, like a request's card.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from handlers.desk import StaffDesk
 from handlers.desk.posting import PostingMixin
 from handlers.telegram import TelegramChannel
-from storage.staff_queue import StaffPost
 
 
 class ChatLane(PostingMixin):
@@ -28,15 +26,7 @@ class ChatLane(PostingMixin):
         self.t = desk.t
         self.extensions = extensions
         self.backlog_alert = None  # the managers' group is quiet: no backlog warnings of its own
-        self.posted = 0
-        self.merged = 0
-        self._recorded: dict[int, Any] = {}
-        self._worker: asyncio.Task[None] | None = None
-        self._inline: set[asyncio.Task[None]] = set()
-        self._wake = asyncio.Event()
-        self._progress = asyncio.Event()
-        self._current: StaffPost | None = None
-        self._stopping = True
+        self._init_posting()
 
     @property
     def channel(self) -> TelegramChannel:

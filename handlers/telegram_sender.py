@@ -17,6 +17,7 @@ from telegram.request import HTTPXRequest
 
 from flows.messages import Outbound
 from handlers.telegram import DEFAULT_API_BASE, render, retry_after_seconds
+from handlers.telegram_limits import sending_as
 from storage import outbox
 from storage.models import Contact
 from storage.outbox import RateLimiter, SendResult
@@ -44,6 +45,10 @@ class TelegramSender:
         self.send_timeout = send_timeout
 
     async def __call__(self, contact: Contact, messages: Sequence[Outbound]) -> SendResult:
+        with sending_as("outbox"):  # a 429 here is the outbox's (FloodLimiter.on_retry_after, bot/metrics.py)
+            return await self._send(contact, messages)
+
+    async def _send(self, contact: Contact, messages: Sequence[Outbound]) -> SendResult:
         chat_id = int(contact.channel_user_id)
         ref: str | None = None
         timeouts = {"read_timeout": self.send_timeout, "write_timeout": self.send_timeout}

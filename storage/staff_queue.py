@@ -177,25 +177,35 @@ async def _join_waiting(
 # ---- claim and mark --------------------------------------------------------------------------------
 
 
-def _due_ids(chat_id: int, now: datetime, limit: int) -> Any:
+EDIT_KINDS = (PostKind.CARD_UPDATE.value,)  # posted by editing a message (Telegram's edits, not its posts)
+
+
+def _due_ids(chat_id: int, now: datetime, limit: int, edits: bool | None = None) -> Any:
     due = or_(
         and_(_TABLE.c.state == PostState.PENDING.value, _TABLE.c.due_at <= now),
         and_(_TABLE.c.state == PostState.SENDING.value, _TABLE.c.lease_until < now),
     )
-    return (
-        select(_TABLE.c.id)
-        .where(_TABLE.c.chat_id == chat_id, due)
-        .order_by(_TABLE.c.priority, _TABLE.c.id)
-        .limit(limit)
-    )
+    where = [_TABLE.c.chat_id == chat_id, due]
+    if edits is not None:
+        where.append(_TABLE.c.kind.in_(EDIT_KINDS) if edits else _TABLE.c.kind.not_in(EDIT_KINDS))
+    return select(_TABLE.c.id).where(*where).order_by(_TABLE.c.priority, _TABLE.c.id).limit(limit)
 
 
 async def claim(
-    db: Database, chat_id: int, now: datetime, lease: timedelta, limit: int = 1
+    db: Database,
+    chat_id: int,
+    now: datetime,
+    lease: timedelta,
+    limit: int = 1,
+    *,
+    edits: bool | None = None,
 ) -> list[StaffPost]:
-    """The most urgent due rows (then the oldest), ``sending`` until ``now + lease``."""
+    """The most urgent due rows (then the oldest), ``sending`` until ``now + lease``. ``edits``: only rows
+    posted by editing (True), only the others (False), or any (None): the group's windows for posts and
+    for edits fill separately."""
     values = {"state": PostState.SENDING.value, "lease_until": now + lease}
-    rows = [_post(row) for row in await claim_rows(db, _TABLE, _due_ids(chat_id, now, limit), values)]
+    due = _due_ids(chat_id, now, limit, edits)
+    rows = [_post(row) for row in await claim_rows(db, _TABLE, due, values)]
     rows.sort(key=lambda post: (post.priority, post.id))
     return rows
 
@@ -211,6 +221,27 @@ async def claim_post(db: Database, post_id: int, now: datetime, lease: timedelta
     async with db.transaction() as session:
         row = (await session.execute(statement)).first()
     return _post(row) if row is not None else None
+
+
+async def appendable(db: Database, chat_id: int, contact_ids: list[int], now: datetime) -> list[StaffPost]:
+    """Waiting relays of these contacts that could be added to their last post by editing it: due, and
+    the oldest waiting row of their contact (an escalation queued before them stays before them)."""
+    if not contact_ids:
+        return []
+    waiting = _TABLE.c.state.in_([PostState.PENDING.value, PostState.SENDING.value])
+    first = (
+        select(func.min(_TABLE.c.id))
+        .where(_TABLE.c.chat_id == chat_id, waiting, _TABLE.c.contact_id.in_(contact_ids))
+        .group_by(_TABLE.c.contact_id)
+    )
+    statement = select(_TABLE).where(
+        _TABLE.c.id.in_(first.scalar_subquery()),
+        _TABLE.c.kind == PostKind.RELAY.value,
+        _TABLE.c.state == PostState.PENDING.value,
+        _TABLE.c.due_at <= now,
+    )
+    async with db.transaction() as session:
+        return [_post(row) for row in (await session.execute(statement.order_by(_TABLE.c.id))).all()]
 
 
 async def _mark(db: Database, post: StaffPost, **values: Any) -> bool:
@@ -259,12 +290,13 @@ async def mark_dead(db: Database, post: StaffPost, error: str) -> bool:
 # ---- figures ---------------------------------------------------------------------------------------
 
 
-async def backlog(db: Database, chat_id: int) -> tuple[int, datetime | None]:
-    """How many posts wait (pending or being posted), and when the oldest of them was queued."""
+async def backlog(db: Database, chat_id: int | None) -> tuple[int, datetime | None]:
+    """How many posts wait (pending or being posted), and when the oldest of them was queued; ``None``:
+    in every staff chat."""
     waiting = _TABLE.c.state.in_([PostState.PENDING.value, PostState.SENDING.value])
-    statement = select(func.count(), func.min(_TABLE.c.created_at)).where(
-        _TABLE.c.chat_id == chat_id, waiting
-    )
+    statement = select(func.count(), func.min(_TABLE.c.created_at)).where(waiting)
+    if chat_id is not None:
+        statement = statement.where(_TABLE.c.chat_id == chat_id)
     async with db.transaction() as session:
         count, oldest = (await session.execute(statement)).one()
     return int(count), oldest

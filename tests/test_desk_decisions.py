@@ -72,7 +72,7 @@ async def press(api: FakeBotApi, presses: list[tuple[int, str]], message_id: int
     count = -1
     while count != len(api.calls):
         count = len(api.calls)
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # on a loaded machine the edit can follow the answer by 100 ms
     return answers
 
 

@@ -163,9 +163,9 @@ async def test_cards_waiting_for_a_full_window_survive_a_stop_and_the_next_start
         await volunteer(any_app, "vol-b")  # each group's window is full: both cards wait
         await complaint(any_app, "fb-b")
         assert forms.lane is not None
-        await eventually(lambda: first.desk._current is not None and forms.lane._current is not None)
+        await eventually(lambda: first.desk.waiting_for_window and forms.lane.waiting_for_window)
     finally:
-        await first.stop()  # SIGTERM: the posts in hand go back to the database
+        await first.stop()  # SIGTERM: the waiting rows stay in the database
 
     assert await waiting(any_app) == {STAFF: 1, MANAGERS: 1}  # each row carries its chat
     second, _ = await _running(any_app, api, tmp_path)  # the next start (a fresh limiter: a new process)

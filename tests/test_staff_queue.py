@@ -5,6 +5,7 @@ post; and a 429 holds every Telegram send of the bot, from any sender, for its r
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
@@ -61,9 +62,9 @@ async def test_a_card_waiting_for_a_full_window_survives_a_stop_and_the_next_sta
     await eventually(lambda: len(cards(api)) == 1)
     await submit_request(any_app, tmp_path, user=USER + 1)  # its card waits for the window
     await first.desk.post_alert("تنبيه من صندوق الإرسال")
-    await eventually(lambda: first.desk._current is not None)  # the worker holds the card, waiting
+    await eventually(lambda: first.desk.waiting_for_window)  # both wait for the window, in the database
 
-    await first.stop()  # SIGTERM: the post in hand goes back to the database
+    await first.stop()  # SIGTERM: what waits stays in the database
 
     assert len(cards(api)) == 1
     assert (await waiting(any_app)).get(PostState.PENDING.value) == 2
@@ -134,7 +135,7 @@ async def test_stats_shows_the_backlog_and_the_desk_says_once_when_the_oldest_po
     await bot.desk.post_alert("الأول")
     await eventually(lambda: texts(api, STAFF) == ["الأول"])
     await bot.desk.post_alert("الثاني")  # waits for the window
-    await eventually(lambda: bot.desk._current is not None)
+    await eventually(lambda: bot.desk.waiting_for_window)
     await bot.desk.post_alert("الثالث")
 
     app.clock.advance(minutes=11)  # type: ignore[attr-defined]
@@ -144,7 +145,9 @@ async def test_stats_shows_the_backlog_and_the_desk_says_once_when_the_oldest_po
 
     assert line == "رسائل تنتظر النشر في هذه المجموعة: 2، ومدة انتظار أقدمها بالدقائق: 11."
     counts = await waiting(app)
-    assert counts[PostState.PENDING.value] + counts[PostState.SENDING.value] == 3  # two posts and the warning
+    assert (
+        counts.get(PostState.PENDING.value, 0) + counts.get(PostState.SENDING.value, 0) == 3
+    )  # two, the warning
     await bot.stop()
     second = await start_bot()
     await second.desk.idle()
@@ -187,24 +190,37 @@ async def test_no_telegram_send_goes_out_during_a_429s_retry_after_from_any_send
 
 
 @pytest.mark.asyncio
-async def test_a_claim_is_answered_at_once_when_the_group_window_is_full_and_the_card_updated_later(
+async def test_presses_are_answered_at_once_when_the_group_windows_are_full_and_the_card_updated_later(
     app: App, api: FakeBotApi, start_bot: Callable[..., Awaitable[RunningBot]], tmp_path: Path
 ) -> None:
-    first = await start_bot(rate_limiter=one_post_an_hour())
+    first = await start_bot(rate_limiter=one_post_an_hour())  # one post and one edit an hour
     first.desk.inline_wait = 0.2
     await submit_request(app, tmp_path)
     await first.desk.idle()
-    (card,) = api.sent_messages(STAFF)  # the window is full now
+    (card,) = api.sent_messages(STAFF)  # the posting window is full now
     claim = card["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
 
-    (answer,) = await press_all(api, [(OFFICER, claim)], card["message_id"])
+    (claimed,) = await press_all(api, [(OFFICER, claim)], card["message_id"])
 
-    assert answer["text"] == "تولّيتَ الطلب 2026-00001."
-    assert "تولّاه" not in api.sent_messages(STAFF)[0]["text"]  # the edit waits for the window
+    assert claimed["text"] == "تولّيتَ الطلب 2026-00001."
+    # Edits have a window of their own: a full posting window does not hold the card's update.
+    assert "👤 تولّاه: سارة" in api.sent_messages(STAFF)[0]["text"]
+    approve = next(
+        b["callback_data"]
+        for row in api.sent_messages(STAFF)[0]["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["callback_data"].startswith("s:approve:")
+    )
+    started = time.monotonic()
+    (approved,) = await press_all(api, [(OFFICER, approve)], card["message_id"])  # the edit window is full
+
+    assert time.monotonic() - started < 2
+    assert approved["text"] == "تم: الطلب 2026-00001 أصبح «تمت الموافقة»، وأُبلغ المتقدم."
+    assert "تمت الموافقة" not in api.sent_messages(STAFF)[0]["text"]  # the edit waits for the window
     await first.stop()
     assert (await waiting(app)).get(
         PostState.PENDING.value
     ) == 1  # the card's update, kept for the next start
     second = await start_bot()
     await second.desk.idle()
-    assert "👤 تولّاه: سارة" in api.sent_messages(STAFF)[0]["text"]
+    assert "تمت الموافقة" in api.sent_messages(STAFF)[0]["text"]

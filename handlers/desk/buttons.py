@@ -22,6 +22,7 @@ from flows.lifecycle import Action
 from flows.messages import Attachment, AttachmentKind
 from handlers.desk.cards import LTR, legal_actions
 from handlers.telegram import Delivery, split_text
+from handlers.telegram_limits import SENDER_KIND
 from storage import desk as desk_repo
 from storage import repo
 from storage.models import Attachment as StoredAttachment
@@ -67,6 +68,7 @@ class ButtonsMixin:
         query = update.callback_query
         if query is None:
             return
+        SENDER_KIND.set("desk")  # this update's task only: its sends are the desk's (bot/metrics.py)
         for extension in self.extensions:
             if await extension.on_callback(update):
                 return

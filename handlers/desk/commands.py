@@ -19,6 +19,7 @@ from flows.lookup import find_requests, parse_national_id
 from flows.privacy import mask_name
 from flows.text import ascii_digits, clean
 from handlers.desk.cards import LTR
+from handlers.telegram_limits import SENDER_KIND
 from storage import desk as desk_repo
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ class CommandsMixin:
         message = update.message
         if message is None or message.chat.id != self.chat_id:
             return
+        SENDER_KIND.set("desk")  # this update's task only: its sends are the desk's (bot/metrics.py)
         sender = message.from_user
         if message.sender_chat is None and (sender is None or sender.is_bot):
             return

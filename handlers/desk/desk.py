@@ -23,13 +23,15 @@
   back; `post_alert` queues the outbox's alerts and the daily digest.
 - Posts to the group are rows of the durable staff queue (storage/staff_queue.py), written with the event
   that causes them and posted by one worker within the group's flood limit: cards and decisions first,
-  a beneficiary's waiting messages merged into one post; nothing is lost on a crash or a stop. /stats shows
-  the backlog, and the desk says once when the oldest post has waited longer than ``backlog_alert``.
+  a beneficiary's waiting messages merged into one post, their files grouped into albums, and while the
+  group's window is full their new messages added to their last post by editing it; nothing is lost on a
+  crash or a stop. /stats shows the backlog, and the desk says once when the oldest post has waited longer
+  than ``backlog_alert``. Button presses in the group are handled beside the group's queue of updates
+  (handlers/telegram_limits.py), so they are answered at once.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import time
@@ -48,8 +50,9 @@ from telegram.ext import MessageHandler, filters
 
 from flows.decisions import DecisionService
 from flows.form import FormDefinition
-from flows.service import ConversationService, StaffNotice
+from flows.service import ConversationService
 from handlers.desk.access import AccessMixin, _GroupCallbackQueryHandler
+from handlers.desk.appending import AppendingMixin
 from handlers.desk.buttons import ActionHandler, ButtonsMixin, StaffAction
 from handlers.desk.cards import DECISION_LABELS, CardsMixin
 from handlers.desk.commands import CommandsMixin
@@ -59,11 +62,17 @@ from handlers.desk.relay import RelayMixin, Sender, telegram_sender
 from handlers.telegram import TelegramChannel
 from locales import translator
 from storage import staff_queue
-from storage.staff_queue import StaffPost
 
 
 class StaffDesk(
-    AccessMixin, CardsMixin, RelayMixin, ButtonsMixin, DecisionsMixin, CommandsMixin, PostingMixin
+    AccessMixin,
+    CardsMixin,
+    RelayMixin,
+    ButtonsMixin,
+    DecisionsMixin,
+    CommandsMixin,
+    AppendingMixin,
+    PostingMixin,
 ):
     """The staff desk: wires its parts (see the module's docstring) on one Telegram bot and one staff chat."""
 
@@ -107,17 +116,9 @@ class StaffDesk(
         self._members: dict[int, tuple[bool, float]] = {}
         self._is_forum: bool | None = None
         self.backlog_alert = backlog_alert
-        self.posted = 0  # posts made since start, and notices merged into them (for benchmarks)
-        self.merged = 0
-        self._recorded: dict[int, StaffNotice] = {}  # notices recorded in their turn's transaction
-        self._worker: asyncio.Task[None] | None = None
         # More cards, buttons and commands (handlers/desk_forms.py): on_notice / on_callback / on_message.
         self.extensions: list[Any] = []
-        self._inline: set[asyncio.Task[None]] = set()  # card updates going on after their press was answered
-        self._wake = asyncio.Event()
-        self._progress = asyncio.Event()
-        self._current: StaffPost | None = None
-        self._stopping = True  # until start(): notices wait in the database
+        self._init_posting()
 
     @property
     def channel(self) -> TelegramChannel:

@@ -3,7 +3,8 @@
 Every post (a request's card, a decision shown on its card, a beneficiary's relayed messages, an escalation,
 a low rating, an alert) is a row written in the transaction of the event that caused it (``record``, a
 recorder of the service) or, for notices from elsewhere, in its own (``notify``, ``post_alert``). One worker
-claims the most urgent row, posts it within the group's flood limit (FloodLimiter: 20 a minute), and marks it;
+waits until the group's window (FloodLimiter: 20 posts a minute, and as many edits) has room, then claims the
+most urgent row, posts it and marks it, so a card queued behind chatter still goes first;
 a failure is retried with backoff; a stop gives the row in hand back, so what was not posted is posted by the
 next start. Memory holds one row at a time, whatever the backlog.
 """
@@ -23,7 +24,8 @@ from telegram import InlineKeyboardMarkup, Message, ReplyParameters
 from flows.messages import Attachment, AttachmentKind
 from flows.service import EscalationOpened, RelayedMessage, RequestCreated, StaffNotice
 from flows.survey import LowRating
-from handlers.telegram import split_text
+from handlers.telegram import FloodLimiter, split_text
+from handlers.telegram_limits import SENDER_KIND
 from storage import staff_queue
 from storage.staff_queue import PostKind, StaffPost
 
@@ -92,6 +94,21 @@ class PostingMixin:
 
     # -- writing rows
 
+    def _init_posting(self) -> None:
+        """The queue worker's own state, the same for the desk and for a lane on another chat."""
+        self.posted = 0  # posts made since start, and notices merged into them (for benchmarks)
+        self.merged = 0
+        self.appended = 0  # of them, added to an earlier post by editing it (handlers/desk/appending.py)
+        self.waiting_for_window = False  # due posts wait for the group's window (tests, benchmarks)
+        self._recorded: dict[int, Any] = {}  # notices recorded in their turn's transaction
+        self._worker: asyncio.Task[None] | None = None
+        self._inline: set[asyncio.Task[None]] = set()  # card updates going on after their press was answered
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._watching = asyncio.Lock()  # one backlog check at a time: the warning is said once
+        self._current: StaffPost | None = None
+        self._stopping = True  # until start(): notices wait in the database
+
     async def record(self, session: AsyncSession, notice: StaffNotice, now: datetime) -> None:
         """The service's recorder: the notice's row, in the transaction of the turn that caused it."""
         if not isinstance(notice, DESK_NOTICES):  # an extension's notice (handlers/desk_forms.py)
@@ -148,9 +165,14 @@ class PostingMixin:
             post_id = await staff_queue.enqueue(
                 session, self.chat_id, PostKind.CARD_UPDATE, payload, self._now(), request_id=request_id
             )
+        if self._stopping:
+            return  # stopping (or not started): the row waits for the next start
         post = await staff_queue.claim_post(db, post_id, self._now(), self.lease)
         if post is None:
             self._wake_worker()
+            return
+        if self._stopping:  # stop() began meanwhile and will not wait for a task started now
+            await staff_queue.release(db, post, self._now(), post.last_error, post.attempts)
             return
         editing = asyncio.create_task(self._post_now(post))
         self._inline.add(editing)
@@ -158,6 +180,7 @@ class PostingMixin:
         await asyncio.wait({editing}, timeout=self.inline_wait)
 
     async def _post_now(self, post: StaffPost) -> None:
+        SENDER_KIND.set("desk")
         try:
             await self._send_post(post)
         except asyncio.CancelledError:
@@ -213,15 +236,27 @@ class PostingMixin:
             await self._progress.wait()
 
     async def _work(self) -> None:
+        """Take the most urgent due row when the group's window has room for it, post it, mark it. A row is
+        taken only when it can go out (not held while the window is full), so a card queued after chatter
+        still goes first when the window opens. While the posting window is full, a person's waiting
+        messages may be added to their last post by editing it (handlers/desk/appending.py)."""
+        SENDER_KIND.set("desk")  # this task's own context: its 429s are the desk's (bot/metrics.py)
         db = self.service.db
         while not self._stopping:
             self._wake.clear()
             await self._watch_backlog()
-            posts = await staff_queue.claim(db, self.chat_id, self._now(), self.lease)
-            if not posts:
+            post_wait, edit_wait = self._window_waits()
+            if post_wait > 0 and edit_wait <= 0 and await self._append_waiting():
                 self._progress.set()
-                await self._sleep_until_due()
                 continue
+            posts: list[StaffPost] = []
+            if post_wait <= 0 or edit_wait <= 0:  # only what can go out now: posts, edits, or both
+                edits = None if post_wait <= 0 and edit_wait <= 0 else edit_wait <= 0
+                posts = await staff_queue.claim(db, self.chat_id, self._now(), self.lease, edits=edits)
+            if not posts:
+                await self._wait_for_work(max(post_wait, edit_wait))
+                continue
+            self.waiting_for_window = False
             post = self._current = posts[0]
             try:
                 await self._send_post(post)
@@ -238,11 +273,30 @@ class PostingMixin:
                 self._current = None
                 self._progress.set()
 
-    async def _sleep_until_due(self) -> None:
+    async def _append_waiting(self) -> bool:
+        """Add a waiting line to an earlier post by editing it; the desk can (AppendingMixin), a lane cannot."""
+        return False
+
+    def _window_waits(self) -> tuple[float, float]:
+        """Seconds until the group's window has room for a post, and for an edit (0: now)."""
+        limiter = self.channel.bot.rate_limiter
+        if not isinstance(limiter, FloodLimiter):
+            return 0.0, 0.0
+        return limiter.seconds_until_room(self.chat_id), limiter.seconds_until_room(self.chat_id, edit=True)
+
+    async def _wait_for_work(self, window_wait: float) -> None:
+        """Nothing was taken: sleep until a row falls due, the window opens, or a row is queued (woken)."""
         upcoming = await staff_queue.next_due(self.service.db, self.chat_id)
+        now = self._now()
         delay = self.poll_seconds
-        if upcoming is not None:
-            delay = min(delay, max(0.0, (upcoming - self._now()).total_seconds()))
+        if upcoming is None or upcoming > now:
+            self.waiting_for_window = False
+            self._progress.set()  # nothing due: idle() may return
+            if upcoming is not None:
+                delay = min(delay, (upcoming - now).total_seconds())
+        else:  # due rows wait for the window (or another worker holds them)
+            self.waiting_for_window = window_wait > 0
+            delay = min(delay, max(window_wait, 0.05))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), max(delay, 0.01))
 
@@ -304,6 +358,10 @@ class PostingMixin:
         (once per backlog, across restarts: not again while a post older than the warning waits)."""
         if self.backlog_alert is None:
             return
+        async with self._watching:  # one check at a time (the worker's, a test's): each sees the last warning
+            await self._check_backlog()
+
+    async def _check_backlog(self) -> None:
         db = self.service.db
         count, oldest = await staff_queue.backlog(db, self.chat_id)
         if not count or oldest is None or self._now() - oldest <= self.backlog_alert:

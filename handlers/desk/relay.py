@@ -20,6 +20,7 @@ from telegram import (
 from flows.messages import Attachment, AttachmentKind, Outbound
 from flows.service import EscalationOpened
 from flows.survey import LowRating
+from handlers.desk.albums import albums, post_album, sendable
 from handlers.desk.cards import LTR
 from handlers.desk.posting import NotPosted
 from handlers.telegram import FILE_REF, TELEGRAM_REF, Delivery, TelegramChannel, split_text
@@ -206,7 +207,8 @@ class RelayMixin:
         self, contact_id: int, texts: Sequence[str], attachments: Sequence[Attachment | None]
     ) -> None:
         """A beneficiary's messages (several merged while they waited in the queue) and files, in their
-        thread: the texts as one post under one header, each file with the header as its caption."""
+        thread: the texts as one post under one header, the files as albums (handlers/desk/albums.py) with
+        the header as their caption."""
         thread, _ = await self._thread_for(contact_id, "message")
         async with self.service.db.transaction() as session:
             who = await self._who(session, contact_id)
@@ -218,24 +220,20 @@ class RelayMixin:
                 sent = await self._post(chunk, **placement)
                 posted = posted or sent is not None
                 await self._remember(sent, thread, StaffMessageKind.INBOUND)
+                self._posted_relay(contact_id, thread, sent, chunk)  # an edit may add the next lines
             if not posted:
                 raise NotPosted
-        for attachment in attachments:
-            sent = None
-            if isinstance(attachment, Attachment) and attachment.ref.startswith((FILE_REF, TELEGRAM_REF)):
-                try:
-                    _, sent = await self.channel.call(
-                        lambda a=attachment: self.channel.send_file(
-                            self.chat_id, a, caption=header, **placement
-                        )
-                    )
-                except (OSError, ValueError) as exc:
-                    log.warning(
-                        "a beneficiary's file could not be copied to the staff chat (%s)", type(exc).__name__
-                    )
-            if sent is None:
-                unavailable = self.t("desk.relay.file_unavailable")
-                sent = await self._post(f"{header}\n{unavailable}", **placement)
+        files = [a for a in attachments if sendable(a)]
+        if attachments:
+            self._forget_relay(contact_id)  # the last post is a file now: nothing to add lines to
+        for album in albums(files):  # type: ignore[arg-type]
+            for sent in await post_album(self.channel, self.chat_id, album, header, placement):
+                if sent is None:
+                    unavailable = self.t("desk.relay.file_unavailable")
+                    sent = await self._post(f"{header}\n{unavailable}", **placement)
+                await self._remember(sent, thread, StaffMessageKind.INBOUND)
+        for _ in range(len(attachments) - len(files)):  # refs no channel can send (or lost)
+            sent = await self._post(f"{header}\n{self.t('desk.relay.file_unavailable')}", **placement)
             await self._remember(sent, thread, StaffMessageKind.INBOUND)
 
     async def _low_rating(self, notice: LowRating) -> None:

@@ -68,7 +68,9 @@ _STRING_PARAMS = frozenset(
 )
 
 # Methods that deliver a message to a chat: subject to blocking, rate limits and delivery counting.
-_SENDING_METHODS = frozenset({"sendMessage", "sendPhoto", "sendDocument", "copyMessage", "forwardMessage"})
+_SENDING_METHODS = frozenset(
+    {"sendMessage", "sendPhoto", "sendDocument", "sendMediaGroup", "copyMessage", "forwardMessage"}
+)
 _CHAT_METHODS = _SENDING_METHODS | {"sendChatAction"}
 
 _UPDATE_KINDS = (
@@ -184,13 +186,14 @@ class _Bucket:
         if self.tokens < 0:
             self.tokens = self.capacity
 
-    def wait_needed(self, now: float) -> float:
+    def wait_needed(self, now: float, weight: int = 1) -> float:
         self.tokens = min(self.capacity, self.tokens + max(0.0, now - self.stamp) * self.rate)
         self.stamp = max(self.stamp, now)
-        return 0.0 if self.tokens >= 1 else (1 - self.tokens) / self.rate
+        weight = min(weight, max(1, int(self.capacity)))
+        return 0.0 if self.tokens >= weight else (weight - self.tokens) / self.rate
 
-    def take(self) -> None:
-        self.tokens -= 1
+    def take(self, weight: int = 1) -> None:
+        self.tokens -= min(weight, max(1, int(self.capacity)))
 
 
 class FakeBotApi:
@@ -272,6 +275,7 @@ class FakeBotApi:
             "getFile": self._get_file,
             "sendPhoto": self._send_photo,
             "sendDocument": self._send_document,
+            "sendMediaGroup": self._send_media_group,
             "copyMessage": self._copy_message,
             "forwardMessage": self._forward_message,
             "createForumTopic": self._create_forum_topic,
@@ -655,8 +659,9 @@ class FakeBotApi:
             chat_key = self._resolve_chat_id(params.get("chat_id"))
             if chat_key in self._blocked:
                 raise _ApiError(403, "Forbidden: bot was blocked by the user")
-        if method in _SENDING_METHODS:
-            self._enforce_rate(chat_key)
+        if method in _SENDING_METHODS:  # an album is as many messages as it has files
+            media = params.get("media") if method == "sendMediaGroup" else None
+            self._enforce_rate(chat_key, len(media) if isinstance(media, list) and media else 1)
         result = handler(params)
         if asyncio.iscoroutine(result):
             result = await result
@@ -693,7 +698,7 @@ class FakeBotApi:
             return self._faults.pop(index)
         return None
 
-    def _enforce_rate(self, chat_key: int | str | None) -> None:
+    def _enforce_rate(self, chat_key: int | str | None, weight: int = 1) -> None:
         now = time.monotonic()
         buckets = []
         if self._global_bucket is not None:
@@ -701,13 +706,13 @@ class FakeBotApi:
         chat_bucket = self._chat_bucket(chat_key)
         if chat_bucket is not None:
             buckets.append(chat_bucket)
-        wait = max((bucket.wait_needed(now) for bucket in buckets), default=0.0)
+        wait = max((bucket.wait_needed(now, weight) for bucket in buckets), default=0.0)
         if wait > 0:
             self.rejected_429 += 1
             retry_after = max(1, math.ceil(wait))
             raise _ApiError(429, _default_description(429, retry_after), {"retry_after": retry_after})
         for bucket in buckets:
-            bucket.take()
+            bucket.take(weight)
 
     def _chat_bucket(self, chat_key: int | str | None) -> _Bucket | None:
         if chat_key is None:
@@ -727,8 +732,9 @@ class FakeBotApi:
     def _count_delivery(self, method: str, chat_key: int | str | None, params: dict[str, Any]) -> None:
         if chat_key is None:
             return
-        self.accepted_per_chat[chat_key] += 1
-        body = params.get("text") or params.get("caption")
+        media = params.get("media") if method == "sendMediaGroup" else None
+        self.accepted_per_chat[chat_key] += len(media) if isinstance(media, list) else 1
+        body = params.get("text") or params.get("caption") or media
         if body is None:
             body = (params.get("from_chat_id"), params.get("message_id"))
         key = (chat_key, method, json.dumps(body, default=str, sort_keys=True))
@@ -856,6 +862,38 @@ class FakeBotApi:
         if stored.name:
             document["file_name"] = stored.name
         return self._bot_message(params, {"document": document, **self._caption(params)})
+
+    def _send_media_group(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """An album: 2 to 10 photos/videos, or documents only, or audio only; one message per item, with
+        a shared media_group_id. Uploads come as ``attach://<name>`` parts of the multipart body."""
+        media = params.get("media")
+        if not isinstance(media, list) or not 2 <= len(media) <= 10:
+            raise _ApiError(400, "Bad Request: wrong number of media specified: must be 2-10")
+        kinds = {item.get("type") if isinstance(item, dict) else None for item in media}
+        if not kinds <= {"photo", "video", "document", "audio"} or (
+            len(kinds) > 1 and not kinds <= {"photo", "video"}
+        ):
+            raise _ApiError(400, "Bad Request: documents and audio can't be mixed with other media types")
+        group_id = str(next(self._ids) + 13_000_000_000)
+        contents = []
+        for item in media:  # every file checked before any message is made: an album is all or nothing
+            value = item.get("media")
+            if isinstance(value, str) and value.startswith("attach://"):
+                value = params.get(value.removeprefix("attach://"))
+            if item["type"] == "photo":
+                stored = self._incoming_file(value, "image/jpeg")
+                content: dict[str, Any] = {"photo": [
+                    {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "width": 1280,
+                     "height": 960, "file_size": stored.size},
+                ]}  # fmt: skip
+            else:
+                stored = self._incoming_file(value, "application/octet-stream")
+                content = {"document": {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
+                                        "file_size": stored.size, "mime_type": stored.mime}}  # fmt: skip
+                if stored.name:
+                    content["document"]["file_name"] = stored.name
+            contents.append({**content, **self._caption(item), "media_group_id": group_id})
+        return [self._bot_message(params, content) for content in contents]
 
     def _copy_message(self, params: dict[str, Any]) -> dict[str, Any]:
         source = self._source_message(params, "copy")
