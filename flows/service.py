@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows import engine
 from flows import survey as survey_flow
-from flows.engine import Context, FlowSettings, Mode, RequestView, State, StepResult
+from flows.engine import Context, FlowSettings, Mode, RequestView, State
 from flows.events import (
     BeneficiaryMessage,
     CommentGiven,
@@ -35,11 +35,12 @@ from flows.events import (
 )
 from flows.form import FormDefinition
 from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
+from flows.quick_turn import QuickTurn
 from locales import translator
 from storage import repo
 from storage.db import Database
 from storage.files import FileStore, refs_in, refs_in_use
-from storage.hot import Duplicate, Fallback, HotContact
+from storage.hot import Duplicate, Fallback
 from storage.models import Attachment, Contact, RequestStatus, RequestStatusChange, SupportRequest
 
 log = logging.getLogger(__name__)
@@ -163,51 +164,20 @@ class ConversationService:
                 log.error("a staff listener failed: %s at %s", type(exc).__name__, where(exc))
 
     async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice], set[str]]:
-        if self.db.hot is not None:
-            now = self.clock.now()
+        if self.db.hot is not None:  # most messages: the raw connection (storage/hot.py, flows/quick_turn.py)
             key = inbound.contact
-            done: list[StepResult] = []
-
-            def quick_step(contact: HotContact, raw: dict) -> dict | None:
-                result = self._quick_step(inbound, contact, raw, now)
-                if result is None:
-                    return None
-                done.append(result)
-                return result.state.to_json()
-
+            quick = QuickTurn(self, inbound, self.clock.now(), _may_answer_a_notice)
+            language = self._initial_language(inbound.language_hint)
             try:
-                await self.db.hot.turn(key.channel, key.user_id, inbound.message_id, now, quick_step)
-                return list(done[0].messages), [], set()
+                await self.db.hot.turn(
+                    key.channel, key.user_id, inbound.message_id, quick.now, quick.step, language
+                )
+                return quick.messages, [], set()
             except Duplicate:
                 return [], [], set()
             except Fallback:
                 pass
         return await self._handle_in_session(inbound)
-
-    def _quick_step(
-        self, inbound: Inbound, contact: HotContact, raw: dict, now: datetime
-    ) -> StepResult | None:
-        """The step for a message that only moves the conversation; None when it needs the full path."""
-        state = State.from_json(raw, contact.language)
-        if _may_answer_a_notice(inbound, state):
-            return None  # the notices sent since the last message are looked up on the ORM path
-        ctx = Context(
-            now=now,
-            form=self.form,
-            forms=self.forms,
-            settings=self.settings,
-            requests=None,
-            consented=contact.consent_at is not None,
-            first_contact=False,
-            faq=self.faq,
-        )
-        try:
-            result = engine.step(state, inbound, ctx)
-        except engine.NeedsRequests:
-            return None
-        if result.events or (self.files is not None and self._files_to_check(state, inbound, result.state)):
-            return None  # a file may be dropped: whether another request still uses it is the ORM path's
-        return result
 
     async def _handle_in_session(
         self, inbound: Inbound
