@@ -77,6 +77,13 @@ Recorder = Callable[[AsyncSession, StaffNotice, datetime], Awaitable[None]]
 """Writes a notice in the transaction of the turn that caused it (the staff desk's durable queue)."""
 
 
+@dataclass(frozen=True)
+class _Stored:
+    id: int
+    reference: str
+    due_at: datetime
+
+
 @dataclass
 class _Applied:
     messages: list[Outbound] = field(default_factory=list)
@@ -392,7 +399,7 @@ class ConversationService:
 
     async def _store_request(
         self, session: AsyncSession, contact: Contact, event: RequestSubmitted, now: datetime
-    ) -> tuple[SupportRequest, bool]:
+    ) -> tuple[_Stored, bool]:
         due_at = now + timedelta(days=self.settings.decision_days)
         if event.resubmits:
             request = await repo.request_by_reference(session, event.resubmits)
@@ -423,25 +430,27 @@ class ConversationService:
                     f"request:{request.reference}",
                     now,
                 )
-                return request, True
+                return _Stored(request.id, request.reference, request.due_at), True  # type: ignore[arg-type]
         year = now.astimezone(ZoneInfo(self.settings.timezone)).year
         reference = await repo.next_reference(session, year)
-        request = SupportRequest(
-            reference=reference,
-            contact_id=contact.id,  # type: ignore[arg-type]
-            channel=contact.channel,
-            status=RequestStatus.SUBMITTED,
-            support_type=event.support_type,
-            data=event.answers,
-            declaration_version=event.declaration_version,
-            declared_at=now,
-            data_sha256=event.data_sha256,
-            submitted_at=now,
-            due_at=due_at,
-            updated_at=now,
-        )
-        attachments = [_attachment(None, name, info, now) for name, info in event.attachments.items()]
-        await repo.add_request(session, request, attachments)
+        values = {
+            "reference": reference,
+            "contact_id": contact.id,
+            "channel": contact.channel,
+            "status": RequestStatus.SUBMITTED.value,
+            "support_type": event.support_type,
+            "data": event.answers,
+            "declaration_version": event.declaration_version,
+            "declared_at": now,
+            "data_sha256": event.data_sha256,
+            "submitted_at": now,
+            "due_at": due_at,
+            "decided_at": None,
+            "updated_at": now,
+            "purged_at": None,
+        }
+        attachments = [_attachment_row(name, info, now) for name, info in event.attachments.items()]
+        request_id = await repo.insert_request(session, values, attachments)
         await repo.audit(
             session,
             f"contact:{contact.id}",
@@ -451,7 +460,7 @@ class ConversationService:
             declaration_version=event.declaration_version,
             data_sha256=event.data_sha256,
         )
-        return request, False
+        return _Stored(request_id, reference, due_at), False
 
     # ------------------------------------------------------------ for the staff desk
 
@@ -564,6 +573,19 @@ def _attachment(request_id: int | None, name: str, info: dict, now: datetime) ->
         sha256=info.get("sha256"),
         created_at=now,
     )
+
+
+def _attachment_row(name: str, info: dict, now: datetime) -> dict[str, Any]:
+    return {
+        "field": name,
+        "kind": info.get("kind", "document"),
+        "mime": info.get("mime", ""),
+        "size": int(info.get("size", 0)),
+        "ref": info.get("ref", ""),
+        "name": info.get("name"),
+        "sha256": info.get("sha256"),
+        "created_at": now,
+    }
 
 
 def prompt_expects_file(messages: list[Outbound]) -> bool:
