@@ -9,6 +9,8 @@ Telegram update JSON for the 16-turn support journey (text, button presses, an I
 - **the peer**: one PTB `ConversationHandler` holding the same 16 steps in memory (no persistence).
 Both talk to the Bot API through an in-process fake `BaseRequest` (PTB's own extension point), so no HTTP is
 made on either side and the rate limiter is off on both: what is measured is the cost of handling a message.
+Mustafid's updates go through its `PerChatUpdateProcessor`, as in production (it answers button presses and
+keeps each chat in order); the peer answers presses in its handler.
 Each contender runs in its own process (so its memory is its own), rounds interleave the contenders, and the
 medians are printed: messages/s, p50/p99 handling latency, CPU ms per message, RSS at ready, Bot API calls per
 message, and the ratio Mustafid / peer.
