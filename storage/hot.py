@@ -9,9 +9,8 @@ library's sqlite3 (inline, like storage/db.py), on PostgreSQL with asyncpg and a
 The service gives a *step* (flows/quick_turn.py): given the contact, its stored state and what was looked up
 so far (``Known``), it returns the writes (``Writes``), asks for one more look-up (``NEED_REQUESTS``: the
 contact's requests; ``NeedNotices``: whether a notification was sent since), or returns None: "take the full
-path". Then nothing
-is written here and the ORM path handles the message again: the step is a pure function, so running it twice
-gives the same result. Writes are limited to what a turn without staff-facing effects makes: the state, a new
+path". Then nothing is written here and the ORM path handles the message again: the step is a pure function,
+so running it twice gives the same result. Writes are limited to what a turn without staff-facing effects makes: the state, a new
 contact, its consent time, language or reachability, and audit rows.
 
 Values are written exactly as the ORM writes them (UTC text on SQLite, timestamptz on PostgreSQL, JSON text;
