@@ -9,6 +9,8 @@ Telegram update JSON for the 16-turn support journey (text, button presses, an I
 - **the peer**: one PTB `ConversationHandler` holding the same 16 steps in memory (no persistence).
 Both talk to the Bot API through an in-process fake `BaseRequest` (PTB's own extension point), so no HTTP is
 made on either side and the rate limiter is off on both: what is measured is the cost of handling a message.
+Mustafid's updates go through its `PerChatUpdateProcessor`, as in production (it answers button presses and
+keeps each chat in order); the peer answers presses in its handler.
 Each contender runs in its own process (so its memory is its own), rounds interleave the contenders, and the
 medians are printed: messages/s, p50/p99 handling latency, CPU ms per message, RSS at ready, Bot API calls per
 message, and the ratio Mustafid / peer.
@@ -325,13 +327,21 @@ async def run_one(contender: str, contacts: int, concurrency: int, url: str | No
 
     latencies: list[float] = []
     gate = asyncio.Semaphore(concurrency)
+    process = application.process_update
+    if contender != "peer":
+        processor = application.update_processor
+
+        async def process(update: Any) -> None:
+            # As the running Application hands each update over: through Mustafid's PerChatUpdateProcessor,
+            # which answers a button press (the peer answers in its handler) and keeps one chat in order.
+            await processor.process_update(update, application.process_update(update))
 
     async def person(index: int) -> None:
         async with gate:
             for data in updates_for(FIRST_USER + index, 1 + index * len(JOURNEY), files):
                 update = Update.de_json(data, application.bot)
                 started = time.perf_counter()
-                await application.process_update(update)
+                await process(update)
                 latencies.append(time.perf_counter() - started)
 
     cpu, wall = time.process_time(), time.perf_counter()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import cache
+
 from flows.messages import Option
 from flows.text import fold
 from flows.turn import Mode, Turn
@@ -71,6 +73,7 @@ def navigation_labels() -> tuple[tuple[str, str], ...]:
     return labels_of(tuple(MENU_ITEMS) + (("menu.main", "option.menu"),))
 
 
+@cache  # the catalogs do not change while the process runs
 def labels_of(items: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
     return tuple((option_id, translator(lang)(key)) for option_id, key in items for lang in ("ar", "en"))
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from flows import engine
 from flows import survey as survey_flow
-from flows.engine import Context, FlowSettings, Mode, RequestView, State, StepResult
+from flows.engine import Context, FlowSettings, Mode, RequestView, State
 from flows.events import (
     BeneficiaryMessage,
     CommentGiven,
@@ -36,11 +36,12 @@ from flows.events import (
 )
 from flows.form import FormDefinition
 from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
+from flows.quick_turn import QuickTurn
 from locales import translator
 from storage import repo
 from storage.db import Database
 from storage.files import FileStore, refs_in, refs_in_use
-from storage.hot import Duplicate, Fallback, HotContact
+from storage.hot import Duplicate, Fallback
 from storage.models import Attachment, Contact, RequestStatus, RequestStatusChange, SupportRequest
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,13 @@ StaffNotice = RequestCreated | EscalationOpened | RelayedMessage | survey_flow.L
 Listener = Callable[[StaffNotice], Awaitable[None]]
 Recorder = Callable[[AsyncSession, StaffNotice, datetime], Awaitable[None]]
 """Writes a notice in the transaction of the turn that caused it (the staff desk's durable queue)."""
+
+
+@dataclass(frozen=True)
+class _Stored:
+    id: int
+    reference: str
+    due_at: datetime
 
 
 @dataclass
@@ -164,51 +172,20 @@ class ConversationService:
                 log.error("a staff listener failed: %s at %s", type(exc).__name__, where(exc))
 
     async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice], set[str]]:
-        if self.db.hot is not None:
-            now = self.clock.now()
+        if self.db.hot is not None:  # most messages: the raw connection (storage/hot.py, flows/quick_turn.py)
             key = inbound.contact
-            done: list[StepResult] = []
-
-            def quick_step(contact: HotContact, raw: dict) -> dict | None:
-                result = self._quick_step(inbound, contact, raw, now)
-                if result is None:
-                    return None
-                done.append(result)
-                return result.state.to_json()
-
+            quick = QuickTurn(self, inbound, self.clock.now(), _may_answer_a_notice)
+            language = self._initial_language(inbound.language_hint)
             try:
-                await self.db.hot.turn(key.channel, key.user_id, inbound.message_id, now, quick_step)
-                return list(done[0].messages), [], set()
+                await self.db.hot.turn(
+                    key.channel, key.user_id, inbound.message_id, quick.now, quick.step, language
+                )
+                return quick.messages, [], set()
             except Duplicate:
                 return [], [], set()
             except Fallback:
                 pass
         return await self._handle_in_session(inbound)
-
-    def _quick_step(
-        self, inbound: Inbound, contact: HotContact, raw: dict, now: datetime
-    ) -> StepResult | None:
-        """The step for a message that only moves the conversation; None when it needs the full path."""
-        state = State.from_json(raw, contact.language)
-        if _may_answer_a_notice(inbound, state):
-            return None  # the notices sent since the last message are looked up on the ORM path
-        ctx = Context(
-            now=now,
-            form=self.form,
-            forms=self.forms,
-            settings=self.settings,
-            requests=None,
-            consented=contact.consent_at is not None,
-            first_contact=False,
-            faq=self.faq,
-        )
-        try:
-            result = engine.step(state, inbound, ctx)
-        except engine.NeedsRequests:
-            return None
-        if result.events or (self.files is not None and self._files_to_check(state, inbound, result.state)):
-            return None  # a file may be dropped: whether another request still uses it is the ORM path's
-        return result
 
     async def _handle_in_session(
         self, inbound: Inbound
@@ -431,7 +408,7 @@ class ConversationService:
 
     async def _store_request(
         self, session: AsyncSession, contact: Contact, event: RequestSubmitted, now: datetime
-    ) -> tuple[SupportRequest, bool]:
+    ) -> tuple[_Stored, bool]:
         due_at = now + timedelta(days=self.settings.decision_days)
         if event.resubmits:
             request = await repo.request_by_reference(session, event.resubmits)
@@ -462,25 +439,27 @@ class ConversationService:
                     f"request:{request.reference}",
                     now,
                 )
-                return request, True
+                return _Stored(request.id, request.reference, request.due_at), True  # type: ignore[arg-type]
         year = now.astimezone(ZoneInfo(self.settings.timezone)).year
         reference = await repo.next_reference(session, year)
-        request = SupportRequest(
-            reference=reference,
-            contact_id=contact.id,  # type: ignore[arg-type]
-            channel=contact.channel,
-            status=RequestStatus.SUBMITTED,
-            support_type=event.support_type,
-            data=event.answers,
-            declaration_version=event.declaration_version,
-            declared_at=now,
-            data_sha256=event.data_sha256,
-            submitted_at=now,
-            due_at=due_at,
-            updated_at=now,
-        )
-        attachments = [_attachment(None, name, info, now) for name, info in event.attachments.items()]
-        await repo.add_request(session, request, attachments)
+        values = {
+            "reference": reference,
+            "contact_id": contact.id,
+            "channel": contact.channel,
+            "status": RequestStatus.SUBMITTED.value,
+            "support_type": event.support_type,
+            "data": event.answers,
+            "declaration_version": event.declaration_version,
+            "declared_at": now,
+            "data_sha256": event.data_sha256,
+            "submitted_at": now,
+            "due_at": due_at,
+            "decided_at": None,
+            "updated_at": now,
+            "purged_at": None,
+        }
+        attachments = [_attachment_row(name, info, now) for name, info in event.attachments.items()]
+        request_id = await repo.insert_request(session, values, attachments)
         await repo.audit(
             session,
             f"contact:{contact.id}",
@@ -490,7 +469,7 @@ class ConversationService:
             declaration_version=event.declaration_version,
             data_sha256=event.data_sha256,
         )
-        return request, False
+        return _Stored(request_id, reference, due_at), False
 
     # ------------------------------------------------------------ for the staff desk
 
@@ -603,6 +582,19 @@ def _attachment(request_id: int | None, name: str, info: dict, now: datetime) ->
         sha256=info.get("sha256"),
         created_at=now,
     )
+
+
+def _attachment_row(name: str, info: dict, now: datetime) -> dict[str, Any]:
+    return {
+        "field": name,
+        "kind": info.get("kind", "document"),
+        "mime": info.get("mime", ""),
+        "size": int(info.get("size", 0)),
+        "ref": info.get("ref", ""),
+        "name": info.get("name"),
+        "sha256": info.get("sha256"),
+        "created_at": now,
+    }
 
 
 def prompt_expects_file(messages: list[Outbound]) -> bool:

@@ -10,6 +10,8 @@ _DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890
 # Bidi controls and zero-width characters that phones insert around numbers and mixed-direction text.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff\u061c\u00ad]")
 _SPACES = re.compile(r"\s+")
+_MARKS = re.compile("[\u064b-\u065f\u0670\u0640]")
+_LETTERS = str.maketrans("أإآٱىة", "اااايه")
 
 MAX_TEXT_LENGTH = 4000
 
@@ -30,8 +32,8 @@ def clean(text: str | None) -> str:
 def fold(text: str) -> str:
     """A loose form for matching commands and option labels: case, hamza/alef forms and digits folded."""
     text = ascii_digits(clean(text)).casefold()
-    text = re.sub("[\u064b-\u065f\u0670\u0640]", "", text)  # harakat and tatweel
-    return text.translate(str.maketrans("أإآٱىة", "اااايه"))
+    text = _MARKS.sub("", text)  # harakat and tatweel
+    return text.translate(_LETTERS)
 
 
 def has_letters(text: str) -> bool:

@@ -16,7 +16,6 @@ import inspect
 import logging
 import mimetypes
 import re
-import unicodedata
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -29,8 +28,6 @@ from telegram import (
     Bot,
     BotCommand,
     BotCommandScopeAllPrivateChats,
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
     Update,
 )
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType
@@ -55,6 +52,16 @@ from handlers.telegram_limits import (  # noqa: F401  (where importers found the
     WindowLimiter,
     retry_after_seconds,
 )
+from handlers.telegram_render import (  # noqa: F401  (where importers found them before)
+    CALLBACK_PREFIX,
+    MAX_CALLBACK_DATA_BYTES,
+    MAX_CAPTION_UTF16,
+    MAX_TEXT_UTF16,
+    merge_turn,
+    render,
+    split_text,
+)
+from handlers.telegram_render import utf16_len as _utf16_len
 from storage.files import UNREADABLE, FileStore, read_stored
 from storage.files import sniff as sniff_mime  # noqa: F401  (the old name, for importers)
 
@@ -63,10 +70,6 @@ T = TypeVar("T")
 
 CHANNEL = "telegram"
 DEFAULT_API_BASE = "https://api.telegram.org"
-MAX_TEXT_UTF16 = 4096
-MAX_CAPTION_UTF16 = 1024
-MAX_CALLBACK_DATA_BYTES = 64
-CALLBACK_PREFIX = "o:"
 # Given to the core for callback data we did not produce: it is never a real option id, so the core
 # answers "please choose one of the buttons" instead of acting on it.
 UNKNOWN_OPTION = "?"
@@ -193,95 +196,6 @@ def _normalise_command(text: str | None) -> str | None:
 def _guess_mime(name: str | None) -> str:
     guessed = mimetypes.guess_type(name or "")[0]
     return guessed or "application/octet-stream"
-
-
-# ---- outbound ------------------------------------------------------------------------------------
-
-
-def render(outbound: Outbound) -> list[dict[str, Any]]:
-    """One Outbound as sendMessage keyword arguments (without chat_id): the text in chunks that fit,
-    options as inline buttons (one per row) on the last chunk."""
-    chunks = split_text(outbound.text)
-    markup = _keyboard(outbound)
-    if not chunks:
-        if markup is None:
-            return []
-        chunks = ["…"]  # Telegram refuses an empty text, and buttons need a message to hang on
-    messages: list[dict[str, Any]] = [{"text": chunk} for chunk in chunks]
-    if markup is not None:
-        messages[-1]["reply_markup"] = markup
-    return messages
-
-
-def _keyboard(outbound: Outbound) -> InlineKeyboardMarkup | None:
-    if not outbound.options:
-        return None
-    rows = []
-    for option in outbound.options:
-        data = CALLBACK_PREFIX + option.id
-        if len(data.encode("utf-8")) > MAX_CALLBACK_DATA_BYTES:
-            raise ValueError(f"option id too long for Telegram callback_data: {option.id[:16]!r}…")
-        rows.append([InlineKeyboardButton(option.label, callback_data=data)])
-    return InlineKeyboardMarkup(rows)
-
-
-def split_text(text: str, limit: int = MAX_TEXT_UTF16) -> list[str]:
-    """Split text into chunks of at most ``limit`` UTF-16 code units (how Telegram measures text),
-    preferring paragraph, then line, then word boundaries; a single over-long word is cut between
-    characters, never inside a surrogate pair or before a combining mark."""
-    chunks: list[str] = []
-    rest = text.strip()
-    while rest:
-        if _utf16_len(rest) <= limit:
-            chunks.append(rest)
-            break
-        cut = _boundary(rest, _fit(rest, limit))
-        head, rest = rest[:cut].rstrip(), rest[cut:].lstrip()
-        if head:
-            chunks.append(head)
-    return chunks
-
-
-def _utf16_len(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _fit(text: str, limit: int) -> int:
-    """How many code points of ``text`` fit in ``limit`` UTF-16 units."""
-    units = 0
-    for index, char in enumerate(text):
-        units += 2 if ord(char) > 0xFFFF else 1
-        if units > limit:
-            return index
-    return len(text)
-
-
-def _boundary(text: str, end: int) -> int:
-    """Where to cut ``text`` at or before ``end``."""
-    window = text[:end]
-    half = end // 2
-    for separator in ("\n\n", "\n", " "):
-        index = window.rfind(separator)
-        if index >= half:
-            return index
-    for separator in ("\n", " ", "\t"):
-        index = window.rfind(separator)
-        if index > 0:
-            return index
-    cut = end
-    while cut > 1 and _joins_previous(text[cut - 1], text[cut]):
-        cut -= 1
-    return cut
-
-
-def _joins_previous(before: str, after: str) -> bool:
-    return (
-        unicodedata.combining(after) > 0
-        or unicodedata.category(after) in ("Mn", "Me", "Cf")
-        or after in "\u200d\ufe0f"
-        or before == "\u200d"
-        or 0xD800 <= ord(after) <= 0xDFFF
-    )
 
 
 def _in_private_chat(update: object) -> bool:
@@ -452,7 +366,7 @@ class TelegramChannel:
         finally:
             if typing is not None:
                 typing.cancel()
-        await self.send(chat_id, outbounds)
+        await self.send(chat_id, merge_turn(outbounds))
 
     async def _typing(self, chat_id: int) -> None:
         with contextlib.suppress(TelegramError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gettext
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from babel.dates import format_date
@@ -87,7 +87,7 @@ class Translator:
         return _translations(self.lang).gettext(key) != key
 
     def number(self, value: float) -> str:
-        return format_decimal(value, locale=self.lang)
+        return _number(value, self.lang)
 
     def date(self, value: date | datetime) -> str:
         """A date as people read it here: Gregorian and Hijri (Umm al-Qura)."""
@@ -99,10 +99,17 @@ class Translator:
         return f"{gregorian} ({hijri.day} {hijri.month_name('en')} {hijri.year} AH)"
 
 
+@lru_cache(maxsize=4096)
+def _number(value: float, lang: str) -> str:
+    # Babel parses the locale and its pattern on every call: a form's «3/9» costs more than the rest of a step.
+    return format_decimal(value, locale=lang)
+
+
 def N_(key: str) -> str:  # noqa: N802  (the gettext convention)
     """Marks a message key used later (in a table) so that `pybabel extract -k N_` finds it."""
     return key
 
 
+@cache
 def translator(lang: str) -> Translator:
     return Translator(lang if lang in LANGUAGES else "ar")

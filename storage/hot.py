@@ -1,15 +1,20 @@
 """The per-message path on the raw driver connection: the duplicate check, the contact and its conversation
-state, and the new state, in one transaction and without the ORM session.
+state, and what the message changes, in one transaction and without the ORM session.
 
-Most messages a beneficiary sends (a form answer, a menu choice, a question) only move their conversation
-state. For those, SQLAlchemy's session and its async bridge cost several times the SQL itself, so the service
-runs them here: on SQLite with the standard library's sqlite3 (inline, like storage/db.py), on PostgreSQL with
-asyncpg and a statement per round trip. A message whose step has events (a submission, consent, a handoff…),
-asks for the contact's requests, or comes from a new contact is rolled back here and handled by the ORM path,
-which records it again: the step is a pure function, so running it twice gives the same result.
+Most messages a beneficiary sends (a form answer, a menu choice, a question, their first /start, the consent)
+only move their conversation state, perhaps with a small write beside it. For those, SQLAlchemy's session and
+its async bridge cost several times the SQL itself, so the service runs them here: on SQLite with the standard
+library's sqlite3 (inline, like storage/db.py), on PostgreSQL with asyncpg and a statement per round trip.
+
+The service gives a *step* (flows/quick_turn.py): given the contact, its stored state and what was looked up
+so far (``Known``), it returns the writes (``Writes``), asks for one more look-up (``NEED_REQUESTS``: the
+contact's requests; ``NeedNotices``: whether a notification was sent since), or returns None: "take the full
+path". Then nothing is written here and the ORM path handles the message again: the step is a pure function,
+so running it twice gives the same result. Writes are limited to what a turn without staff-facing effects makes: the state, a new
+contact, its consent time, language or reachability, and audit rows.
 
 Values are written exactly as the ORM writes them (UTC text on SQLite, timestamptz on PostgreSQL, JSON text;
-the state sealed by the same keyring as storage.crypto.EncryptedJSON), so either path reads what the other wrote.
+sealed by the same keyring as storage.crypto.EncryptedJSON), so either path reads what the other wrote.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import asyncio
 import json
 import sqlite3
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,19 +39,56 @@ class HotContact:
     language: str
     consent_at: datetime | None
     unreachable: bool
+    created: bool = False  # by this message: its first
 
 
-# Given the contact and its stored state, the new state to store, or None: "take the full path".
-Step = Callable[[HotContact, dict], dict | None]
+RequestRow = tuple[str, str, datetime, datetime]  # reference, status, submitted_at, due_at (newest first)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What was looked up for the step, beyond the contact and its state."""
+
+    requests: tuple[RequestRow, ...] | None = None  # None: not loaded
+    notices_checked: bool = False  # no notification was sent since (NeedNotices)
+
+
+@dataclass(frozen=True, slots=True)
+class NeedNotices:
+    """Was a notification sent to the contact after outbox row ``after_id`` and not before ``since``? If so
+    the full path takes the message (its options are what typed text refers to)."""
+
+    after_id: int
+    since: datetime | None
+
+
+NEED_REQUESTS = "requests"
+
+
+@dataclass(slots=True)
+class Writes:
+    state: dict
+    consent_at: datetime | None = None
+    language: str | None = None
+    reachable: bool = False  # the contact was marked unreachable and wrote to us
+    audits: list[tuple[str, str, str, dict]] = field(default_factory=list)  # actor, action, subject, detail
+
+    def touches_contact(self) -> bool:
+        return self.consent_at is not None or self.language is not None or self.reachable
+
+
+Outcome = Writes | NeedNotices | str | None
+Step = Callable[[HotContact, dict | None, Known], Outcome]
+_MAX_LOOKUPS = 2  # each kind once
 
 
 def _load_state(text: str) -> dict:
     return active().open_json(json.loads(text))
 
 
-def _dump_state(state: dict) -> str:
+def _dump(value: dict) -> str:
     # As storage.crypto.EncryptedJSON stores it: one sealed JSON string.
-    return json.dumps(active().seal_json(state))
+    return json.dumps(active().seal_json(value))
 
 
 class Fallback(Exception):
@@ -66,6 +108,13 @@ def _from_sqlite_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+def _decide(step: Step, contact: HotContact, raw: dict | None, known: Known) -> Outcome:
+    outcome = step(contact, raw, known)
+    if outcome is None:
+        raise Fallback
+    return outcome
+
+
 class SQLiteHotPath:
     """One sqlite3 connection of its own, used inline on the event loop under the database's write lock (the
     same lock the ORM path takes), so its transactions never interleave with the ORM's in this process."""
@@ -75,8 +124,23 @@ class SQLiteHotPath:
         "FROM contact LEFT OUTER JOIN conversation ON conversation.contact_id = contact.id "
         "WHERE contact.channel = ? AND contact.channel_user_id = ?"
     )
+    _NEW_CONTACT = "INSERT INTO contact (channel, channel_user_id, language, created_at, unreachable) VALUES (?, ?, ?, ?, 0)"
     _PROCESSED = "INSERT OR IGNORE INTO processed_message (channel, message_id, at) VALUES (?, ?, ?)"
+    _REQUESTS = (
+        "SELECT reference, status, submitted_at, due_at FROM support_request WHERE contact_id = ? "
+        "ORDER BY submitted_at DESC"
+    )
+    _NOTICE = (
+        "SELECT 1 FROM outbox_message WHERE contact_id = ? AND state = 'sent' AND id > ? "
+        "AND (? IS NULL OR sent_at >= ?) LIMIT 1"
+    )
     _STATE = "UPDATE conversation SET state = ?, updated_at = ? WHERE contact_id = ?"
+    _NEW_STATE = "INSERT INTO conversation (contact_id, state, updated_at) VALUES (?, ?, ?)"
+    _UPDATE_CONTACT = (
+        "UPDATE contact SET consent_at = coalesce(?, consent_at), language = coalesce(?, language), "
+        "unreachable = CASE WHEN ? THEN 0 ELSE unreachable END WHERE id = ?"
+    )
+    _AUDIT = "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?, ?, ?, ?, ?)"
 
     def __init__(self, path: Path, write_lock: asyncio.Lock) -> None:
         self.path = path
@@ -93,12 +157,16 @@ class SQLiteHotPath:
             self._connection = connection
         return self._connection
 
-    async def turn(self, channel: str, user_id: str, message_id: str, now: datetime, step: Step) -> None:
+    async def turn(
+        self, channel: str, user_id: str, message_id: str, now: datetime, step: Step, language: str
+    ) -> None:
+        """Handle one message with ``step``; ``language`` is a new contact's. Raises Duplicate or Fallback
+        (nothing written) when the message is not for this path."""
         async with self.write_lock:
             connection = self._connect()
             connection.execute("BEGIN IMMEDIATE")
             try:
-                self._turn(connection, channel, user_id, message_id, now, step)
+                self._turn(connection, channel, user_id, message_id, now, step, language)
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
@@ -112,18 +180,51 @@ class SQLiteHotPath:
         message_id: str,
         now: datetime,
         step: Step,
+        language: str,
     ) -> None:
         stamp = _sqlite_time(now)
         if connection.execute(self._PROCESSED, (channel, message_id, stamp)).rowcount != 1:
             raise Duplicate
         row = connection.execute(self._CONTACT, (channel, user_id)).fetchone()
-        if row is None or row[4] is None or row[3]:
+        if row is None:
+            new_id = connection.execute(self._NEW_CONTACT, (channel, user_id, language, stamp)).lastrowid
+            contact, raw = HotContact(new_id, language, None, False, created=True), None  # type: ignore[arg-type]
+        else:
+            contact = HotContact(row[0], row[1], _from_sqlite_time(row[2]), bool(row[3]))
+            raw = None if row[4] is None else _load_state(row[4])
+        known = Known()
+        outcome = _decide(step, contact, raw, known)
+        for _ in range(_MAX_LOOKUPS):
+            if outcome == NEED_REQUESTS and known.requests is None:
+                rows = connection.execute(self._REQUESTS, (contact.id,)).fetchall()
+                requests = tuple((r[0], r[1], _from_sqlite_time(r[2]), _from_sqlite_time(r[3])) for r in rows)
+                known = Known(requests, known.notices_checked)  # type: ignore[arg-type]
+            elif isinstance(outcome, NeedNotices) and not known.notices_checked:
+                since = None if outcome.since is None else _sqlite_time(outcome.since)
+                found = connection.execute(self._NOTICE, (contact.id, outcome.after_id, since, since))
+                if found.fetchone() is not None:
+                    raise Fallback
+                known = Known(known.requests, True)
+            else:
+                break
+            outcome = _decide(step, contact, raw, known)
+        if not isinstance(outcome, Writes):
             raise Fallback
-        contact = HotContact(row[0], row[1], _from_sqlite_time(row[2]), bool(row[3]))
-        new_state = step(contact, _load_state(row[4]))
-        if new_state is None:
-            raise Fallback
-        connection.execute(self._STATE, (_dump_state(new_state), stamp, contact.id))
+        self._write(connection, contact, raw is None, outcome, stamp)
+
+    def _write(
+        self, connection: sqlite3.Connection, contact: HotContact, new: bool, writes: Writes, stamp: str
+    ) -> None:
+        state = _dump(writes.state)
+        if new:
+            connection.execute(self._NEW_STATE, (contact.id, state, stamp))
+        else:
+            connection.execute(self._STATE, (state, stamp, contact.id))
+        if writes.touches_contact():
+            consent = None if writes.consent_at is None else _sqlite_time(writes.consent_at)
+            connection.execute(self._UPDATE_CONTACT, (consent, writes.language, writes.reachable, contact.id))
+        for actor, action, subject, detail in writes.audits:
+            connection.execute(self._AUDIT, (stamp, actor, action, subject, _dump(detail)))
 
     async def close(self) -> None:
         if self._connection is not None:
@@ -138,16 +239,35 @@ class PostgresHotPath:
 
     _LOCK = "SELECT pg_advisory_xact_lock(hashtextextended($1::text || ':' || $2::text, 0))"  # = repo.CONTACT_LOCK_SQL
 
-    # The duplicate check and the read in one round trip.
+    # The duplicate check and the read in one round trip; one row even when the contact is new.
     _READ = (
         "WITH fresh AS (INSERT INTO processed_message (channel, message_id, at) VALUES ($1, $2, $3) "
-        "ON CONFLICT (channel, message_id) DO NOTHING RETURNING 1) "
-        "SELECT (SELECT count(*) FROM fresh) AS fresh, contact.id, contact.language, contact.consent_at, "
-        "contact.unreachable, conversation.state::text "
-        "FROM contact LEFT OUTER JOIN conversation ON conversation.contact_id = contact.id "
-        "WHERE contact.channel = $1 AND contact.channel_user_id = $4 FOR UPDATE OF contact"
+        "ON CONFLICT (channel, message_id) DO NOTHING RETURNING 1), "
+        "found AS (SELECT id, language, consent_at, unreachable FROM contact "
+        "WHERE channel = $1 AND channel_user_id = $4 FOR UPDATE) "
+        "SELECT (SELECT count(*) FROM fresh), found.id, found.language, found.consent_at, found.unreachable, "
+        "(SELECT state::text FROM conversation WHERE contact_id = found.id) "
+        "FROM (SELECT 1) AS one LEFT OUTER JOIN found ON true"
+    )
+    _NEW_CONTACT = (
+        "INSERT INTO contact (channel, channel_user_id, language, created_at, unreachable) "
+        "VALUES ($1, $2, $3, $4, false) RETURNING id"
+    )
+    _REQUESTS = (
+        "SELECT reference, status, submitted_at, due_at FROM support_request WHERE contact_id = $1 "
+        "ORDER BY submitted_at DESC"
+    )
+    _NOTICE = (
+        "SELECT 1 FROM outbox_message WHERE contact_id = $1 AND state = 'sent' AND id > $2 "
+        "AND ($3::timestamptz IS NULL OR sent_at >= $3) LIMIT 1"
     )
     _STATE = "UPDATE conversation SET state = $1::json, updated_at = $2 WHERE contact_id = $3"
+    _NEW_STATE = "INSERT INTO conversation (contact_id, state, updated_at) VALUES ($1, $2::json, $3)"
+    _UPDATE_CONTACT = (
+        "UPDATE contact SET consent_at = coalesce($1, consent_at), language = coalesce($2, language), "
+        "unreachable = CASE WHEN $3 THEN false ELSE unreachable END WHERE id = $4"
+    )
+    _AUDIT = "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5::json)"
 
     def __init__(self, url: str, max_size: int = 10) -> None:
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -164,22 +284,53 @@ class PostgresHotPath:
                     self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.max_size)
         return self._pool
 
-    async def turn(self, channel: str, user_id: str, message_id: str, now: datetime, step: Step) -> None:
+    async def turn(
+        self, channel: str, user_id: str, message_id: str, now: datetime, step: Step, language: str
+    ) -> None:
+        """As SQLiteHotPath.turn."""
         pool = await self._get_pool()
         async with pool.acquire() as connection, connection.transaction():
             await connection.execute(self._LOCK, channel, user_id)
             row = await connection.fetchrow(self._READ, channel, message_id, now, user_id)
-            if row is None:  # a new contact: the message id still counts once
-                raise Fallback
             if row[0] != 1:
                 raise Duplicate
-            if row[5] is None or row[4]:
+            if row[1] is None:
+                new_id = await connection.fetchval(self._NEW_CONTACT, channel, user_id, language, now)
+                contact, raw = HotContact(new_id, language, None, False, created=True), None
+            else:
+                contact = HotContact(row[1], row[2], row[3], bool(row[4]))
+                raw = None if row[5] is None else _load_state(row[5])
+            known = Known()
+            outcome = _decide(step, contact, raw, known)
+            for _ in range(_MAX_LOOKUPS):
+                if outcome == NEED_REQUESTS and known.requests is None:
+                    rows = await connection.fetch(self._REQUESTS, contact.id)
+                    known = Known(tuple(tuple(r) for r in rows), known.notices_checked)  # type: ignore[misc]
+                elif isinstance(outcome, NeedNotices) and not known.notices_checked:
+                    if await connection.fetchval(self._NOTICE, contact.id, outcome.after_id, outcome.since):
+                        raise Fallback
+                    known = Known(known.requests, True)
+                else:
+                    break
+                outcome = _decide(step, contact, raw, known)
+            if not isinstance(outcome, Writes):
                 raise Fallback
-            contact = HotContact(row[1], row[2], row[3], bool(row[4]))
-            new_state = step(contact, _load_state(row[5]))
-            if new_state is None:
-                raise Fallback
-            await connection.execute(self._STATE, _dump_state(new_state), now, contact.id)
+            await self._write(connection, contact, raw is None, outcome, now)
+
+    async def _write(
+        self, connection: Any, contact: HotContact, new: bool, writes: Writes, now: datetime
+    ) -> None:
+        state = _dump(writes.state)
+        if new:
+            await connection.execute(self._NEW_STATE, contact.id, state, now)
+        else:
+            await connection.execute(self._STATE, state, now, contact.id)
+        if writes.touches_contact():
+            await connection.execute(
+                self._UPDATE_CONTACT, writes.consent_at, writes.language, writes.reachable, contact.id
+            )
+        for actor, action, subject, detail in writes.audits:
+            await connection.execute(self._AUDIT, now, actor, action, subject, _dump(detail))
 
     async def close(self) -> None:
         if self._pool is not None:

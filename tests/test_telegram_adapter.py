@@ -16,10 +16,11 @@ import pytest
 import pytest_asyncio
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 
-from flows.messages import ContactKey, Inbound, Option, Outbound
+from flows.messages import Attachment, AttachmentKind, ContactKey, Inbound, Option, Outbound
 from handlers.telegram import (
     UNKNOWN_OPTION,
     TelegramChannel,
+    merge_turn,
     option_from_callback_data,
     render,
     split_text,
@@ -191,6 +192,33 @@ def test_render_refuses_an_option_id_too_long_for_callback_data() -> None:
         render(Outbound(text="x", options=(Option("x" * 63, "label"),)))
 
 
+def test_a_turns_texts_are_merged_with_the_buttons_on_the_last() -> None:
+    intro = Outbound(text="سنسألك ٩ أسئلة.", key="form.intro")
+    question = Outbound(text="١/٩\nاكتب اسمك الثلاثي", key="q")
+    choice = Outbound(text="نوع الدعم؟", options=(Option("c.food", "غذاء"),), key="c")
+    assert merge_turn([intro, question]) == [
+        Outbound(text="سنسألك ٩ أسئلة.\n\n١/٩\nاكتب اسمك الثلاثي", key="q")
+    ]
+    [merged] = merge_turn([intro, choice])
+    assert merged.text == "سنسألك ٩ أسئلة.\n\nنوع الدعم؟" and merged.options == choice.options
+    # a message with buttons ends a merged message: what follows it is a message of its own
+    assert merge_turn([choice, intro]) == [choice, intro]
+
+
+def test_texts_too_long_together_or_a_file_are_not_merged() -> None:
+    long = Outbound(text="ك " * 1500)  # 3,000 units: two of them exceed 4,096
+    assert merge_turn([long, long]) == [long, long]
+    exactly = Outbound(text="ب" * (4096 - 2 - 10))
+    assert [m.text for m in merge_turn([exactly, Outbound(text="ت" * 10)])] == [
+        exactly.text + "\n\n" + "ت" * 10
+    ]
+    # an emoji is two UTF-16 units, as Telegram counts: 4,094 + 3 do not fit, though 2,050 characters would
+    assert len(merge_turn([Outbound(text="😀" * 2047), Outbound(text="x")])) == 2
+    file = Attachment(kind=AttachmentKind.PHOTO, ref="telegram:abc", mime="image/jpeg", size=10)
+    photo = Outbound(text="صورة الهوية", extra={"attachment": file})
+    assert merge_turn([Outbound(text="قبل"), photo]) == [Outbound(text="قبل"), photo]
+
+
 # ---- with real PTB against the fake server --------------------------------------------------------
 
 
@@ -269,6 +297,28 @@ async def test_forged_callback_data_is_answered_and_given_to_the_core_as_unknown
     assert len(api.calls_of("answerCallbackQuery")) == 2
     assert [inbound.option for inbound in port.inbound] == [UNKNOWN_OPTION, UNKNOWN_OPTION, None]
     assert port.inbound[-1].text == "مرحبا"
+
+
+@pytest.mark.asyncio
+async def test_a_turn_of_two_texts_is_one_telegram_message(api: FakeBotApi, tmp_path: Path) -> None:
+    port = FakePort(
+        lambda inbound: [
+            Outbound(text="تم تغيير اللغة."),
+            Outbound(text="القائمة الرئيسية", options=(Option("menu.apply", "تقديم طلب"),)),
+        ]
+    )
+    channel = make_channel(api, port, tmp_path)
+    await channel.start_polling(poll_timeout=5)
+    try:
+        api.push_update(api.user_message(USER, "/language"))
+        await api.wait_for_call("sendMessage")
+        await asyncio.sleep(0.1)  # a second message would have been sent by now
+    finally:
+        await channel.stop()
+
+    [sent] = api.sent_messages(USER)
+    assert sent["text"] == "تم تغيير اللغة.\n\nالقائمة الرئيسية"
+    assert [[b["text"] for b in row] for row in sent["reply_markup"]["inline_keyboard"]] == [["تقديم طلب"]]
 
 
 @pytest.mark.asyncio
