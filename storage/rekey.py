@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import JSON, Text, bindparam, cast, column, select, table, update
+from sqlalchemy.exc import IntegrityError
 
 from storage.crypto import Keyring, sealed_key_id
 from storage.db import Database
@@ -138,11 +139,15 @@ async def _whatsapp_numbers(db: Database, keyring: Keyring, report: RekeyReport,
         report.by_key["whatsapp-number-key"] += 1
         if dry_run:
             continue
-        async with db.transaction() as session:
-            if await rekey_by_number(session, key, keyring):
-                report.rewritten["contact"] += 1
-            else:
-                report.skipped += 1
+        try:
+            async with db.transaction() as session:
+                changed = await rekey_by_number(session, key, keyring)
+        except IntegrityError:  # a second contact made under the number meanwhile: left for staff to merge
+            changed = False
+        if changed:
+            report.rewritten["contact"] += 1
+        else:
+            report.skipped += 1
 
 
 def _files(root: Path) -> Iterator[Path]:
