@@ -2,7 +2,8 @@
 which beneficiary, and which staff-chat message stands for which beneficiary, so a reply in the staff
 chat finds its way back after a restart and whatever the user's privacy settings (never forward_from).
 Also each request's card (who claimed it, who recorded its last decision) and the desk's open questions
-to staff ("reply with the reason"). No message texts are stored here: only ids."""
+to staff ("reply with the reason"). No message texts are stored here: only ids; the names of the staff who
+claimed a card or recorded its decision are sealed at rest."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
+from storage.crypto import EncryptedText
 from storage.models import OPEN_STATUSES, SupportRequest, utc_column
 
 
@@ -76,12 +78,14 @@ class RequestCard(SQLModel, table=True):
     chat_id: int = Field(sa_column=_big())
     message_id: int = Field(sa_column=_big())
     claimed_by: int | None = Field(default=None, sa_column=_big(nullable=True))  # staff Telegram user id
-    claimed_by_name: str | None = Field(default=None, max_length=128)
+    claimed_by_name: str | None = Field(
+        default=None, sa_column=Column(EncryptedText, nullable=True)
+    )  # sealed
     claimed_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
     created_at: datetime = Field(sa_column=utc_column())
     # The last decision recorded from the desk: shown on the card while the request is still in that status.
     acted_status: str | None = Field(default=None, max_length=20)
-    acted_by_name: str | None = Field(default=None, max_length=128)
+    acted_by_name: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))  # sealed
     acted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
 
 

@@ -1,5 +1,6 @@
 """Submissions of the forms other than the support request (volunteering, suggestions and complaints, and any
-form added as a file): one generic table, its history, and per-prefix reference counters."""
+form added as a file): one generic table, its history, and per-prefix reference counters. The answers (names,
+IDs, phones, emails, free text), the outcome and the history's notes (staff replies) are sealed at rest."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import BigInteger, Column, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.types import JSON
 from sqlmodel import Field, SQLModel, select
 
+from storage.crypto import EncryptedJSON, EncryptedText
 from storage.models import utc_column
 
 
@@ -23,14 +24,15 @@ class FormSubmission(SQLModel, table=True):
     channel: str | None = Field(default=None, max_length=20)
     lang: str = Field(default="ar", max_length=5)
     status: str = Field(default="new", max_length=20, index=True)
-    data: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))  # sealed
     declaration_version: str | None = Field(default=None, max_length=40)
     data_sha256: str | None = Field(default=None, max_length=64)
     desk_chat: str | None = Field(default=None, max_length=40)  # where its card went
     desk_message_id: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))  # its card
-    acted_by_name: str | None = Field(default=None, max_length=128)  # who took the last staff step (the card)
+    # who took the last staff step (shown on the card; sealed like the request cards' staff names)
+    acted_by_name: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     acted_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
-    outcome: str | None = Field(default=None, max_length=2000)
+    outcome: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))  # sealed
     satisfied: bool | None = None
     submitted_at: datetime = Field(sa_column=utc_column(index=True))
     due_at: datetime | None = Field(default=None, sa_column=utc_column(nullable=True))
@@ -48,7 +50,7 @@ class FormSubmissionEvent(SQLModel, table=True):
     submission_id: int = Field(foreign_key="form_submission.id", index=True)
     action: str = Field(max_length=30)  # submitted | contacted | accepted | not_now | reply | closed | ...
     actor: str = Field(max_length=64)
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))  # sealed
     at: datetime = Field(sa_column=utc_column())
 
 

@@ -1,7 +1,8 @@
 """Tables. Personal data lives only in `contact`, `support_request.data` and `attachment`; the audit log
 holds ids and actions, never national IDs, phones, names or message texts. Columns that may hold personal
 data are sealed at rest (storage/crypto.py): request data, the conversation state (the draft), audit details,
-file names and status notes; the national ID is found through a blind index."""
+file names, status notes and unanswered questions; the national ID and a question's repeats are found through
+blind indexes. (The other modules' sealed columns are listed in storage/rekey.py.)"""
 
 from __future__ import annotations
 
@@ -162,12 +163,14 @@ class Escalation(SQLModel, table=True):
 
 
 class FaqGap(SQLModel, table=True):
-    """Questions the assistant could not answer, normalised and stripped of digits: no personal data."""
+    """Questions the assistant could not answer, normalised and stripped of digits. A beneficiary typed them
+    (a name or a circumstance may remain), so the text is sealed; repeats are counted by its blind index."""
 
     __tablename__ = "faq_gap"
 
     id: int | None = Field(default=None, primary_key=True)
-    key: str = Field(max_length=200, unique=True)
+    key: str = Field(sa_column=Column(EncryptedText, nullable=False))  # sealed: the normalised question
+    key_index: str | None = Field(default=None, max_length=64, unique=True)  # set by a mapper event
     lang: str = Field(max_length=5)
     count: int = 1
     last_at: datetime = Field(sa_column=utc_column())
@@ -198,3 +201,12 @@ def national_id_index(data: dict | None) -> str | None:
     """The blind index of a request's national ID (also for inserts that bypass the ORM's events)."""
     national_id = (data or {}).get("national_id")
     return active().blind_index(NATIONAL_ID_INDEX, str(national_id)) if national_id else None
+
+
+FAQ_GAP_INDEX = "faq_gap"
+
+
+@event.listens_for(FaqGap, "before_insert")
+@event.listens_for(FaqGap, "before_update")
+def _index_gap(_mapper, _connection, target: FaqGap) -> None:  # type: ignore[no-untyped-def]
+    target.key_index = active().blind_index(FAQ_GAP_INDEX, target.key) if target.key else None

@@ -3,8 +3,8 @@
 Rows are rewritten in small batches, each in its own short transaction, and each UPDATE names the stored value
 it read (``WHERE … AND CAST(col AS TEXT) = :old``): a row that the service changed meanwhile (a conversation
 moving on) is left as the service wrote it — already sealed with the current key — so nothing is lost and the
-service keeps running. Values written before encryption are sealed on the way. Files are rewritten in place
-(a new file renamed over the old one).
+service keeps running. Values written before encryption are sealed on the way, and WhatsApp people keyed by
+their phone number get a pseudonymous key. Files are rewritten in place (a new file renamed over the old one).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import JSON, Text, bindparam, cast, column, select, table, update
+from sqlalchemy.exc import IntegrityError
 
 from storage.crypto import Keyring, sealed_key_id
 from storage.db import Database
@@ -33,11 +34,27 @@ SEALED_COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("outbox_message", "id", "payload", "json"),
     ("wa_inbox", "id", "payload", "json"),
     ("wa_identity", "id", "wa_id", "text"),
+    ("staff_post", "id", "payload", "json"),
+    ("form_submission", "id", "data", "json"),
+    ("form_submission", "id", "outcome", "text"),
+    ("form_submission", "id", "acted_by_name", "text"),
+    ("form_submission_event", "id", "note", "text"),
+    ("request_card", "id", "claimed_by_name", "text"),
+    ("request_card", "id", "acted_by_name", "text"),
+    ("faq_gap", "id", "key", "text"),
+    ("rights_request", "id", "detail", "json"),
+    ("rights_request", "id", "answer", "text"),
 )
-# Blind indexes to recompute with the current key: table -> (index column, purpose, value from the plain value)
+# Blind indexes to recompute with the current key: (table, sealed column) -> (index column, purpose, value
+# from the plain value)
 BLIND_INDEXES = {
-    "support_request": ("national_id_index", "national_id", lambda plain: (plain or {}).get("national_id")),
-    "wa_identity": ("wa_id_index", "wa_id", lambda plain: plain),
+    ("support_request", "data"): (
+        "national_id_index",
+        "national_id",
+        lambda plain: (plain or {}).get("national_id"),
+    ),
+    ("wa_identity", "wa_id"): ("wa_id_index", "wa_id", lambda plain: plain),
+    ("faq_gap", "key"): ("key_index", "faq_gap", lambda plain: plain),
 }
 _BATCH = 200
 
@@ -94,8 +111,8 @@ async def reseal_database(db: Database, keyring: Keyring, *, dry_run: bool = Fal
                         new_value = cast(new_value, JSON)
                     values: dict = {col: new_value}
                     target = table(name, column(key), column(col))
-                    if name in BLIND_INDEXES:
-                        index_column, purpose, pick = BLIND_INDEXES[name]
+                    if (name, col) in BLIND_INDEXES:
+                        index_column, purpose, pick = BLIND_INDEXES[name, col]
                         target.append_column(column(index_column))
                         value = pick(plain) if isinstance(plain, dict | str) else None
                         values[index_column] = keyring.blind_index(purpose, str(value)) if value else None
@@ -109,7 +126,31 @@ async def reseal_database(db: Database, keyring: Keyring, *, dry_run: bool = Fal
                         report.rewritten[name] += 1
                     else:
                         report.skipped += 1
+    await _whatsapp_numbers(db, keyring, report, dry_run=dry_run)
     return report
+
+
+async def _whatsapp_numbers(db: Database, keyring: Keyring, report: RekeyReport, *, dry_run: bool) -> None:
+    """WhatsApp people first seen by their number before it was sealed are keyed by the number itself
+    (``wa_identity.key`` = ``contact.channel_user_id``): give each a pseudonym (storage/whatsapp.py
+    ``rekey_by_number``). A scan counts them as ``whatsapp-number-key``."""
+    from storage.whatsapp import keyed_by_number, rekey_by_number
+
+    async with db.transaction() as session:
+        keys = await keyed_by_number(session)
+    for key in keys:
+        report.by_key["whatsapp-number-key"] += 1
+        if dry_run:
+            continue
+        try:
+            async with db.transaction() as session:
+                changed = await rekey_by_number(session, key, keyring)
+        except IntegrityError:  # a second contact made under the number meanwhile: left for staff to merge
+            changed = False
+        if changed:
+            report.rewritten["contact"] += 1
+        else:
+            report.skipped += 1
 
 
 def _files(root: Path) -> Iterator[Path]:

@@ -6,11 +6,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import Text, and_, bindparam, cast, func, literal, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage.crypto import active
 from storage.models import (
+    FAQ_GAP_INDEX,
     OPEN_STATUSES,
     Attachment,
     AuditLog,
@@ -302,9 +304,24 @@ async def close_escalations(session: AsyncSession, contact_id: int, now: datetim
 
 
 async def record_gap(session: AsyncSession, key: str, lang: str, now: datetime) -> None:
-    stmt = _insert(session, FaqGap).values(key=key, lang=lang, count=1, last_at=now)
+    """Count an unanswered question. The text is sealed, so its row is found by the blind index under any key
+    of the ring (a rotation under way) or, for a row written before sealing, by the plain text; either way
+    the row is left sealed with the current key."""
+    keyring = active()
+    index = keyring.blind_index(FAQ_GAP_INDEX, key)
+    gaps = FaqGap.__table__  # type: ignore[attr-defined]
+    known = or_(
+        gaps.c.key_index.in_(keyring.blind_indexes(FAQ_GAP_INDEX, key)),
+        and_(gaps.c.key_index.is_(None), cast(gaps.c.key, Text) == literal(key, Text)),
+    )
+    counted = await session.execute(
+        update(gaps).where(known).values(count=gaps.c.count + 1, last_at=now, key=key, key_index=index)
+    )
+    if counted.rowcount:
+        return
+    stmt = _insert(session, gaps).values(key=key, key_index=index, lang=lang, count=1, last_at=now)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["key"], set_={"count": FaqGap.count + 1, "last_at": stmt.excluded.last_at}
+        index_elements=["key_index"], set_={"count": gaps.c.count + 1, "last_at": stmt.excluded.last_at}
     )
     await session.execute(stmt)
 

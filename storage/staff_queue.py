@@ -8,7 +8,7 @@ decisions, then alerts and escalations, then chatter), on PostgreSQL with ``FOR 
 claim is a lease: a worker that dies leaves its row ``sending`` and the row is claimed again when the lease
 runs out. A beneficiary's messages that arrive while an earlier one is still waiting are merged into that
 row (one post instead of several). Payloads hold ids, texts of relayed messages and file refs; they are
-deleted after they are posted (``prune``)."""
+sealed at rest (storage/crypto.py) and emptied once posted (``mark_sent``)."""
 
 from __future__ import annotations
 
@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, and_, delete, func, or_, select, update
+from sqlalchemy import BigInteger, Column, Index, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import Field, SQLModel
 
 from storage.claiming import claim_rows
+from storage.crypto import EncryptedJSON
 from storage.db import Database
 from storage.models import utc_column
 
@@ -80,7 +81,7 @@ class StaffPost(SQLModel, table=True):
     priority: int = Field(default=Priority.NOTICE)
     contact_id: int | None = Field(default=None, foreign_key="contact.id", index=True)
     request_id: int | None = Field(default=None)
-    payload: dict = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    payload: dict = Field(default_factory=dict, sa_column=Column(EncryptedJSON, nullable=False))  # sealed
     merged: int = 1  # how many notices this row stands for (a beneficiary's messages merged into one post)
     state: str = Field(default=PostState.PENDING, max_length=10)
     due_at: datetime = Field(sa_column=utc_column())

@@ -8,7 +8,8 @@
   changed), so a person whose ``wa_id`` disappears keeps their contact, conversation and requests.
   ``last_inbound_at`` opens the 24-hour customer-service window. The phone number is sealed at rest and
   found through its blind index (``wa_id_index``); a person first seen by phone alone gets a pseudonymous
-  ``key`` (``p:`` + the number's blind index), never the number itself. The inbox's ``person`` is a blind
+  ``key`` (``p:`` + the number's blind index), never the number itself; people keyed by their number by an
+  older version are given one by ``keys reseal`` (``rekey_by_number``). The inbox's ``person`` is a blind
   index too (it only groups one person's rows).
 - ``wa_sent``: each accepted message id (``wamid``) with its outbox row, so a later status webhook
   (delivered, read, failed with 131047…) reaches the row.
@@ -16,7 +17,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, event, select, update
@@ -69,6 +70,7 @@ class WaSent(SQLModel, table=True):
 
 
 WA_ID_INDEX = "wa_id"
+LEGACY_KEY = "wa_legacy_key"  # the pseudonym of a person an older version keyed by their number
 
 
 @event.listens_for(WaIdentity, "before_insert")
@@ -194,3 +196,58 @@ async def record_sent(
 
 async def sent_by_wamid(session: AsyncSession, wamid: str) -> WaSent | None:
     return (await session.execute(select(WaSent).where(WaSent.wamid == wamid))).scalar_one_or_none()
+
+
+# ---- people an older version keyed by their phone number ------------------------------------------------
+
+
+def _is_number(key: str) -> bool:
+    return key.lstrip("+").isdigit()
+
+
+async def keyed_by_number(session: AsyncSession) -> list[str]:
+    """Keys (``wa_identity.key`` / ``contact.channel_user_id``) that are a phone number in clear: written
+    before numbers were sealed (a person first seen by number alone). BSUIDs and pseudonyms are left out."""
+    from storage.models import Contact
+
+    found: set[str] = set()
+    identities = select(WaIdentity.key, WaIdentity.user_id).where(~WaIdentity.key.startswith("p:"))  # type: ignore[attr-defined]
+    for key, user_id in await session.execute(identities):
+        if key != user_id and _is_number(key):
+            found.add(key)
+    contacts = select(Contact.channel_user_id).where(
+        Contact.channel == "whatsapp",
+        ~Contact.channel_user_id.startswith("p:"),  # type: ignore[attr-defined]
+    )
+    found.update(key for (key,) in await session.execute(contacts) if _is_number(key))
+    return sorted(found)
+
+
+async def rekey_by_number(
+    session: AsyncSession, number: str, keyring: Any, now: datetime | None = None
+) -> bool:
+    """Give the person keyed by ``number`` a pseudonymous key, in their identity and their contact at once
+    (under the contact's lock, so a message being handled for them finishes first). Their number stays
+    known, sealed, to address them. Returns whether anything changed."""
+    from storage.models import Contact
+    from storage.repo import lock_contact
+
+    new = f"p:{keyring.blind_index(LEGACY_KEY, number)}"
+    await lock_contact(session, "whatsapp", number)
+    identity = await identity_of(session, key=number)
+    contacts = Contact.__table__  # type: ignore[attr-defined]
+    moved = await session.execute(
+        update(contacts)
+        .where(contacts.c.channel == "whatsapp", contacts.c.channel_user_id == number)
+        .values(channel_user_id=new)
+    )
+    if identity is None and moved.rowcount == 0:
+        return False
+    if identity is None:  # a contact without an identity row: its number was only in the key
+        taken = (await session.execute(_by_wa_id(number))).scalar_one_or_none()
+        identity = WaIdentity(key=new, wa_id=None if taken else number, updated_at=now or datetime.now(UTC))
+    else:
+        identity.key = new
+    session.add(identity)
+    await session.flush()
+    return True

@@ -1,5 +1,6 @@
-"""Encryption at rest: whoever copies the data folder (or a pg_dump) finds no national ID, phone or name;
-look-ups by national ID still work; the key rotates while the data stays readable; a restart reads it all."""
+"""Encryption at rest: whoever copies the data folder (or a pg_dump) finds no national ID, phone, name, email
+or free text (requests, drafts, forms, the staff queue, cards, unanswered questions, WhatsApp people); look-ups
+by national ID still work; the key rotates while the data stays readable; a restart reads it all."""
 
 from __future__ import annotations
 
@@ -53,6 +54,25 @@ async def _submit_with_a_real_file(app) -> None:  # type: ignore[no-untyped-def]
     assert (await half_way.state()).draft["national_id"] == DRAFT_ID
 
 
+def _pg_dump(database_url: str) -> bytes:
+    url = make_url(database_url)
+    return subprocess.run(
+        [
+            "pg_dump",
+            "-h",
+            url.host or "127.0.0.1",
+            "-p",
+            str(url.port or 5432),
+            "-U",
+            url.username or "postgres",
+        ]
+        + [url.database or ""],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
+    ).stdout
+
+
 def _found(blob: bytes) -> list[bytes]:
     return [secret for secret in SECRETS if secret in blob]
 
@@ -104,22 +124,7 @@ async def test_a_pg_dump_holds_no_id_phone_or_name(database_url, tmp_path, clock
             assert request.data["full_name"] == NAME
     finally:
         await app.close()
-    url = make_url(database_url)
-    dump = subprocess.run(
-        [
-            "pg_dump",
-            "-h",
-            url.host or "127.0.0.1",
-            "-p",
-            str(url.port or 5432),
-            "-U",
-            url.username or "postgres",
-        ]
-        + [url.database or ""],
-        capture_output=True,
-        check=True,
-        env={**os.environ, "PGCONNECT_TIMEOUT": "10"},
-    ).stdout
+    dump = _pg_dump(database_url)
     assert b"support_request" in dump and len(dump) > 10_000
     assert _found(dump) == []
 
@@ -218,6 +223,220 @@ async def test_rows_written_before_encryption_stay_readable_and_reseal_seals_the
     async with app.db.transaction() as session:
         (found,) = await find_requests(session, "2000000006")
     assert found.data == plain
+
+
+# ---- the newer tables: forms, the staff queue, cards, unanswered questions, WhatsApp people ----------------
+
+VOLUNTEER_NAME = "نورة سعد القحطاني"
+VOLUNTEER_ID = "1098765405"
+VOLUNTEER_PHONE = "551237788"  # typed as ٠٥٥١٢٣٧٧٨٨
+VOLUNTEER_EMAIL = "noura.qahtani@example.com"
+FEEDBACK_TEXT = "ابني يعاني من الربو ولا نستطيع شراء الدواء منذ شهرين"
+STAFF_REPLY = "حجزنا لابنك موعدا في مستشفى الملك فهد يوم الأحد"
+RELAY_TEXT = "زوجي موقوف منذ أسبوعين ونحتاج مساعدة عاجلة في الإيجار"
+QUESTION = "هل تساعدون عائلة سلطان الدوسري في رسوم المدرسة؟"
+STAFF_NAME = "سارة الغامدي"
+WA_NUMBER = "966559871234"
+NEWER = [
+    VOLUNTEER_NAME,
+    VOLUNTEER_ID,
+    VOLUNTEER_PHONE,
+    VOLUNTEER_EMAIL,
+    FEEDBACK_TEXT,
+    STAFF_REPLY,
+    RELAY_TEXT,
+    "سلطان",  # the name in the unanswered question, as typed
+    "الدوسري",
+    STAFF_NAME,
+    WA_NUMBER[3:],
+]
+
+
+def _found_newer(blob: bytes) -> list[str]:
+    from flows.faq.normalize import gap_key
+
+    return [value for value in (*NEWER, gap_key(QUESTION)) if value.encode() in blob]
+
+
+async def _fill_the_newer_tables(app) -> None:  # type: ignore[no-untyped-def]
+    """A volunteer registers, a named complaint is answered by staff, a person asks for staff and their
+    message waits in the staff queue, an unanswered question names a family, a staff member claims a card,
+    and a person writes on WhatsApp from a number Meta gives without a BSUID."""
+    from flows.form_desk import FormDesk
+    from handlers.desk import StaffDesk
+    from storage import desk as desk_repo
+    from storage import repo, staff_queue
+    from storage.forms import FormSubmission, FormSubmissionEvent
+    from storage.models import Contact
+    from tests.test_forms import _feedback, _volunteer_start
+    from tests.whatsapp_kit import text_payload, wa_kit
+
+    volunteer = Chat(app, user="vol")
+    await _volunteer_start(volunteer)
+    for typed in (VOLUNTEER_NAME, "١٠٩٨٧٦٥٤٠٥", "15/03/1420"):
+        await volunteer.send(typed)
+    await volunteer.press("أنثى")
+    for typed in ("الرياض", "٠٥٥١٢٣٧٧٨٨", VOLUNTEER_EMAIL):
+        await volunteer.send(typed)
+    for label in ("بكالوريوس", "c.children", "m.done", "c.weekends", "m.done", "نعم"):
+        await volunteer.press(label)
+    await volunteer.send("١٢٠")
+    await volunteer.press("summary.send")
+    await volunteer.press("declaration.confirm")
+    assert "V-2026-00001" in volunteer.text
+
+    await _feedback(Chat(app, user="fb"), "complaint", "delay", FEEDBACK_TEXT, "no")
+    await FormDesk(app.db, app.clock).reply("F-2026-00001", "staff:7", STAFF_REPLY)
+
+    desk = StaffDesk(app.service, app.form, -1001234567890)  # queues in the turn's transaction; not started
+    app.service.recorders.append(desk.record)
+    held = Chat(app, user="held")
+    await held.send(option="menu.human")
+    await held.send(RELAY_TEXT)
+    assert held.keys == ["handoff.relayed"]
+    assert (await staff_queue.count_by_state(app.db, desk.chat_id)).get("pending", 0) >= 1
+
+    asking = Chat(app, user="asking")
+    await asking.send("/start")
+    await asking.send(QUESTION)
+
+    async with app.db.transaction() as session:
+        request = (await session.execute(select(SupportRequest))).scalars().first()
+        await desk_repo.save_card(session, request.id, desk.chat_id, 77, app.clock.now())
+        await desk_repo.claim(session, request.id, 9001, STAFF_NAME, app.clock.now())
+        await desk_repo.record_action(session, request.id, "approved", STAFF_NAME, app.clock.now())
+
+    async with wa_kit(app) as kit:
+        replies = await kit.post(text_payload("السلام عليكم", wa_id=WA_NUMBER, user_id=None))  # type: ignore[arg-type]
+        assert replies and replies[0].get("to") == "+" + WA_NUMBER
+
+    # Everything reads back in clear through the application.
+    async with app.db.transaction() as session:
+        forms = {row.form: row for row in (await session.execute(select(FormSubmission))).scalars()}
+        notes = [e.note for e in (await session.execute(select(FormSubmissionEvent))).scalars()]
+        posts = (await session.execute(select(staff_queue.StaffPost))).scalars().all()
+        gaps = await repo.top_gaps(session)
+        card = await desk_repo.card_of(session, request.id)
+        whatsapp = (await session.execute(select(Contact).where(Contact.channel == "whatsapp"))).scalar_one()
+    assert (
+        forms["volunteer"].data["email"] == VOLUNTEER_EMAIL
+        and forms["volunteer"].data["national_id"] == VOLUNTEER_ID
+    )
+    assert forms["feedback"].data["text"] == FEEDBACK_TEXT and STAFF_REPLY in notes
+    assert any(RELAY_TEXT in post.payload.get("texts", []) for post in posts)
+    assert [gap.key for gap in gaps if "الدوسري" in gap.key or "الدوسرى" in gap.key]
+    assert card is not None and card.claimed_by_name == STAFF_NAME == card.acted_by_name
+    assert whatsapp.channel_user_id.startswith("p:") and WA_NUMBER not in whatsapp.channel_user_id
+
+
+async def test_the_newer_tables_hold_no_id_phone_name_email_or_free_text_on_sqlite(
+    sqlite_url, tmp_path, clock, shared_faq
+):
+    app = await build_app(make_settings(sqlite_url, tmp_path), clock=clock, faq=shared_faq)
+    try:
+        await _submit_with_a_real_file(app)
+        await _fill_the_newer_tables(app)
+        database = Path(make_url(sqlite_url).database)
+        wal = database.with_name(database.name + "-wal")
+        assert wal.exists() and wal.stat().st_size > 0
+        assert _found_newer(database.read_bytes()) == []
+        assert _found_newer(wal.read_bytes()) == []
+        assert _found_newer(_folder_bytes(app.settings.files_dir)) == []
+        assert _found(database.read_bytes() + wal.read_bytes()) == []
+    finally:
+        await app.close()
+
+
+async def test_the_newer_tables_hold_none_of_it_in_a_pg_dump(database_url, tmp_path, clock, shared_faq):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the pg_dump test is the PostgreSQL half")
+    app = await build_app(make_settings(database_url, tmp_path), clock=clock, faq=shared_faq, migrate=False)
+    try:
+        await _submit_with_a_real_file(app)
+        await _fill_the_newer_tables(app)
+    finally:
+        await app.close()
+    dump = _pg_dump(database_url)
+    assert b"form_submission" in dump and b"staff_post" in dump
+    assert _found_newer(dump) == []
+
+
+async def test_reseal_seals_rows_of_the_newer_tables_written_before_and_re_keys_a_number_keyed_person(
+    app, monkeypatch
+):
+    """Rows as an older version wrote them: a form's answers and a queued relay in clear, a question's text as
+    its key, a WhatsApp person keyed by their number (identity and contact). They stay readable; after
+    `keys reseal` they are sealed, and the person writing again from that number is the same contact."""
+    from storage import repo
+    from storage import whatsapp as wa_repo
+    from storage.forms import FormSubmission
+    from storage.models import Contact, Conversation
+    from storage.staff_queue import StaffPost
+
+    now = app.clock.now()
+    database = Path(make_url(app.settings.database_url).database)
+    with sqlite3.connect(database) as db:
+        contact_id = db.execute(
+            "INSERT INTO contact (channel, channel_user_id, language, unreachable, created_at) "
+            "VALUES ('whatsapp', ?, 'ar', 0, '2026-01-01 00:00:00.000000')",
+            (WA_NUMBER,),
+        ).lastrowid
+        db.execute(
+            "INSERT INTO conversation (contact_id, state, updated_at) VALUES (?, ?, '2026-01-01 00:00:00.000000')",
+            (contact_id, json.dumps({"lang": "ar", "mode": "menu", "draft": {"city": "أبها"}})),
+        )
+        db.execute(
+            "INSERT INTO wa_identity (key, wa_id, updated_at) VALUES (?, ?, '2026-01-01 00:00:00.000000')",
+            (WA_NUMBER, WA_NUMBER),
+        )
+        db.execute(
+            "INSERT INTO form_submission (form, reference, lang, status, data, submitted_at, updated_at) "
+            "VALUES ('volunteer', 'V-2026-00009', 'ar', 'new', ?, '2026-01-01 00:00:00', '2026-01-01 00:00:00')",
+            (json.dumps({"full_name": VOLUNTEER_NAME, "email": VOLUNTEER_EMAIL}, ensure_ascii=False),),
+        )
+        db.execute(
+            "INSERT INTO staff_post (chat_id, kind, priority, contact_id, payload, merged, state, due_at, "
+            "attempts, created_at) VALUES (-100, 'relay', 2, ?, ?, 1, 'pending', '2026-01-01 00:00:00', 0, "
+            "'2026-01-01 00:00:00')",
+            (contact_id, json.dumps({"texts": [RELAY_TEXT], "attachments": []}, ensure_ascii=False)),
+        )
+        db.execute(
+            "INSERT INTO faq_gap (key, lang, count, last_at) VALUES (?, 'ar', 3, '2026-01-01 00:00:00')",
+            ("هل تساعدون عائلة سلطان",),
+        )
+    async with app.db.transaction() as session:  # readable as they are
+        (form,) = (await session.execute(select(FormSubmission))).scalars().all()
+        assert form.data["email"] == VOLUNTEER_EMAIL
+        (post,) = (await session.execute(select(StaffPost))).scalars().all()
+        assert post.payload["texts"] == [RELAY_TEXT]
+        await repo.record_gap(session, "هل تساعدون عائلة سلطان", "ar", now)  # counted on the old row
+    async with app.db.transaction() as session:
+        (gap,) = await repo.top_gaps(session)
+        assert (gap.key, gap.count) == ("هل تساعدون عائلة سلطان", 4)
+
+    monkeypatch.setenv("BOT_DATABASE_URL", app.settings.database_url)
+    monkeypatch.setenv("BOT_DATA_DIR", str(app.settings.data_dir))
+    assert await asyncio.to_thread(main, ["keys", "reseal"]) == 0
+
+    with sqlite3.connect(database) as db:
+        stored = [
+            *db.execute("SELECT data FROM form_submission"),
+            *db.execute("SELECT payload FROM staff_post"),
+            *db.execute("SELECT key FROM faq_gap"),
+            *db.execute("SELECT channel_user_id FROM contact WHERE channel = 'whatsapp'"),
+            *db.execute("SELECT key, wa_id FROM wa_identity"),
+        ]
+    flat = " ".join(str(value) for row in stored for value in row)
+    assert _found_newer(flat.encode()) == [] and "سلطان" not in flat, flat
+    async with app.db.transaction() as session:
+        identity = await wa_repo.resolve_identity(session, None, WA_NUMBER, now, inbound_at=now)
+        contact = await repo.find_contact(session, "whatsapp", identity.key)
+        state = await session.get(Conversation, contact.id)
+        (form,) = (await session.execute(select(FormSubmission))).scalars().all()
+        everyone = (await session.execute(select(Contact))).scalars().all()
+    assert contact.id == contact_id and state.state["draft"] == {"city": "أبها"}
+    assert identity.wa_id == WA_NUMBER and len(everyone) == 1
+    assert form.data["full_name"] == VOLUNTEER_NAME
 
 
 def test_workers_starting_together_share_one_key_file(tmp_path):

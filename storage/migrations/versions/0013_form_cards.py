@@ -6,7 +6,6 @@ Revises: 0012_rights
 """
 
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
 import storage.models
@@ -21,7 +20,7 @@ def upgrade() -> None:
     op.add_column("form_submission", sa.Column("desk_message_id", sa.BigInteger(), nullable=True))
     op.add_column(
         "form_submission",
-        sa.Column("acted_by_name", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True),
+        sa.Column("acted_by_name", sa.Text(), nullable=True),  # sealed (storage.crypto.EncryptedText)
     )
     op.add_column("form_submission", sa.Column("acted_at", storage.models.UTCDateTime(), nullable=True))
 
