@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Target:
     name: str
-    path: str
+    paths: tuple[str, ...]  # the files of the module (a module split by responsibility has several)
     tests: tuple[str, ...]
     scopes: tuple[str, ...] = ()  # only these functions/classes (dotted "Class.method" or "name"); () = all
     deselect: str = ""  # a pytest -k expression of slow tests to leave out (covered by narrower ones)
@@ -58,26 +58,31 @@ DESK_SCOPES = (  # the desk's access and signature code (handlers/desk/access.py
 TARGETS = (
     Target(
         "validators",
-        "flows/validators.py",
+        ("flows/validators.py",),
         ("tests/test_validators.py", "tests/test_boundaries.py", "tests/test_form_definition.py"),
     ),
-    Target("lifecycle", "flows/lifecycle.py", ("tests/test_lifecycle.py",)),
+    Target("lifecycle", ("flows/lifecycle.py",), ("tests/test_lifecycle.py",)),
     Target(
         "decisions",
-        "flows/decisions.py",
+        ("flows/decisions.py",),
         ("tests/test_decision_edges.py", "tests/test_decisions.py", "tests/test_survey.py"),
     ),
-    Target("survey", "flows/survey.py", ("tests/test_survey_edges.py", "tests/test_survey.py")),
+    Target("survey", ("flows/survey.py",), ("tests/test_survey_edges.py", "tests/test_survey.py")),
     Target(
         "outbox",
-        "storage/outbox.py",
+        (  # storage/outbox.py only re-exports these
+            "storage/outbox_rows.py",
+            "storage/outbox_claims.py",
+            "storage/outbox_worker.py",
+            "storage/claiming.py",
+        ),
         ("tests/test_outbox_edges.py", "tests/test_outbox.py"),
         # Worker processes sending 300 and 1000 rows: their paths are covered in-process by test_outbox_edges.
         deselect="not killed_worker_process and not two_worker_processes",
     ),
     Target(
         "desk",
-        "handlers/desk/access.py",
+        ("handlers/desk/access.py",),
         (
             "tests/test_desk_access.py",
             "tests/test_staff_desk.py::test_a_non_member_is_refused_and_audited_but_a_configured_admin_is_not",
@@ -123,6 +128,10 @@ class Mutant:
     index: int
     line: int
     change: str
+    path: str = ""  # set when the module's files are put together
+
+    def where(self) -> str:
+        return f"{self.path}:{self.line}  {self.change}"
 
 
 def _is_log_call(node: ast.AST) -> bool:
@@ -353,6 +362,18 @@ def _pytest(
     return f"error {result.returncode}", elapsed  # collection errors etc.: the mutant broke the import
 
 
+def target_mutants(target: Target, root: Path, match: str | None = None) -> list[Mutant]:
+    """Every mutant of the module's files, in file order; ``match`` keeps those whose place contains it."""
+    found = []
+    for name in target.paths:
+        source = (root / name).read_text(encoding="utf-8")
+        for mutant in mutants_of(source, target.scopes):
+            placed = Mutant(mutant.index, mutant.line, mutant.change, name)
+            if not match or match in placed.where():
+                found.append(placed)
+    return found
+
+
 def run_target(
     target: Target,
     tree: Path,
@@ -366,18 +387,13 @@ def run_target(
     tests = [t for t in target.tests if (tree / t.split("::")[0]).exists()]
     if not pg:
         env = {k: v for k, v in env.items() if k not in ("BOT_TEST_DATABASE_URL", "BOT_REQUIRE_POSTGRES")}
-    path = tree / target.path
-    original = path.read_text(encoding="utf-8")
+    originals = {name: (tree / name).read_text(encoding="utf-8") for name in target.paths}
     baseline, seconds = _pytest(tree, tests, 900, env, target.deselect)
     if baseline != "survived":
         raise SystemExit(f"{target.name}: the tests fail on the unmutated code ({baseline}); fix that first")
     timeout = max(30.0, seconds * 3 + 10)
-    found = [
-        m
-        for m in mutants_of(original, target.scopes)
-        if not match or match in f"{target.path}:{m.line}  {m.change}"
-    ]
-    chosen = found if limit is None else found[offset :: max(1, len(found) // limit)][:limit]
+    found = target_mutants(target, tree, match)
+    chosen = found[offset:] if limit is None else found[offset :: max(1, len(found) // limit)][:limit]
     survivors: list[Mutant] = []
     killed = 0
     print(
@@ -385,20 +401,23 @@ def run_target(
     )
     try:
         for mutant in chosen:
-            source, applied = mutated_source(original, target.scopes, mutant.index)
+            path = tree / mutant.path
+            source, applied = mutated_source(originals[mutant.path], target.scopes, mutant.index)
+            applied = Mutant(applied.index, applied.line, applied.change, mutant.path)
             path.write_text(source, encoding="utf-8")
-            outcome, elapsed = _pytest(tree, tests, timeout, env, target.deselect)
+            try:
+                outcome, elapsed = _pytest(tree, tests, timeout, env, target.deselect)
+            finally:
+                path.write_text(originals[mutant.path], encoding="utf-8")
             if outcome == "survived":
                 survivors.append(applied)
             else:
                 killed += 1
             if verbose or outcome == "survived":  # survivors as they are found
-                print(
-                    f"  {target.path}:{applied.line} {outcome:9} {elapsed:5.1f}s  {applied.change}",
-                    flush=True,
-                )
+                print(f"  {outcome:9} {elapsed:5.1f}s  {applied.where()}", flush=True)
     finally:
-        path.write_text(original, encoding="utf-8")
+        for name, original in originals.items():
+            (tree / name).write_text(original, encoding="utf-8")
     return len(chosen), killed, survivors
 
 
@@ -409,7 +428,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg", action="store_true", help="run the PostgreSQL tests too (BOT_TEST_DATABASE_URL)"
     )
-    parser.add_argument("--offset", type=int, default=0, help="with --limit: start the even spread here")
+    parser.add_argument(
+        "--offset", type=int, default=0, help="skip this many mutants (with --limit: start the spread here)"
+    )
     parser.add_argument("--match", help="only the mutants whose 'path:line  change' contains this text")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
@@ -419,10 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--pg needs BOT_TEST_DATABASE_URL")
     if args.list:
         for target in targets:
-            for mutant in mutants_of((ROOT / target.path).read_text(encoding="utf-8"), target.scopes):
-                if args.match and args.match not in f"{target.path}:{mutant.line}  {mutant.change}":
-                    continue
-                print(f"{target.path}:{mutant.line}  {mutant.change}")
+            for mutant in target_mutants(target, ROOT, args.match):
+                print(mutant.where())
         return 0
 
     # No guides: none of the mutated modules asks them anything, and loading them costs seconds per run.
@@ -451,9 +470,9 @@ def main(argv: list[str] | None = None) -> int:
         total, caught = total + count, caught + killed
         print(f"{target.name:12} {count:8} {killed:7} {100 * killed / max(1, count):6.1f}%")
     print(f"{'all':12} {total:8} {caught:7} {100 * caught / max(1, total):6.1f}%")
-    for target, _, _, survivors in results:
+    for _target, _, _, survivors in results:
         for mutant in survivors:
-            print(f"SURVIVED {target.path}:{mutant.line}  {mutant.change}")
+            print(f"SURVIVED {mutant.where()}")
     return 0
 
 

@@ -132,9 +132,9 @@ async def _write(db: Database, name: str, build: Callable[[str], Any], values: d
 
 async def mark_sent(
     db: Database, row: OutboxMessage, lease: datetime, now: datetime, parts: int, ref: str | None = None
-) -> bool:
+) -> None:
     """The platform accepted the row: ``sent``, one more attempt, the platform's id of the last message."""
-    return await _write(
+    await _write(
         db,
         "outbox.sent",
         _mark_sent_statement,
@@ -158,9 +158,9 @@ async def reschedule(
     error: str | None,
     parts: int | None = None,
     attempts: int | None = None,
-) -> bool:
+) -> None:
     """Hand the row back ``pending`` until ``due`` (a retry, or a row not tried at all)."""
-    return await _write(
+    await _write(
         db,
         "outbox.reschedule",
         _reschedule_statement,
