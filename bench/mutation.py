@@ -76,7 +76,7 @@ TARGETS = (
             "storage/outbox_worker.py",
             "storage/claiming.py",
         ),
-        ("tests/test_outbox_edges.py", "tests/test_outbox.py"),
+        ("tests/test_outbox_notices.py", "tests/test_outbox_edges.py", "tests/test_outbox.py"),
         # Worker processes sending 300 and 1000 rows: their paths are covered in-process by test_outbox_edges.
         deselect="not killed_worker_process and not two_worker_processes",
     ),
@@ -341,25 +341,101 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
     return {name for name in names if name in skip or name.endswith(".pyc")}
 
 
+PROJECT_PACKAGES = frozenset(
+    {"bot", "bench", "content", "flows", "handlers", "locales", "storage", "tests", "conftest"}
+)
+
+
+class _Forker:
+    """Runs pytest in a forked child of a process that has already imported the third-party libraries the
+    tests need (SQLAlchemy, alembic, telegram, numpy…): on a busy machine importing them costs most of a run.
+    Nothing of the project is imported before the fork, so every child imports the mutated code afresh."""
+
+    def __init__(self, tree: Path, tests: list[str], env: dict[str, str]) -> None:
+        modules = [t.split("::")[0].removesuffix(".py").replace("/", ".") for t in tests]
+        code = (
+            "import importlib, sys\n"
+            f"for name in ['tests.conftest', *{modules!r}]: importlib.import_module(name)\n"
+            f"print('\\n'.join(m for m in sorted(sys.modules) if m.split('.')[0] not in {set(PROJECT_PACKAGES)!r}))"
+        )
+        listed = subprocess.run(
+            [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+        os.environ.update(env)  # some libraries read their settings when imported
+        for name in listed:
+            if name.startswith("_"):
+                continue  # C accelerators (``_asyncio``) imported ahead of their package break asyncio in the child
+            try:
+                __import__(name)
+            except Exception:  # noqa: BLE001, S112 - a module that cannot be imported here is imported by the child
+                continue
+
+    @staticmethod
+    def run(tree: Path, args: list[str], env: dict[str, str], timeout: float) -> int | None:
+        """pytest's exit code, or None after ``timeout`` seconds (the child is killed)."""
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 3
+            try:
+                os.chdir(tree)
+                sys.path.insert(0, str(tree))
+                sys.dont_write_bytecode = True
+                show = os.environ.get("MUTATION_SHOW_TESTS")
+                os.environ.clear()
+                os.environ.update(env)
+                if not show:
+                    null = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, 1)
+                    os.dup2(null, 2)
+                import pytest
+
+                code = int(pytest.main(args))
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        return None
+
+
+_FORKER: _Forker | None = None
+
+
 def _pytest(
     tree: Path, tests: list[str], timeout: float, env: dict[str, str], deselect: str = ""
 ) -> tuple[str, float]:
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
+    args = ["-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
     if deselect:
-        command += ["-k", deselect]
+        args += ["-k", deselect]
     started = time.monotonic()
-    try:
-        result = subprocess.run(
-            command, cwd=tree, env=env, timeout=timeout, capture_output=True, text=True, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - started
+    if _FORKER is not None:
+        returncode = _FORKER.run(tree, args, env, timeout)
+        if returncode is None:
+            return "timeout", time.monotonic() - started
+    else:
+        try:
+            returncode = subprocess.run(
+                [sys.executable, "-m", "pytest", *args],
+                cwd=tree,
+                env=env,
+                timeout=timeout,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).returncode
+        except subprocess.TimeoutExpired:
+            return "timeout", time.monotonic() - started
     elapsed = time.monotonic() - started
-    if result.returncode == 0:
+    if returncode == 0:
         return "survived", elapsed
-    if result.returncode == 1:
+    if returncode == 1:
         return "killed", elapsed
-    return f"error {result.returncode}", elapsed  # collection errors etc.: the mutant broke the import
+    return f"error {returncode}", elapsed  # collection errors etc.: the mutant broke the import
 
 
 def target_mutants(target: Target, root: Path, match: str | None = None) -> list[Mutant]:
@@ -383,11 +459,14 @@ def run_target(
     verbose: bool,
     match: str | None = None,
     offset: int = 0,
+    fork: bool = True,
 ) -> tuple[int, int, list[Mutant]]:
     tests = [t for t in target.tests if (tree / t.split("::")[0]).exists()]
     if not pg:
         env = {k: v for k, v in env.items() if k not in ("BOT_TEST_DATABASE_URL", "BOT_REQUIRE_POSTGRES")}
     originals = {name: (tree / name).read_text(encoding="utf-8") for name in target.paths}
+    if fork and _FORKER is None:
+        globals()["_FORKER"] = _Forker(tree, tests, env)
     baseline, seconds = _pytest(tree, tests, 900, env, target.deselect)
     if baseline != "survived":
         raise SystemExit(f"{target.name}: the tests fail on the unmutated code ({baseline}); fix that first")
@@ -433,6 +512,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--match", help="only the mutants whose 'path:line  change' contains this text")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument(
+        "--no-fork", action="store_true", help="start a new interpreter per run (slower; no fork server)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
     args = parser.parse_args(argv)
     targets = [t for t in TARGETS if not args.module or t.name in args.module]
@@ -458,7 +540,15 @@ def main(argv: list[str] | None = None) -> int:
                 (
                     target,
                     *run_target(
-                        target, tree, env, args.limit, args.pg, args.verbose, args.match, args.offset
+                        target,
+                        tree,
+                        env,
+                        args.limit,
+                        args.pg,
+                        args.verbose,
+                        args.match,
+                        args.offset,
+                        not args.no_fork,
                     ),
                 )
             )

@@ -151,7 +151,10 @@ def shared_faq(faq_cache: Path, tmp_path_factory: pytest.TempPathFactory):  # ty
 
 
 @pytest.fixture
-async def app(sqlite_url: str, tmp_path: Path, clock: FakeClock, shared_faq) -> AsyncIterator[App]:  # type: ignore[no-untyped-def]
+async def app(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, shared_faq, migrated_sqlite: Path
+) -> AsyncIterator[App]:  # type: ignore[no-untyped-def]
+    shutil.copyfile(migrated_sqlite, tmp_path / "mustafid.db")  # sqlite_url's file, already at the head
     built = await build_app(make_settings(sqlite_url, tmp_path), clock=clock, faq=shared_faq)
     yield built
     await built.close()
