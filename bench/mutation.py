@@ -76,7 +76,12 @@ TARGETS = (
             "storage/outbox_worker.py",
             "storage/claiming.py",
         ),
-        ("tests/test_outbox_notices.py", "tests/test_outbox_edges.py", "tests/test_outbox.py"),
+        (
+            "tests/test_outbox_notices.py",
+            "tests/test_outbox_hooks.py",
+            "tests/test_outbox_edges.py",
+            "tests/test_outbox.py",
+        ),
         # Worker processes sending 300 and 1000 rows: their paths are covered in-process by test_outbox_edges.
         deselect="not killed_worker_process and not two_worker_processes",
     ),
