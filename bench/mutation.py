@@ -398,14 +398,18 @@ class _Forker:
             finally:
                 os._exit(code)
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return os.waitstatus_to_exitcode(status)
-            time.sleep(0.05)
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        return None
+        try:
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    pid = 0
+                    return os.waitstatus_to_exitcode(status)
+                time.sleep(0.05)
+            return None
+        finally:
+            if pid:  # timed out, or this run was stopped: the child goes too
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
 
 
 _FORKER: _Forker | None = None
