@@ -12,6 +12,7 @@ The working tree is never touched.
     python bench/mutation.py                       # every module
     python bench/mutation.py --module outbox --limit 30
     python bench/mutation.py --pg                   # also the PostgreSQL-only tests (BOT_TEST_DATABASE_URL)
+    python bench/mutation.py --module outbox --pg --match storage/claiming.py --tests tests/test_outbox_edges.py
 
 Prints the score per module and every surviving mutant (file:line, the change).
 Calls to ``log.*`` are not mutated: what is logged is not behaviour a test should pin.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import dataclasses
 import os
 import shutil
 import signal
@@ -522,11 +524,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--match", help="only the mutants whose 'path:line  change' contains this text")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
     parser.add_argument(
+        "--tests",
+        nargs="+",
+        help="run these tests instead of the module's (e.g. only the PostgreSQL ones, with --pg --match)",
+    )
+    parser.add_argument(
         "--no-fork", action="store_true", help="start a new interpreter per run (slower; no fork server)"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
     args = parser.parse_args(argv)
     targets = [t for t in TARGETS if not args.module or t.name in args.module]
+    if args.tests:
+        targets = [dataclasses.replace(t, tests=tuple(args.tests), deselect="") for t in targets]
     if args.pg and not os.environ.get("BOT_TEST_DATABASE_URL"):
         parser.error("--pg needs BOT_TEST_DATABASE_URL")
     if args.list:
