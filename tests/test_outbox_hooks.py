@@ -1,7 +1,7 @@
 """What the outbox worker tells the rest of the bot, and the rarer answers from a platform: the metrics
 hooks (each send's result, each dead row's channel), a sender's ``prepare`` step (WhatsApp loads what a
 batch needs at once), one contact's failure not stopping the others, a notification every part of which
-was already accepted, the platform's message id kept at the column's size, and a refused message counted."""
+was already accepted, and the platform's message id kept at the column's size."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from flows.messages import Outbound
 from storage.db import Database
 from storage.models import Contact
 from storage.outbox import OutboxMessage, OutboxWorker, Permanent, SendResult, Sent, Transient
-from tests.test_outbox import Alerts, add_contacts, db, queue, rows  # noqa: F401  (db is a fixture)
+from tests.test_outbox import add_contacts, db, queue, rows  # noqa: F401  (db is a fixture)
 from tests.test_outbox_edges import ScriptedSender, ref, render_reference, worker_for
 
 
@@ -121,14 +121,3 @@ async def test_the_platforms_message_id_is_kept_up_to_the_columns_100_characters
     await worker_for(db, clock, ScriptedSender(Sent(long_id), Sent("a" * 100))).tick()
 
     assert sorted(row.sent_ref for row in await rows(db)) == sorted([long_id[:100], "a" * 100])
-
-
-async def test_a_refused_message_counts_as_one_attempt(db: Database, clock: FakeClock) -> None:
-    [cid] = await add_contacts(db, 1, clock.now())
-    await queue(db, cid, 1, clock.now())
-    alerts = Alerts()
-    await worker_for(db, clock, ScriptedSender(Permanent("400")), alerts).tick()
-
-    [row] = await rows(db)
-    assert (row.state, row.attempts, row.last_error) == ("dead", 1, "400")
-    assert alerts.of("outbox.dead")[0]["rows"][0]["attempts"] == 1
