@@ -5,7 +5,9 @@ was already accepted, and the platform's message id kept at the column's size.""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
+from datetime import timedelta
 
 from flows.clock import FakeClock
 from flows.messages import Outbound
@@ -121,3 +123,35 @@ async def test_the_platforms_message_id_is_kept_up_to_the_columns_100_characters
     await worker_for(db, clock, ScriptedSender(Sent(long_id), Sent("a" * 100))).tick()
 
     assert sorted(row.sent_ref for row in await rows(db)) == sorted([long_id[:100], "a" * 100])
+
+
+async def test_a_worker_stopped_mid_batch_sends_the_batch_it_already_claimed_and_claims_no_more(
+    db: Database, clock: FakeClock
+) -> None:
+    contacts = await add_contacts(db, 5, clock.now())
+    for n, cid in enumerate(contacts):
+        await queue(db, cid, n, clock.now())
+    worker: OutboxWorker | None = None
+
+    async def shutdown_asked(contact: Contact, messages: Sequence[Outbound]) -> SendResult:
+        assert worker is not None
+        worker.stop()
+        return Sent()
+
+    worker = worker_for(db, clock, ScriptedSender(shutdown_asked), batch=2)
+    # The second batch was claimed while the first was being sent; nothing after it is.
+    assert await worker.tick() == 4
+    assert sorted(row.state for row in await rows(db)) == ["pending", "sent", "sent", "sent", "sent"]
+
+
+async def test_drain_without_waiting_returns_when_the_next_row_is_due_within_the_second(
+    db: Database, clock: FakeClock
+) -> None:
+    [cid] = await add_contacts(db, 1, clock.now())
+    await queue(db, cid, 1, clock.now())
+    await queue(db, cid, 2, clock.now() + timedelta(milliseconds=500))
+    worker = worker_for(db, clock, ScriptedSender())
+
+    # The clock does not move by itself here: a drain that waited for the second row would never return.
+    assert await asyncio.wait_for(worker.drain(), 10) == 1
+    assert [row.state for row in await rows(db)] == ["sent", "pending"]
