@@ -12,6 +12,7 @@ The working tree is never touched.
     python bench/mutation.py                       # every module
     python bench/mutation.py --module outbox --limit 30
     python bench/mutation.py --pg                   # also the PostgreSQL-only tests (BOT_TEST_DATABASE_URL)
+    python bench/mutation.py --module outbox --pg --match storage/claiming.py --tests tests/test_outbox_edges.py
 
 Prints the score per module and every surviving mutant (file:line, the change).
 Calls to ``log.*`` are not mutated: what is logged is not behaviour a test should pin.
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
+import dataclasses
 import os
 import shutil
 import signal
@@ -38,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True)
 class Target:
     name: str
-    path: str
+    paths: tuple[str, ...]  # the files of the module (a module split by responsibility has several)
     tests: tuple[str, ...]
     scopes: tuple[str, ...] = ()  # only these functions/classes (dotted "Class.method" or "name"); () = all
     deselect: str = ""  # a pytest -k expression of slow tests to leave out (covered by narrower ones)
@@ -58,26 +60,36 @@ DESK_SCOPES = (  # the desk's access and signature code (handlers/desk/access.py
 TARGETS = (
     Target(
         "validators",
-        "flows/validators.py",
+        ("flows/validators.py",),
         ("tests/test_validators.py", "tests/test_boundaries.py", "tests/test_form_definition.py"),
     ),
-    Target("lifecycle", "flows/lifecycle.py", ("tests/test_lifecycle.py",)),
+    Target("lifecycle", ("flows/lifecycle.py",), ("tests/test_lifecycle.py",)),
     Target(
         "decisions",
-        "flows/decisions.py",
+        ("flows/decisions.py",),
         ("tests/test_decision_edges.py", "tests/test_decisions.py", "tests/test_survey.py"),
     ),
-    Target("survey", "flows/survey.py", ("tests/test_survey_edges.py", "tests/test_survey.py")),
+    Target("survey", ("flows/survey.py",), ("tests/test_survey_edges.py", "tests/test_survey.py")),
     Target(
         "outbox",
-        "storage/outbox.py",
-        ("tests/test_outbox_edges.py", "tests/test_outbox.py"),
+        (  # storage/outbox.py only re-exports these
+            "storage/outbox_rows.py",
+            "storage/outbox_claims.py",
+            "storage/outbox_worker.py",
+            "storage/claiming.py",
+        ),
+        (
+            "tests/test_outbox_notices.py",
+            "tests/test_outbox_hooks.py",
+            "tests/test_outbox_edges.py",
+            "tests/test_outbox.py",
+        ),
         # Worker processes sending 300 and 1000 rows: their paths are covered in-process by test_outbox_edges.
         deselect="not killed_worker_process and not two_worker_processes",
     ),
     Target(
         "desk",
-        "handlers/desk/access.py",
+        ("handlers/desk/access.py",),
         (
             "tests/test_desk_access.py",
             "tests/test_staff_desk.py::test_a_non_member_is_refused_and_audited_but_a_configured_admin_is_not",
@@ -123,6 +135,10 @@ class Mutant:
     index: int
     line: int
     change: str
+    path: str = ""  # set when the module's files are put together
+
+    def where(self) -> str:
+        return f"{self.path}:{self.line}  {self.change}"
 
 
 def _is_log_call(node: ast.AST) -> bool:
@@ -332,25 +348,117 @@ def _ignore(directory: str, names: list[str]) -> set[str]:
     return {name for name in names if name in skip or name.endswith(".pyc")}
 
 
+PROJECT_PACKAGES = frozenset(
+    {"bot", "bench", "content", "flows", "handlers", "locales", "storage", "tests", "conftest"}
+)
+
+
+class _Forker:
+    """Runs pytest in a forked child of a process that has already imported the third-party libraries the
+    tests need (SQLAlchemy, alembic, telegram, numpy…): on a busy machine importing them costs most of a run.
+    Nothing of the project is imported before the fork, so every child imports the mutated code afresh."""
+
+    def __init__(self, tree: Path, tests: list[str], env: dict[str, str]) -> None:
+        modules = [t.split("::")[0].removesuffix(".py").replace("/", ".") for t in tests]
+        code = (
+            "import importlib, sys\n"
+            f"for name in ['tests.conftest', *{modules!r}]: importlib.import_module(name)\n"
+            f"print('\\n'.join(m for m in sorted(sys.modules) if m.split('.')[0] not in {set(PROJECT_PACKAGES)!r}))"
+        )
+        listed = subprocess.run(
+            [sys.executable, "-c", code], cwd=tree, env=env, capture_output=True, text=True, check=True
+        ).stdout.split()
+        os.environ.update(env)  # some libraries read their settings when imported
+        for name in listed:
+            if name.startswith("_"):
+                continue  # C accelerators (``_asyncio``) imported ahead of their package break asyncio in the child
+            try:
+                __import__(name)
+            except Exception:  # noqa: BLE001, S112 - a module that cannot be imported here is imported by the child
+                continue
+
+    @staticmethod
+    def run(tree: Path, args: list[str], env: dict[str, str], timeout: float) -> int | None:
+        """pytest's exit code, or None after ``timeout`` seconds (the child is killed)."""
+        pid = os.fork()
+        if pid == 0:  # the child
+            code = 3
+            try:
+                os.chdir(tree)
+                sys.path.insert(0, str(tree))
+                sys.dont_write_bytecode = True
+                show = os.environ.get("MUTATION_SHOW_TESTS")
+                os.environ.clear()
+                os.environ.update(env)
+                if not show:
+                    null = os.open(os.devnull, os.O_WRONLY)
+                    os.dup2(null, 1)
+                    os.dup2(null, 2)
+                import pytest
+
+                code = int(pytest.main(args))
+            finally:
+                os._exit(code)
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                done, status = os.waitpid(pid, os.WNOHANG)
+                if done:
+                    pid = 0
+                    return os.waitstatus_to_exitcode(status)
+                time.sleep(0.05)
+            return None
+        finally:
+            if pid:  # timed out, or this run was stopped: the child goes too
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+
+
+_FORKER: _Forker | None = None
+
+
 def _pytest(
     tree: Path, tests: list[str], timeout: float, env: dict[str, str], deselect: str = ""
 ) -> tuple[str, float]:
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
+    args = ["-x", "-q", "-p", "no:cacheprovider", "--no-header", *tests]
     if deselect:
-        command += ["-k", deselect]
+        args += ["-k", deselect]
     started = time.monotonic()
-    try:
-        result = subprocess.run(
-            command, cwd=tree, env=env, timeout=timeout, capture_output=True, text=True, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return "timeout", time.monotonic() - started
+    if _FORKER is not None:
+        returncode = _FORKER.run(tree, args, env, timeout)
+        if returncode is None:
+            return "timeout", time.monotonic() - started
+    else:
+        try:
+            returncode = subprocess.run(
+                [sys.executable, "-m", "pytest", *args],
+                cwd=tree,
+                env=env,
+                timeout=timeout,
+                capture_output=True,
+                text=True,
+                check=False,
+            ).returncode
+        except subprocess.TimeoutExpired:
+            return "timeout", time.monotonic() - started
     elapsed = time.monotonic() - started
-    if result.returncode == 0:
+    if returncode == 0:
         return "survived", elapsed
-    if result.returncode == 1:
+    if returncode == 1:
         return "killed", elapsed
-    return f"error {result.returncode}", elapsed  # collection errors etc.: the mutant broke the import
+    return f"error {returncode}", elapsed  # collection errors etc.: the mutant broke the import
+
+
+def target_mutants(target: Target, root: Path, match: str | None = None) -> list[Mutant]:
+    """Every mutant of the module's files, in file order; ``match`` keeps those whose place contains it."""
+    found = []
+    for name in target.paths:
+        source = (root / name).read_text(encoding="utf-8")
+        for mutant in mutants_of(source, target.scopes):
+            placed = Mutant(mutant.index, mutant.line, mutant.change, name)
+            if not match or match in placed.where():
+                found.append(placed)
+    return found
 
 
 def run_target(
@@ -362,22 +470,20 @@ def run_target(
     verbose: bool,
     match: str | None = None,
     offset: int = 0,
+    fork: bool = True,
 ) -> tuple[int, int, list[Mutant]]:
     tests = [t for t in target.tests if (tree / t.split("::")[0]).exists()]
     if not pg:
         env = {k: v for k, v in env.items() if k not in ("BOT_TEST_DATABASE_URL", "BOT_REQUIRE_POSTGRES")}
-    path = tree / target.path
-    original = path.read_text(encoding="utf-8")
+    originals = {name: (tree / name).read_text(encoding="utf-8") for name in target.paths}
+    if fork and _FORKER is None:
+        globals()["_FORKER"] = _Forker(tree, tests, env)
     baseline, seconds = _pytest(tree, tests, 900, env, target.deselect)
     if baseline != "survived":
         raise SystemExit(f"{target.name}: the tests fail on the unmutated code ({baseline}); fix that first")
     timeout = max(30.0, seconds * 3 + 10)
-    found = [
-        m
-        for m in mutants_of(original, target.scopes)
-        if not match or match in f"{target.path}:{m.line}  {m.change}"
-    ]
-    chosen = found if limit is None else found[offset :: max(1, len(found) // limit)][:limit]
+    found = target_mutants(target, tree, match)
+    chosen = found[offset:] if limit is None else found[offset :: max(1, len(found) // limit)][:limit]
     survivors: list[Mutant] = []
     killed = 0
     print(
@@ -385,20 +491,23 @@ def run_target(
     )
     try:
         for mutant in chosen:
-            source, applied = mutated_source(original, target.scopes, mutant.index)
+            path = tree / mutant.path
+            source, applied = mutated_source(originals[mutant.path], target.scopes, mutant.index)
+            applied = Mutant(applied.index, applied.line, applied.change, mutant.path)
             path.write_text(source, encoding="utf-8")
-            outcome, elapsed = _pytest(tree, tests, timeout, env, target.deselect)
+            try:
+                outcome, elapsed = _pytest(tree, tests, timeout, env, target.deselect)
+            finally:
+                path.write_text(originals[mutant.path], encoding="utf-8")
             if outcome == "survived":
                 survivors.append(applied)
             else:
                 killed += 1
             if verbose or outcome == "survived":  # survivors as they are found
-                print(
-                    f"  {target.path}:{applied.line} {outcome:9} {elapsed:5.1f}s  {applied.change}",
-                    flush=True,
-                )
+                print(f"  {outcome:9} {elapsed:5.1f}s  {applied.where()}", flush=True)
     finally:
-        path.write_text(original, encoding="utf-8")
+        for name, original in originals.items():
+            (tree / name).write_text(original, encoding="utf-8")
     return len(chosen), killed, survivors
 
 
@@ -409,20 +518,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--pg", action="store_true", help="run the PostgreSQL tests too (BOT_TEST_DATABASE_URL)"
     )
-    parser.add_argument("--offset", type=int, default=0, help="with --limit: start the even spread here")
+    parser.add_argument(
+        "--offset", type=int, default=0, help="skip this many mutants (with --limit: start the spread here)"
+    )
     parser.add_argument("--match", help="only the mutants whose 'path:line  change' contains this text")
     parser.add_argument("--list", action="store_true", help="only list the mutants")
+    parser.add_argument(
+        "--tests",
+        nargs="+",
+        help="run these tests instead of the module's (e.g. only the PostgreSQL ones, with --pg --match)",
+    )
+    parser.add_argument(
+        "--no-fork", action="store_true", help="start a new interpreter per run (slower; no fork server)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="print every mutant's outcome")
     args = parser.parse_args(argv)
     targets = [t for t in TARGETS if not args.module or t.name in args.module]
+    if args.tests:
+        targets = [dataclasses.replace(t, tests=tuple(args.tests), deselect="") for t in targets]
     if args.pg and not os.environ.get("BOT_TEST_DATABASE_URL"):
         parser.error("--pg needs BOT_TEST_DATABASE_URL")
     if args.list:
         for target in targets:
-            for mutant in mutants_of((ROOT / target.path).read_text(encoding="utf-8"), target.scopes):
-                if args.match and args.match not in f"{target.path}:{mutant.line}  {mutant.change}":
-                    continue
-                print(f"{target.path}:{mutant.line}  {mutant.change}")
+            for mutant in target_mutants(target, ROOT, args.match):
+                print(mutant.where())
         return 0
 
     # No guides: none of the mutated modules asks them anything, and loading them costs seconds per run.
@@ -439,7 +558,15 @@ def main(argv: list[str] | None = None) -> int:
                 (
                     target,
                     *run_target(
-                        target, tree, env, args.limit, args.pg, args.verbose, args.match, args.offset
+                        target,
+                        tree,
+                        env,
+                        args.limit,
+                        args.pg,
+                        args.verbose,
+                        args.match,
+                        args.offset,
+                        not args.no_fork,
                     ),
                 )
             )
@@ -451,9 +578,9 @@ def main(argv: list[str] | None = None) -> int:
         total, caught = total + count, caught + killed
         print(f"{target.name:12} {count:8} {killed:7} {100 * killed / max(1, count):6.1f}%")
     print(f"{'all':12} {total:8} {caught:7} {100 * caught / max(1, total):6.1f}%")
-    for target, _, _, survivors in results:
+    for _target, _, _, survivors in results:
         for mutant in survivors:
-            print(f"SURVIVED {target.path}:{mutant.line}  {mutant.change}")
+            print(f"SURVIVED {mutant.where()}")
     return 0
 
 

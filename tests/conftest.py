@@ -3,9 +3,12 @@ a moved-by-hand clock, and a conversation driver that talks to the real service.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -54,13 +57,23 @@ async def _drop_pg_database(server_url: str, url: str) -> None:
         await admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file migrated to the head once per session; each test gets a copy (migrating costs seconds)."""
+    path = tmp_path_factory.mktemp("migrated") / "mustafid.db"
+    with ThreadPoolExecutor(1) as thread:  # its own event loop, apart from the tests' loops
+        thread.submit(asyncio.run, upgrade_async(f"sqlite+aiosqlite:///{path}")).result()
+    return path
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
-async def database_url(request, tmp_path: Path, pg_server_url: str | None) -> AsyncIterator[str]:
+async def database_url(
+    request, tmp_path: Path, pg_server_url: str | None, migrated_sqlite: Path
+) -> AsyncIterator[str]:
     """The same tests on SQLite and on PostgreSQL (skipped without BOT_TEST_DATABASE_URL)."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'mustafid.db'}"
-        await upgrade_async(url)
-        yield url
+        shutil.copyfile(migrated_sqlite, tmp_path / "mustafid.db")
+        yield f"sqlite+aiosqlite:///{tmp_path / 'mustafid.db'}"
         return
     if pg_server_url is None:
         pytest.skip("PostgreSQL tests need BOT_TEST_DATABASE_URL")
@@ -138,7 +151,10 @@ def shared_faq(faq_cache: Path, tmp_path_factory: pytest.TempPathFactory):  # ty
 
 
 @pytest.fixture
-async def app(sqlite_url: str, tmp_path: Path, clock: FakeClock, shared_faq) -> AsyncIterator[App]:  # type: ignore[no-untyped-def]
+async def app(
+    sqlite_url: str, tmp_path: Path, clock: FakeClock, shared_faq, migrated_sqlite: Path
+) -> AsyncIterator[App]:  # type: ignore[no-untyped-def]
+    shutil.copyfile(migrated_sqlite, tmp_path / "mustafid.db")  # sqlite_url's file, already at the head
     built = await build_app(make_settings(sqlite_url, tmp_path), clock=clock, faq=shared_faq)
     yield built
     await built.close()
