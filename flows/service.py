@@ -10,9 +10,8 @@ import traceback
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,12 +36,14 @@ from flows.events import (
 from flows.form import FormDefinition
 from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
 from flows.quick_turn import QuickTurn
+from flows.request_store import store_request
+from flows.service_staff import StaffSideMixin
 from locales import translator
 from storage import repo
 from storage.db import Database
 from storage.files import FileStore, refs_in, refs_in_use
 from storage.hot import Duplicate, Fallback
-from storage.models import Attachment, Contact, RequestStatus, RequestStatusChange, SupportRequest
+from storage.models import Contact, SupportRequest
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +79,6 @@ Recorder = Callable[[AsyncSession, StaffNotice, datetime], Awaitable[None]]
 """Writes a notice in the transaction of the turn that caused it (the staff desk's durable queue)."""
 
 
-@dataclass(frozen=True)
-class _Stored:
-    id: int
-    reference: str
-    due_at: datetime
-
-
 @dataclass
 class _Applied:
     messages: list[Outbound] = field(default_factory=list)
@@ -96,7 +90,7 @@ class _Applied:
 _FORM_MODES = frozenset({Mode.FORM, Mode.SUMMARY, Mode.EDIT_PICK, Mode.DECLARATION, Mode.RESUME})
 
 
-class ConversationService:
+class ConversationService(StaffSideMixin):
     def __init__(
         self,
         db: Database,
@@ -274,7 +268,14 @@ class ConversationService:
         elif isinstance(event, LanguageChanged):
             await repo.update_contact(session, contact.id, language=event.lang)  # type: ignore[arg-type]
         elif isinstance(event, RequestSubmitted):
-            request, resubmitted = await self._store_request(session, contact, event, now)
+            request, resubmitted = await store_request(
+                session,
+                contact,
+                event,
+                now,
+                decision_days=self.settings.decision_days,
+                timezone=self.settings.timezone,
+            )
             confirmation = engine.submitted_messages(
                 request.reference, request.due_at, state.lang, ctx, resubmitted
             )
@@ -406,156 +407,6 @@ class ConversationService:
         request = await session.get(SupportRequest, request_id)
         return request.reference if request else None
 
-    async def _store_request(
-        self, session: AsyncSession, contact: Contact, event: RequestSubmitted, now: datetime
-    ) -> tuple[_Stored, bool]:
-        due_at = now + timedelta(days=self.settings.decision_days)
-        if event.resubmits:
-            request = await repo.request_by_reference(session, event.resubmits)
-            if request is not None and request.contact_id == contact.id:
-                old = request.status
-                request.data = {**request.data, **event.answers}
-                request.status = RequestStatus.RESUBMITTED
-                request.data_sha256, request.declared_at = event.data_sha256, now
-                request.declaration_version = event.declaration_version
-                request.due_at, request.updated_at = due_at, now
-                session.add(request)
-                session.add(
-                    RequestStatusChange(
-                        request_id=request.id,
-                        from_status=old,
-                        to_status=request.status,
-                        actor=f"contact:{contact.id}",
-                        at=now,  # type: ignore[arg-type]
-                    )
-                )
-                for name, info in event.attachments.items():
-                    if name in event.answers and info is not request.data.get(name):
-                        session.add(_attachment(request.id, name, info, now))  # type: ignore[arg-type]
-                await repo.audit(
-                    session,
-                    f"contact:{contact.id}",
-                    "request.resubmitted",
-                    f"request:{request.reference}",
-                    now,
-                )
-                return _Stored(request.id, request.reference, request.due_at), True  # type: ignore[arg-type]
-        year = now.astimezone(ZoneInfo(self.settings.timezone)).year
-        reference = await repo.next_reference(session, year)
-        values = {
-            "reference": reference,
-            "contact_id": contact.id,
-            "channel": contact.channel,
-            "status": RequestStatus.SUBMITTED.value,
-            "support_type": event.support_type,
-            "data": event.answers,
-            "declaration_version": event.declaration_version,
-            "declared_at": now,
-            "data_sha256": event.data_sha256,
-            "submitted_at": now,
-            "due_at": due_at,
-            "decided_at": None,
-            "updated_at": now,
-            "purged_at": None,
-        }
-        attachments = [_attachment_row(name, info, now) for name, info in event.attachments.items()]
-        request_id = await repo.insert_request(session, values, attachments)
-        await repo.audit(
-            session,
-            f"contact:{contact.id}",
-            "request.submitted",
-            f"request:{reference}",
-            now,
-            declaration_version=event.declaration_version,
-            data_sha256=event.data_sha256,
-        )
-        return _Stored(request_id, reference, due_at), False
-
-    # ------------------------------------------------------------ for the staff desk
-
-    async def contact_by_id(self, contact_id: int) -> Contact | None:
-        async with self.db.transaction() as session:
-            return await session.get(Contact, contact_id)
-
-    async def set_held(self, contact_id: int, held: bool, actor: str) -> None:
-        """A staff member takes (or leaves) the conversation: while held, the bot only relays."""
-        async with self.db.transaction() as session:
-            contact = await session.get(Contact, contact_id)
-            if contact is None:
-                return
-            await repo.lock_contact(session, contact.channel, contact.channel_user_id)
-            state = State.from_json(
-                await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language
-            )
-            state.held = held
-            await repo.save_state(session, contact_id, state.to_json(), self.clock.now())
-            await repo.audit(
-                session,
-                actor,
-                "handoff.held" if held else "handoff.released",
-                f"contact:{contact_id}",
-                self.clock.now(),
-            )
-
-    async def release(self, contact_id: int, actor: str) -> list[Outbound]:
-        """`/close` in a staff thread: close the escalation, hand the conversation back to the bot and say so."""
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            contact = await session.get(Contact, contact_id)
-            if contact is None:
-                return []
-            await repo.lock_contact(session, contact.channel, contact.channel_user_id)
-            state = State.from_json(
-                await repo.load_state(session, contact_id, lock=self.db.is_postgres), contact.language
-            )
-            state.held = False
-            if state.mode == Mode.HANDOFF:
-                state.mode = Mode.MENU
-            await repo.save_state(session, contact_id, state.to_json(), now)
-            escalation_ids = await repo.open_escalation_ids(session, contact_id)
-            await repo.close_escalations(session, contact_id, now)
-            await repo.audit(session, actor, "handoff.closed", f"contact:{contact_id}", now)
-            if self.settings.survey_after_close and escalation_ids:
-                await survey_flow.schedule_poll(
-                    session,
-                    subject=f"conversation:{escalation_ids[0]}",
-                    kind="conversation",
-                    contact=contact,
-                    request_id=None,
-                    reference=None,
-                    now=now,
-                    delay=timedelta(0),
-                )
-            t = translator(state.lang)
-            return [Outbound(text=t("handoff.closed"), key="handoff.closed", lang=state.lang)]
-
-    def staff_reply(self, text: str, lang: str) -> Outbound:
-        t = translator(lang)
-        return Outbound(text=t("handoff.staff_says", text=text), key="handoff.staff_says", lang=lang)
-
-    async def mark_unreachable(self, key: ContactKey, unreachable: bool = True) -> None:
-        """The contact blocked the bot (or unblocked it)."""
-        async with self.db.transaction() as session:
-            contact = await repo.find_contact(session, key.channel, key.user_id)
-            if contact is None or contact.unreachable == unreachable:
-                return
-            contact.unreachable = unreachable
-            session.add(contact)
-            action = "contact.unreachable" if unreachable else "contact.reachable"
-            await repo.audit(session, "system", action, f"contact:{contact.id}", self.clock.now())
-
-    async def mark_reachable(self, key: ContactKey) -> None:
-        """The contact unblocked the bot."""
-        await self.mark_unreachable(key, unreachable=False)
-
-    async def contact_state(self, key: ContactKey) -> State | None:
-        async with self.db.transaction() as session:
-            contact = await repo.find_contact(session, key.channel, key.user_id)
-            if contact is None:
-                return None
-            raw = await repo.load_state(session, contact.id, lock=False)  # type: ignore[arg-type]
-            return State.from_json(raw, contact.language)
-
 
 def _may_answer_a_notice(inbound: Inbound, state: State) -> bool:
     """Typed text outside a form may refer to the options of a notice sent since the last message. In the
@@ -568,33 +419,6 @@ def where(exc: BaseException) -> str:
     text that failed to parse), so logs carry the type and place, never the message."""
     frames = traceback.extract_tb(exc.__traceback__)
     return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
-
-
-def _attachment(request_id: int | None, name: str, info: dict, now: datetime) -> Attachment:
-    return Attachment(
-        request_id=request_id,  # type: ignore[arg-type]
-        field=name,
-        kind=info.get("kind", "document"),
-        mime=info.get("mime", ""),
-        size=int(info.get("size", 0)),
-        ref=info.get("ref", ""),
-        name=info.get("name"),
-        sha256=info.get("sha256"),
-        created_at=now,
-    )
-
-
-def _attachment_row(name: str, info: dict, now: datetime) -> dict[str, Any]:
-    return {
-        "field": name,
-        "kind": info.get("kind", "document"),
-        "mime": info.get("mime", ""),
-        "size": int(info.get("size", 0)),
-        "ref": info.get("ref", ""),
-        "name": info.get("name"),
-        "sha256": info.get("sha256"),
-        "created_at": now,
-    }
 
 
 def prompt_expects_file(messages: list[Outbound]) -> bool:
