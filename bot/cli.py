@@ -61,7 +61,9 @@ def _parser() -> argparse.ArgumentParser:
 
     faq = commands.add_parser("faq", help="FAQ tools for content editors")
     faq_commands = faq.add_subparsers(dest="faq_command", metavar="SUBCOMMAND", required=True)
-    gaps = faq_commands.add_parser("gaps", help="the most frequent unanswered questions (normalised, digits removed; stored sealed)")
+    gaps = faq_commands.add_parser(
+        "gaps", help="the most frequent unanswered questions (normalised, digits removed; stored sealed)"
+    )
     gaps.add_argument("--limit", type=int, default=20)
     faq_commands.add_parser("check", help="load and check the guides and the form, then exit")
 

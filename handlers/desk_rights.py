@@ -92,9 +92,7 @@ class RightsDesk:
         lines = [
             t("desk.rights.card", reference=_LTR.format(rights.reference), kind=kind_words(rights.kind, t))
         ]
-        name = next(
-            (r.data.get("full_name") for r in requests if (r.data or {}).get("full_name")), None
-        )
+        name = next((r.data.get("full_name") for r in requests if (r.data or {}).get("full_name")), None)
         references = "، ".join(_LTR.format(r.reference) for r in requests) or "—"
         channel = contact.channel if contact is not None else "—"
         who = masked_value(desk.form, "full_name", name, t) if name else "—"
