@@ -320,16 +320,8 @@ class WhatsAppChannel:
                 ).scalar_one_or_none()
                 if row is not None:
                     await self._kill(session, row, "131026")
-                if contact is not None and not contact.unreachable:
-                    await repo.update_contact(session, contact.id, unreachable=True)  # type: ignore[arg-type]
-                    await repo.audit(
-                        session,
-                        "system",
-                        "contact.unreachable",
-                        f"contact:{contact.id}",
-                        now,
-                        reason="131026",
-                    )
+                if contact is not None:
+                    await repo.mark_unreachable(session, contact, now, reason="131026")
             elif row is not None and kind is not ErrorClass.WINDOW:
                 await self._kill(session, row, str(code))
         if kind is ErrorClass.UNREACHABLE and self.alert is not None:

@@ -224,15 +224,5 @@ async def finish_blocked(
         )
         if marked.rowcount != 1:
             return False
-        if not contact.unreachable:
-            await repo.update_contact(session, contact.id, unreachable=True)  # type: ignore[arg-type]
-            await repo.audit(
-                session,
-                "system",
-                "contact.unreachable",
-                f"contact:{contact.id}",
-                now,
-                reason="blocked",
-                outbox_id=row.id,
-            )
+        await repo.mark_unreachable(session, contact, now, reason="blocked", outbox_id=row.id)
     return True

@@ -168,6 +168,14 @@ async def update_contact(session: AsyncSession, contact_id: int, **values: objec
     await session.execute(update(Contact).where(Contact.id == contact_id).values(**values))
 
 
+async def mark_unreachable(session: AsyncSession, contact: Contact, now: datetime, **detail: object) -> None:
+    """The person blocked the bot (a 403 on Telegram, 131026 on WhatsApp): marked once, and audited with why."""
+    if contact.unreachable:
+        return
+    await update_contact(session, contact.id, unreachable=True)  # type: ignore[arg-type]
+    await audit(session, "system", "contact.unreachable", f"contact:{contact.id}", now, **detail)
+
+
 async def save_state(session: AsyncSession, contact_id: int, state: dict, now: datetime) -> None:
     stmt = _insert(session, Conversation).values(contact_id=contact_id, state=state, updated_at=now)
     stmt = stmt.on_conflict_do_update(
