@@ -84,6 +84,8 @@ def masked(form: FormDefinition, data: dict, t: Any) -> list[str]:
 
 
 class FormsDesk(FormCardsQueue):
+    help_key = N_("desk.help.forms")  # its lines in the desk's /help
+
     def __init__(
         self, desk: StaffDesk, forms: tuple[FormDefinition, ...], complaints_chat_id: int | None = None
     ) -> None:

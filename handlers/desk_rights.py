@@ -42,6 +42,8 @@ _LTR = "\u2068{}\u2069"
 
 
 class RightsDesk:
+    help_key = N_("desk.help.rights")  # its lines in the desk's /help
+
     def __init__(self, desk: StaffDesk, files: FileStore | None = None) -> None:
         self.desk = desk
         service = desk.service

@@ -87,6 +87,18 @@ async def test_rights_lists_the_open_requests_for_staff(app, api, start_bot):
     await eventually(lambda: any("P-2026-00001" in t and "حذف" in t for t in texts(api, STAFF)))
 
 
+async def test_staff_help_lists_the_rights_commands_once_the_rights_desk_is_installed(app, api, start_bot):
+    bot = await start_bot()
+    update = api.push_update(api.group_message(STAFF, OFFICER, "/help"))
+    await eventually(
+        lambda: update not in api.pending_updates and any("/pending" in t for t in texts(api, STAFF))
+    )
+    assert not any("/rightsrefuse" in t for t in texts(api, STAFF))  # not offered before it exists
+    RightsDesk(bot.desk).install()
+    update = api.push_update(api.group_message(STAFF, OFFICER, "/help"))
+    await eventually(lambda: any("/rightsrefuse" in t and "/pending" in t for t in texts(api, STAFF)))
+
+
 async def test_the_web_chat_gives_the_copy_as_download_links_only_to_its_person(app):
     import uuid
 

@@ -20,6 +20,7 @@ from flows.privacy import mask_name
 from flows.text import ascii_digits, clean
 from handlers.desk.cards import LTR
 from handlers.telegram_limits import SENDER_KIND
+from locales import N_
 from storage import desk as desk_repo
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,9 @@ class CommandsMixin:
             elif command == "find":
                 await self._find(message, argument)
             elif command == "help":
-                await self._reply(message, self.t("desk.help") + "\n\n" + self.t("desk.help.decisions"))
+                keys = [N_("desk.help"), N_("desk.help.decisions")]
+                keys += [e.help_key for e in self.extensions if getattr(e, "help_key", None)]
+                await self._reply(message, "\n\n".join(self.t(key) for key in keys))
             elif command in DECISION_COMMANDS:
                 await self._decision_command(message, Action(command), argument, actor)
             elif command == "stats":
