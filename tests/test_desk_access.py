@@ -344,3 +344,24 @@ async def test_a_redelivered_button_press_is_acted_on_once(
     assert [a.get("text") for a in answers] == [CLAIMED]
     assert len(await audit_rows(app, "request.claimed")) == 1
     assert len(await audit_rows(app, "request.study")) == 1
+
+
+async def test_a_press_in_a_private_chat_is_never_taken_by_the_desk_and_a_group_press_always_is(
+    api: FakeBotApi,
+) -> None:
+    """Private presses belong to the beneficiary's channel; the desk's handler takes only group presses (a desk
+    handler taking a private press would refuse and audit a beneficiary answering their own buttons)."""
+    from telegram import Update
+
+    from handlers.desk.access import _GroupCallbackQueryHandler
+
+    async def nothing(update: object, context: object) -> None:
+        return None
+
+    handler = _GroupCallbackQueryHandler(nothing)
+    private = Update.de_json(api.callback_press(OUTSIDER, "s:claim:1:abc", 7), None)
+    in_group = Update.de_json(api.callback_press(OFFICER, "s:claim:1:abc", 7, chat_id=STAFF), None)
+    message = Update.de_json(api.group_message(STAFF, OFFICER, "/help"), None)
+    assert not handler.check_update(private)
+    assert handler.check_update(in_group)
+    assert not handler.check_update(message)
