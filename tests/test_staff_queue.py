@@ -171,6 +171,9 @@ async def test_no_telegram_send_goes_out_during_a_429s_retry_after_from_any_send
 
     await bot.desk.post_alert("تنبيه")  # the desk meets the 429
     await eventually(lambda: api.rejected_429 == 1)
+    # The fake counts the 429 as it answers; the bot holds once it has read that answer: wait for the hold.
+    limiter = bot.channel.bot.rate_limiter
+    await eventually(lambda: limiter.seconds_until_room(USER) > 0)
     held_at = next(
         call.at
         for call in api.calls
