@@ -84,6 +84,7 @@ async def test_unknown_reference_and_illegal_steps_are_refused_clearly(app):
     await submit(app)
     decisions = DecisionService(app.db, app.clock, app.form)
     missing = await decisions.decide("2026-09999", Action.APPROVE, "staff:1")
+    assert not missing.ok  # shown to staff as a refusal (an alert), and the command exits 1
     assert missing.message_key == "decision.not_found" and "2026-09999" in missing.staff_text()
     early = await decisions.decide("2026-00001", Action.DELIVER, "staff:1")
     assert early.message_key == "lifecycle.illegal" and "بانتظار دراسة" in early.staff_text()

@@ -225,6 +225,9 @@ def test_decisions_follow_the_desk_rules_and_say_why_when_refused(cli_env, capsy
 
     assert main(["staff", "show", "2099-00001"]) == 1
     assert "2099-00001" in capsys.readouterr().err
+    assert main(["staff", "approve", "2099-00001"]) == 1  # an unknown reference is refused, not "done"
+    refused = capsys.readouterr()
+    assert "2099-00001" in refused.err and "2099-00001" not in refused.out
     assert main(["staff", "delivered", "2026-00001"]) == 1  # not before approval and registration
     assert "لا يمكن تنفيذ هذا الإجراء" in capsys.readouterr().err
     assert main(["staff", "reject", "2026-00001", "--reason", "   "]) == 1
