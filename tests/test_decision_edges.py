@@ -12,7 +12,8 @@ from sqlalchemy import select, text
 
 from flows.decisions import DecisionService, fields_named_in
 from flows.lifecycle import Action
-from storage.models import AuditLog, RequestStatusChange, SupportRequest
+from storage import repo
+from storage.models import AuditLog, Contact, RequestStatusChange, SupportRequest
 from storage.survey import Survey
 from tests.test_decisions import outbox_rows, submit
 
@@ -69,6 +70,29 @@ async def test_a_decision_waits_for_another_staff_members_decision_in_progress_a
     assert (outcome.ok, outcome.message_key, outcome.from_status) == (False, "lifecycle.illegal", "approved")
     assert (await request_row(any_app)).status == "approved"
     assert await outbox_rows(any_app) == []
+
+
+async def test_a_decision_waits_for_a_message_of_the_same_person_in_progress(any_app):
+    """PostgreSQL: a need-info decision rewrites the person's conversation; a message of theirs being handled
+    meanwhile holds the person's lock (repo.lock_contact), so the decision waits for it instead of overwriting."""
+    if not any_app.db.is_postgres:
+        pytest.skip("the person's lock is PostgreSQL's; SQLite serialises every write transaction")
+    await submit(any_app)
+    decisions = DecisionService(any_app.db, any_app.clock, any_app.form)
+    async with any_app.db.transaction() as session:
+        contact = (await session.execute(select(Contact))).scalar_one()
+    async with any_app.db.transaction() as session:  # the person's message, half handled
+        await repo.lock_contact(session, contact.channel, contact.channel_user_id)
+        late = asyncio.create_task(
+            decisions.decide(REFERENCE, Action.NEED_INFO, "staff:2", "صورة أوضح", fields=["city"])
+        )
+        deadline = time.monotonic() + 10
+        while await lock_waiters(any_app) == 0:  # the decision now waits for the person's lock
+            assert not late.done(), "the decision did not wait for the person's message in progress"
+            assert time.monotonic() < deadline, "the decision never waited for the person's lock"
+            await asyncio.sleep(0.01)
+    outcome = await asyncio.wait_for(late, 10)
+    assert outcome.ok and (await request_row(any_app)).status == "needs_info"
 
 
 @pytest.mark.parametrize("fields", [["nationality"], ["city", "nationality"], []])
