@@ -12,8 +12,10 @@ made on either side and the rate limiter is off on both: what is measured is the
 Mustafid's updates go through its `PerChatUpdateProcessor`, as in production (it answers button presses and
 keeps each chat in order); the peer answers presses in its handler.
 Each contender runs in its own process (so its memory is its own), rounds interleave the contenders, and the
-medians are printed: messages/s, p50/p99 handling latency, CPU ms per message, RSS at ready, Bot API calls per
-message, and the ratio Mustafid / peer.
+medians are printed: messages/s, p50/p99 latency, CPU ms per message, RSS at ready, Bot API calls per
+message, and the ratio Mustafid / peer. With 16 contacts at once on one event loop, that latency includes waiting
+behind the others' messages; so each round also runs every contender with one contact at a time (a third of the
+contacts), whose p50/p99 is the handling time of a message alone ("alone p50/p99").
 """
 
 from __future__ import annotations
@@ -376,9 +378,12 @@ async def run_one(contender: str, contacts: int, concurrency: int, url: str | No
 # ---- the parent: interleaved rounds, medians ------------------------------------------------------
 
 
-def child(contender: str, args: argparse.Namespace, url: str | None) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--one", contender, "--contacts", str(args.contacts)]
-    command += ["--concurrency", str(args.concurrency)]
+def child(
+    contender: str, args: argparse.Namespace, url: str | None, *, alone: bool = False
+) -> dict[str, Any]:
+    contacts, concurrency = (max(1, args.contacts // 3), 1) if alone else (args.contacts, args.concurrency)
+    command = [sys.executable, __file__, "--one", contender, "--contacts", str(contacts)]
+    command += ["--concurrency", str(concurrency)]
     if url:
         command += ["--url", url]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -409,6 +414,7 @@ async def parent(args: argparse.Namespace) -> None:
         f"{args.rounds} interleaved rounds, {os.cpu_count()} cores; medians:"
     )
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
+    alone: dict[str, list[dict[str, Any]]] = {name: [] for name in contenders}
     try:
         for round_number in range(args.rounds):
             for name, db in contenders.items():
@@ -422,19 +428,27 @@ async def parent(args: argparse.Namespace) -> None:
                 if name != "peer" and figures["submitted"] != args.contacts:
                     raise SystemExit(f"{name}: {figures['submitted']} of {args.contacts} requests submitted")
                 results[name].append(figures)
+                if db == "postgresql":
+                    url, database = await pg_database(args.pg_url)
+                    dropped.append(database)
+                elif db == "sqlite":
+                    url = f"sqlite+aiosqlite:///{tmp.name}/alone-{round_number}.db"
+                alone[name].append(child(name, args, url, alone=True))
     finally:
         for database in dropped:
             await drop_pg(args.pg_url, database)
         tmp.cleanup()
     peer = summary(results["peer"])
     print(
-        f"{'contender':22s} {'msg/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU ms/msg':>11s} {'RSS MB':>7s} {'API calls/msg':>14s} {'ratio':>6s}"
+        f"{'contender':22s} {'msg/s':>8s} {'p50 ms':>8s} {'p99 ms':>8s} {'CPU ms/msg':>11s} {'RSS MB':>7s} "
+        f"{'API calls/msg':>14s} {'ratio':>6s} {'alone p50':>10s} {'alone p99':>10s}"
     )
     for name in contenders:
-        row = summary(results[name])
+        row, single = summary(results[name]), summary(alone[name])
         print(
             f"{name:22s} {row['rate']:8.0f} {row['p50_ms']:8.2f} {row['p99_ms']:8.2f} {row['cpu_ms']:11.2f} "
-            f"{row['rss_mb']:7.0f} {row['api_calls_per_message']:14.2f} {row['rate'] / peer['rate']:6.2f}"
+            f"{row['rss_mb']:7.0f} {row['api_calls_per_message']:14.2f} {row['rate'] / peer['rate']:6.2f} "
+            f"{single['p50_ms']:10.2f} {single['p99_ms']:10.2f}"
         )
 
 

@@ -8,7 +8,7 @@ import logging
 import time
 import traceback
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -229,18 +229,29 @@ class ConversationService(StaffSideMixin):
                 await repo.save_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
             else:
                 await repo.update_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
-            dropped = await self._dropped_files(session, contact, state, inbound, result.state)
+            dropped = await self._dropped_files(session, contact, state, inbound, result.state, result.events)
             for notice in applied.notices:
                 for record in self.recorders:
                     await record(session, notice, now)
             return applied.messages, applied.notices, dropped
 
     async def _dropped_files(
-        self, session: AsyncSession, contact: Contact, before: State, inbound: Inbound, after: State
+        self,
+        session: AsyncSession,
+        contact: Contact,
+        before: State,
+        inbound: Inbound,
+        after: State,
+        events: Sequence[Event],
     ) -> set[str]:
         if self.files is None:
             return set()
         candidates = self._files_to_check(before, inbound, after)
+        for event in events:  # a new request's files are its attachments now: no need to ask the database
+            if isinstance(event, RequestSubmitted) and event.resubmits is None:
+                candidates -= refs_in(event.attachments)
+        if not candidates:
+            return set()
         return candidates - await refs_in_use(session, candidates, except_contact=contact.id)
 
     @staticmethod
