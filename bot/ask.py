@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
+from bot.progress import each, terminal_progress
 from locales import translator
 
 ANSWERED = ("confident", "likely")
@@ -63,36 +63,18 @@ def _lines(source: IO[str]) -> Iterator[str]:
 
 
 def _progress(lines: list[str]) -> Iterable[str]:
-    """A progress bar on a terminal (standard error), nothing when redirected."""
-    if not sys.stderr.isatty() or len(lines) < 50:
-        return lines
-    from tqdm import tqdm
-
-    return tqdm(lines, unit="q", file=sys.stderr, leave=False)
-
-
-def _build_bar():  # type: ignore[no-untyped-def]
-    """A progress bar for the index build's embedding step (long only on a cold build of many entries)."""
-    from tqdm import tqdm
-
-    bars: list = []
-
-    def progress(done: int, total: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="text", desc="FAQ index", file=sys.stderr, leave=False))
-        bars[0].update(done - bars[0].n)
-        if done >= total:
-            bars[0].close()
-
-    return progress
+    """A progress bar on a terminal (standard error), nothing when redirected or for a few questions."""
+    return each(lines, terminal_progress("questions", "q") if len(lines) >= 50 else None, every=10)
 
 
 def ask_batch(faq: Any, source: IO[str], out: IO[str], as_json: bool, chosen_lang: str | None) -> int:
     """One question a line in, one line (JSON object, or text block) out; blank lines give a "none" line so
     the output keeps the input's line numbers. Returns the number of questions answered."""
     answered = 0
-    if sys.stderr.isatty() and hasattr(faq, "progress"):
-        faq.progress = _build_bar()
+    if hasattr(
+        faq, "progress"
+    ):  # the index build's embedding step: long only on a cold build of many entries
+        faq.progress = terminal_progress("FAQ index", "text")
     for question in _progress(list(_lines(source))):
         if not question.strip():
             result_payload = {

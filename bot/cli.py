@@ -323,6 +323,7 @@ async def _report(settings, args) -> int:  # type: ignore[no-untyped-def]
 
 
 async def _export(settings, args) -> int:  # type: ignore[no-untyped-def]
+    from bot.progress import terminal_progress
     from bot.reporting import export_requests_csv
 
     if args.export_command == "volunteers":
@@ -338,7 +339,13 @@ async def _export(settings, args) -> int:  # type: ignore[no-untyped-def]
     db = await _open_database(settings)
     try:
         text = await export_requests_csv(
-            db, full=args.full, tz=settings.timezone, date_from=date_from, date_to=date_to, actor="cli"
+            db,
+            full=args.full,
+            tz=settings.timezone,
+            date_from=date_from,
+            date_to=date_to,
+            actor="cli",
+            progress=terminal_progress("export", "row"),
         )
     finally:
         await db.dispose()

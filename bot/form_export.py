@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.progress import Progress, read_rows, terminal_progress
 from flows.form import FieldKind, FormDefinition
 from flows.form_runner import display_value
 from flows.privacy import mask_mobile, mask_name, mask_national_id
@@ -50,6 +51,7 @@ async def export_submissions_csv(
     actor: str = "system",
     lang: str = "ar",
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> str:
     zone = ZoneInfo(tz)
     statement = (
@@ -58,7 +60,7 @@ async def export_submissions_csv(
         .order_by(FormSubmission.submitted_at, FormSubmission.id)
     )
     async with db.transaction() as session:
-        rows = list((await session.execute(statement)).scalars())
+        rows = await read_rows(session, statement, progress)
         moment = now or datetime.now(ZoneInfo("UTC"))
         await repo.audit(session, actor, f"export.{form.name}", form.name, moment, full=full, rows=len(rows))
     names = [f.name for f in form.fields]
@@ -88,7 +90,13 @@ async def export_volunteers(settings, args, open_database, write) -> int:  # typ
     db = await open_database(settings)
     try:
         text = await export_submissions_csv(
-            db, form, full=args.full, tz=settings.timezone, actor="cli", lang=settings.default_language
+            db,
+            form,
+            full=args.full,
+            tz=settings.timezone,
+            actor="cli",
+            lang=settings.default_language,
+            progress=terminal_progress("export", "row"),
         )
     finally:
         await db.dispose()

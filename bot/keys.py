@@ -51,6 +51,7 @@ def _print_counts(report: Any, keyring: Keyring) -> None:
 
 
 async def run_keys_command(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.progress import terminal_progress
     from storage.db import Database
     from storage.migrate import upgrade_async
     from storage.rekey import reseal_database, reseal_files
@@ -74,7 +75,8 @@ async def run_keys_command(settings: Settings, args: argparse.Namespace) -> int:
     db = Database(settings.database_url)
     try:
         dry_run = command in ("status", "retire")
-        report = await reseal_database(db, keyring, dry_run=dry_run)
+        bar = terminal_progress("re-seal" if command == "reseal" else "count", "row")
+        report = await reseal_database(db, keyring, dry_run=dry_run, progress=bar)
         files = reseal_files(settings.files_dir, keyring, dry_run=dry_run)
         if command == "reseal":
             # A second pass counts what is left (rows the service changed meanwhile are already current).

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
+from bot.progress import Progress, read_rows
 from flows.access import EXPORTED_FULL, record_access
 from flows.form_reports import FeedbackFigures, VolunteerFigures
 from flows.privacy import MASKS
@@ -242,10 +243,12 @@ async def export_requests_csv(
     date_to: date | None = None,
     actor: str = "system",
     now: datetime | None = None,
+    progress: Progress | None = None,
 ) -> str:
     """Every request (or those submitted in [date_from, date_to], local days), oldest first. Names, national
     IDs and phone numbers are masked as in the staff chat unless `full`. Each export is written to the audit
-    log (who, when, masked or full, how many rows)."""
+    log (who, when, masked or full, how many rows). ``progress(done, total)`` follows the rows read (and, for a
+    full export, each record's access row)."""
     masks = MASKS
     zone = ZoneInfo(tz)
     start, end = period_bounds(date_from, date_to, tz)
@@ -255,12 +258,14 @@ async def export_requests_csv(
     if end is not None:
         statement = statement.where(SupportRequest.submitted_at < end)
     async with db.transaction() as session:
-        requests = list((await session.execute(statement)).scalars())
+        requests = await read_rows(session, statement, progress, passes=2 if full else 1)
         moment = now or datetime.now(ZoneInfo("UTC"))
         await repo.audit(session, actor, "export.requests", "requests", moment, full=full, rows=len(requests))
         if full:  # each record's own trail shows the full export (flows/access.py)
-            for request in requests:
+            for done, request in enumerate(requests, 1):
                 await record_access(session, actor, EXPORTED_FULL, request.reference, moment)
+                if progress is not None and (done % 100 == 0 or done == len(requests)):
+                    progress(len(requests) + done, 2 * len(requests))
     rows = []
     for request in requests:
         data = request.data or {}

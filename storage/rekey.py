@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import JSON, Text, bindparam, cast, column, select, table, update
+from sqlalchemy import JSON, Text, bindparam, cast, column, func, select, table, update
 from sqlalchemy.exc import IntegrityError
 
 from storage.crypto import Keyring, sealed_key_id
@@ -83,9 +83,18 @@ def _resealed(keyring: Keyring, kind: str, raw: str) -> tuple[str, object]:
     return keyring.seal_text(plain), plain
 
 
-async def reseal_database(db: Database, keyring: Keyring, *, dry_run: bool = False) -> RekeyReport:
-    """Rewrite every sealed value not sealed with the current key; with ``dry_run`` only count them."""
+async def reseal_database(
+    db: Database,
+    keyring: Keyring,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> RekeyReport:
+    """Rewrite every sealed value not sealed with the current key; with ``dry_run`` only count them.
+    ``progress(done, total)`` follows the rows looked at."""
     report = RekeyReport()
+    total = await _sealed_rows(db) if progress is not None else 0
+    done = 0
     for name, key, col, kind in SEALED_COLUMNS:
         last = None
         while True:
@@ -98,6 +107,9 @@ async def reseal_database(db: Database, keyring: Keyring, *, dry_run: bool = Fal
                 if not rows:
                     break
                 last = rows[-1][0]
+                done += len(rows)
+                if progress is not None:
+                    progress(min(done, total), total)
                 for pk, raw in rows:
                     stored = _stored_key(kind, raw)
                     if stored is None:
@@ -126,8 +138,20 @@ async def reseal_database(db: Database, keyring: Keyring, *, dry_run: bool = Fal
                         report.rewritten[name] += 1
                     else:
                         report.skipped += 1
+    if progress is not None:
+        progress(total, total)
     await _whatsapp_numbers(db, keyring, report, dry_run=dry_run)
     return report
+
+
+async def _sealed_rows(db: Database) -> int:
+    """How many rows reseal_database will look at (for its progress bar)."""
+    total = 0
+    async with db.transaction() as session:
+        for name, key, _col, _kind in SEALED_COLUMNS:
+            tbl = table(name, column(key))
+            total += (await session.execute(select(func.count()).select_from(tbl))).scalar_one()
+    return total
 
 
 async def _whatsapp_numbers(db: Database, keyring: Keyring, report: RekeyReport, *, dry_run: bool) -> None:

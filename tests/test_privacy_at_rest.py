@@ -23,6 +23,7 @@ from storage.crypto import KEY_FILE, active, sealed_key_id
 from storage.models import SupportRequest
 from tests.conftest import ARABIC_ANSWERS, ENGLISH_ANSWERS, Chat, make_settings, pdf
 from tests.sample_files import JPEG
+from tests.terminal import run_on_terminal
 
 NATIONAL_ID = "1000000008"
 PHONE = "501234567"  # +966501234567 without the country code: found in any spelling
@@ -168,6 +169,12 @@ async def test_without_a_key_setting_a_private_key_file_is_made_and_rotation_kee
         assert await asyncio.to_thread(main, ["keys", "status"]) == 0
         status = capsys.readouterr().out
         assert old_key not in status.split("stored values by key:")[1]
+
+        # At a terminal, the scan over every sealed row shows a bar; the report itself goes to standard output.
+        environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+        code, out, shown = await asyncio.to_thread(run_on_terminal, ["keys", "status"], tmp_path, environment)
+        assert code == 0 and "stored values by key:" in out
+        assert "count:" in shown and "row" in shown and "count:" not in out
     finally:
         await app.close()
     again = await build_app(settings, clock=clock, faq=shared_faq, migrate=False)

@@ -22,6 +22,7 @@ from storage.db import Database
 from storage.migrate import upgrade_async
 from storage.models import AuditLog, Contact, FaqGap, SupportRequest
 from storage.survey import Survey
+from tests.terminal import run_on_terminal
 
 NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 JAN_FEB = (date(2026, 1, 1), date(2026, 2, 28))
@@ -373,3 +374,14 @@ def test_cli_bad_dates_are_one_clear_line(args, message, capsys, tmp_path, monke
     assert not (tmp_path / "never.db").exists()
     captured = capsys.readouterr()
     assert captured.err.strip().splitlines() == [message] and captured.out == ""
+
+
+def test_an_export_at_a_terminal_shows_its_progress_and_writes_only_csv(cli_env):
+    # A person running the export sees a bar on standard error that counts the rows; the CSV is unchanged.
+    code, out, shown = run_on_terminal(["export", "requests", "--full"], cwd=cli_env)
+    assert code == 0
+    assert "export:" in shown and "/18" in shown  # 9 rows read, then 9 access rows: one bar of 18 steps
+    assert "warning: this export holds full personal data" in shown
+    rows = list(csv.reader(io.StringIO(out.lstrip("\ufeff"))))
+    assert rows[0][:2] == ["reference", "status"] and len(rows) == 10
+    assert "1000000008" in out and "export:" not in out
