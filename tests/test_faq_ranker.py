@@ -139,7 +139,7 @@ def test_the_index_answers_from_the_entries_it_was_given(entries):
 def test_bm25_weights_match_rank_bm25():
     from rank_bm25 import BM25Okapi
 
-    from flows.faq.ranker import _bm25_matrix
+    from flows.faq.vectors import bm25_matrix
 
     corpus = [
         ["متي", "يصدر", "رد", "طلب"],
@@ -149,7 +149,7 @@ def test_bm25_weights_match_rank_bm25():
         ["رد", "لجن", "طلب", "اسبوع", "رد"],
     ]
     vocabulary = {term: n for n, term in enumerate(sorted({t for doc in corpus for t in doc}))}
-    matrix, _ = _bm25_matrix(corpus, vocabulary, k1=1.5, b=0.75)
+    matrix, _ = bm25_matrix(corpus, vocabulary, k1=1.5, b=0.75)
     reference = BM25Okapi(corpus, k1=1.5, b=0.75)
     for query in (["طلب"], ["متي", "رد"], ["تطوع", "دعم", "طلب"]):
         ours = matrix[:, [vocabulary[t] for t in query]].sum(axis=1).A1
