@@ -207,3 +207,18 @@ def test_a_rebuild_from_the_embedding_cache_file_embeds_nothing(entries, tmp_pat
 def test_a_question_that_names_nothing_is_never_answered_outright(index, text):
     # «هل يمكن؟» alone used to be answered confidently with whatever entry starts «هل يمكن…».
     assert index.query(text).status in ("unsure", "none")
+
+
+def test_a_gulf_question_about_money_for_the_children_is_answered(index):
+    # «للعيال» and «بالفلوس» (dialect nouns with the article behind a joined letter) were terms the guides
+    # never use: the question was refused.
+    result = index.query("الدعم يوصل للعيال بالفلوس ولا سلال")
+    assert result.status == "confident"
+    assert result.entry.id == "support-types"
+
+
+def test_complaints_with_the_article_find_the_complaint_entry(index):
+    # «الشكاوى» did not meet «شكوى/شكاوي» (a listed plural with the article): nothing was offered.
+    result = index.query("ابي اعرف الشكاوى وين ارسلها")
+    offered = result.entry if result.entry is not None else result.suggestions[0]
+    assert offered.id == "complaint"
