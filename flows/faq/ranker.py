@@ -39,6 +39,9 @@ class Calibration:
     confident_at: float
     likely_at: float  # between likely_at and confident_at: "likely"
     unsure_at: float  # below this: "none", no suggestions
+    # The same for a question whose best entry the word ranker (BM25) does not put first: two rankers pointing
+    # at different entries is the case for «did you mean one of these», so it has its own threshold.
+    split_unsure_at: float | None = None  # None: unsure_at
 
 
 @dataclass(frozen=True)
@@ -69,16 +72,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-1.991, 1.19, 2.217, 0.459, 1.095, 1.883, -2.09, -1.907),
-        confident_at=0.82,
-        likely_at=0.76,
-        unsure_at=0.68,
+        coef=(-1.671, 1.278, 1.833, 0.389, 0.454, 1.081, -2.195, -1.714, 1.396),
+        confident_at=0.81,
+        likely_at=0.79,
+        unsure_at=0.58,
+        split_unsure_at=0.33,
     )
     semantic: Calibration = Calibration(
-        coef=(-1.743, 0.809, 2.356, 1.088, 1.094, 0.908, -2.399, -1.585, 0.645, -0.631),
-        confident_at=0.81,
-        likely_at=0.74,
+        coef=(-1.762, 0.701, 1.803, 0.695, 0.654, 0.424, -2.644, -1.303, 1.418, 1.116, -0.444),
+        confident_at=0.78,
+        likely_at=0.77,
         unsure_at=0.67,
+        split_unsure_at=0.45,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -127,6 +132,10 @@ class Signals:
     content: int = 2
     # The best entry's embedding cosine minus the best other entry's (0 without embeddings).
     semantic_gap: float = 0.0
+    # The word ranker's (BM25) z-score of the best entry minus the best other entry's: whether the question's
+    # distinctive words point to this entry alone (the fused margin is mostly the embeddings' say). Only its
+    # positive part counts: when the words prefer another entry, the neighbours are still worth suggesting.
+    word_gap: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         lexical = (
@@ -137,6 +146,7 @@ class Signals:
             min(self.top, 10.0) / 10.0,
             self.unknown / max(self.words, 1),
             self.missing / max(self.words, 1),
+            min(max(self.word_gap, 0.0), 3.0) / 3.0,
         )
         if self.semantic is None:
             return lexical
@@ -372,6 +382,7 @@ class _LanguageIndex:
             top=float(fused[best]) / total_weight,
             semantic_z=float(_zscore(semantic_questions)[best]) if semantic is not None else 0.0,
             semantic_gap=_gap(semantic_questions, best) if semantic is not None else 0.0,
+            word_gap=_gap(_zscore(word_scores), best),
             content=content_terms(set(terms), self.lang),
             unknown=sum(1 for t in set(terms) if t not in self.vocabulary),
             missing=sum(1 for t in set(terms) if t not in self.entry_terms[best]),
@@ -481,7 +492,8 @@ class FaqIndex:
         if named and not signals.opposite and score >= calibration.likely_at:
             others = tuple(self.entries[i] for i in signals.order[1:3])
             return FaqResult(status="likely", entry=best, score=score, suggestions=others, lang=lang)
-        if score >= calibration.unsure_at:
+        split = signals.word_gap < 0 and calibration.split_unsure_at is not None
+        if score >= (calibration.split_unsure_at if split else calibration.unsure_at):
             suggestions = tuple(self.entries[i] for i in signals.order[:3])
             return FaqResult(status="unsure", entry=None, score=score, suggestions=suggestions, lang=lang)
         return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang)
