@@ -1,6 +1,7 @@
 """Fit the FAQ decision on the blind set's DEV part only: ranking weights by a small grid, then a logistic
 model of "the best entry is right" over the ranker's signals and the gap to the second entry, with its
-confident / likely / unsure thresholds chosen on out-of-fold (cross-validated) probabilities.
+confident / likely / unsure thresholds chosen on out-of-fold (cross-validated) probabilities (the unsure one
+separately for questions whose best entry the word ranker does not put first).
 
 Never reads the TEST part: the caller passes DEV items only.
 """
@@ -63,11 +64,25 @@ def _oof_probabilities(
     return oof, model.fit(x, y)
 
 
+def _unsure_at(p: np.ndarray, rows: list, top: float, subset: np.ndarray) -> float:
+    """Below this probability no suggestions: the threshold that offers the most in-scope questions their right
+    entry among the suggestions while offering the fewest out-of-scope ones anything (shares of each)."""
+    in_scope = np.asarray([bool(item["id"]) for _, item, _, _ in rows])
+    top3 = np.asarray([t for *_, t in rows])
+    n_in, n_out = max(in_scope.sum(), 1), max((~in_scope).sum(), 1)
+    best_unsure, best_gain = top, -1.0
+    for t in [x / 100 for x in range(5, int(top * 100) + 1)]:
+        useful = float(((p >= t) & in_scope & top3 & subset).sum() / n_in)
+        clean = float(((p < t) & ~in_scope & subset).sum() / n_out)
+        if useful + clean > best_gain:
+            best_unsure, best_gain = t, useful + clean
+    return best_unsure
+
+
 def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
     in_scope = np.asarray([bool(item["id"]) for _, item, _, _ in rows])
     right = np.asarray([r for _, _, r, _ in rows])
     near = np.asarray([item["kind"] == "near_miss" for _, item, _, _ in rows])
-    top3 = np.asarray([t for *_, t in rows])
     # Never answered whatever the probability: an opposite, or a question that names nothing.
     opposite = np.asarray([bool(s is not None and (s.opposite or s.content == 0)) for s, *_ in rows])
     one_word = np.asarray([bool(s is not None and s.words <= 1) for s, *_ in rows])
@@ -103,13 +118,7 @@ def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
         ),
         confident_at,
     )
-    best_unsure, best_gain = likely_at, -1.0
-    for t in [x / 100 for x in range(5, int(likely_at * 100) + 1)]:
-        useful = float(((p >= t) & in_scope & top3).sum() / n_in)
-        clean = float(((p < t) & ~in_scope).sum() / n_out)
-        if useful + clean > best_gain:
-            best_unsure, best_gain = t, useful + clean
-    return confident_at, likely_at, best_unsure
+    return confident_at, likely_at, _unsure_at(p, rows, likely_at, np.ones(len(rows), dtype=bool))
 
 
 def out_of_fold_report(oof: np.ndarray, rows: list, dev: list[dict], fitted: Calibration) -> dict[str, float]:
@@ -145,9 +154,19 @@ def _fit(index: FaqIndex, dev: list[dict]) -> tuple[Calibration, float, str]:
     x = np.asarray([s.features() for s, *_ in rows], dtype=np.float64)
     y = np.asarray([right for _, _, right, _ in rows], dtype=np.int64)
     oof, model = _oof_probabilities(x, y)
-    confident_at, likely_at, unsure_at = _thresholds(oof, rows)
+    confident_at, likely_at, _ = _thresholds(oof, rows)
+    # Questions whose best entry the word ranker does not put first get their own suggestion threshold.
+    split = np.asarray([s.word_gap < 0 for s, *_ in rows])
+    unsure_at = _unsure_at(oof, rows, likely_at, ~split)
+    split_unsure_at = _unsure_at(oof, rows, likely_at, split)
     coef = tuple(round(float(c), 3) for c in (model.intercept_[0], *model.coef_[0]))
-    fitted = Calibration(coef=coef, confident_at=confident_at, likely_at=likely_at, unsure_at=unsure_at)
+    fitted = Calibration(
+        coef=coef,
+        confident_at=confident_at,
+        likely_at=likely_at,
+        unsure_at=unsure_at,
+        split_unsure_at=split_unsure_at,
+    )
     report = out_of_fold_report(oof, rows, dev, fitted)
     print("    out-of-fold on DEV: " + " ".join(f"{k} {v:.3f}" for k, v in report.items()), file=sys.stderr)
     for style in sorted({item["style"] for _, item, _, _ in rows}):

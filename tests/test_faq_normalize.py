@@ -251,3 +251,48 @@ def test_a_question_of_question_words_only_names_nothing(text, lang):
 )
 def test_a_question_with_a_topic_names_it(text, lang):
     assert content_terms(analyze(text, lang)[1], lang) >= 1
+
+
+# --- Gulf and hamza-less text that the blind set's writers typed: the word now meets the guides' word
+
+
+@pytest.mark.parametrize(
+    ("gulf", "standard"),
+    [("للعيال", "للاطفال"), ("بالفلوس", "بالمال"), ("واللوكيشن", "والموقع"), ("كالعيال", "كالاطفال")],
+)
+def test_a_dialect_noun_with_the_article_is_read_behind_a_joined_letter(gulf, standard):
+    # The article shows where the joined letter ends, so this is no «ف» + «وايد» split of a standard word.
+    assert normalize_arabic(gulf) == normalize_arabic(standard)
+
+
+def test_a_function_word_behind_a_joined_and_adds_no_meaning():
+    # «وانا», «وعندي», «فهو» were terms the guides never use: they made a question look out of scope.
+    assert analyze("وانا محتاجه مساعده", "ar")[1] == analyze("محتاجه مساعده", "ar")[1]
+    assert analyze("وعندي سؤال عن الدعم فهو متاح", "ar")[1] == analyze("سؤال عن الدعم متاح", "ar")[1]
+    assert analyze("ولي الامر", "ar")[1] != analyze("الامر", "ar")[1]  # «ولي» is a guardian, not «و» + «لي»
+
+
+def test_hamzaless_aliya_is_not_cut_to_two_letters():
+    # «آلية» (mechanism) typed without the madda is «اليه», not the article + «يه».
+    assert light_stem_arabic("اليه") == "اليه"
+    assert analyze("آلية", "ar")[1] == analyze("الية", "ar")[1] == ["اليه"]
+    assert light_stem_arabic("الام") == "ام"  # two letters with a consonant are still a word
+
+
+@pytest.mark.parametrize(
+    ("with_article", "listed"),
+    [
+        ("الشكاوى", "شكوى"),
+        ("الاجنبي", "اجنبي"),
+        ("والأجنبي", "مقيم"),
+        ("الاخصائي", "باحث"),
+        ("للمجاني", "مجاني"),
+    ],
+)
+def test_a_listed_adjective_or_plural_with_the_article_meets_its_synonyms(with_article, listed):
+    assert analyze(with_article, "ar")[1] == analyze(listed, "ar")[1]
+
+
+@pytest.mark.parametrize("child", ["ولدي", "بنتي", "بناتي", "ولدها"])
+def test_my_son_and_my_daughter_are_children(child):
+    assert analyze(child, "ar")[1] == analyze("اطفال", "ar")[1]

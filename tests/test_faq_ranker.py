@@ -63,13 +63,19 @@ def test_gulf_dialect_questions_are_answered(index, question, entry_id):
 
 def test_asking_for_the_researcher_is_never_answered_confidently_with_another_entry(index):
     # Two neighbouring entries (talk to a person / referral to the social researcher): the word-level
-    # embeddings put "talk to a person" first, so it must not be confident, and the referral must be the
-    # first of the other suggestions («لا، سؤالي مختلف»).
+    # embeddings put "talk to a person" first while the word ranker puts the referral first, so it must not
+    # be confident, and the referral must be offered right after it: the first of the other suggestions
+    # («لا، سؤالي مختلف») when likely, the second suggestion when unsure.
     result = index.query("ابي اكلم الباحثة")
-    assert result.status in ("confident", "likely")
-    if result.entry.id != "social-researcher-referral":
-        assert result.status == "likely"
-        assert result.suggestions[0].id == "social-researcher-referral"
+    if result.status == "confident":
+        assert result.entry.id == "social-researcher-referral"
+    elif result.status == "likely":
+        assert result.entry.id == "social-researcher-referral" or (
+            result.suggestions[0].id == "social-researcher-referral"
+        )
+    else:
+        assert result.status == "unsure"
+        assert "social-researcher-referral" in [entry.id for entry in result.suggestions[:2]]
 
 
 def test_typed_without_hamza_and_with_digits_still_matches(index):
@@ -139,7 +145,7 @@ def test_the_index_answers_from_the_entries_it_was_given(entries):
 def test_bm25_weights_match_rank_bm25():
     from rank_bm25 import BM25Okapi
 
-    from flows.faq.ranker import _bm25_matrix
+    from flows.faq.vectors import bm25_matrix
 
     corpus = [
         ["متي", "يصدر", "رد", "طلب"],
@@ -149,7 +155,7 @@ def test_bm25_weights_match_rank_bm25():
         ["رد", "لجن", "طلب", "اسبوع", "رد"],
     ]
     vocabulary = {term: n for n, term in enumerate(sorted({t for doc in corpus for t in doc}))}
-    matrix, _ = _bm25_matrix(corpus, vocabulary, k1=1.5, b=0.75)
+    matrix, _ = bm25_matrix(corpus, vocabulary, k1=1.5, b=0.75)
     reference = BM25Okapi(corpus, k1=1.5, b=0.75)
     for query in (["طلب"], ["متي", "رد"], ["تطوع", "دعم", "طلب"]):
         ours = matrix[:, [vocabulary[t] for t in query]].sum(axis=1).A1
@@ -207,3 +213,18 @@ def test_a_rebuild_from_the_embedding_cache_file_embeds_nothing(entries, tmp_pat
 def test_a_question_that_names_nothing_is_never_answered_outright(index, text):
     # «هل يمكن؟» alone used to be answered confidently with whatever entry starts «هل يمكن…».
     assert index.query(text).status in ("unsure", "none")
+
+
+def test_a_gulf_question_about_money_for_the_children_is_answered(index):
+    # «للعيال» and «بالفلوس» (dialect nouns with the article behind a joined letter) were terms the guides
+    # never use: the question was refused.
+    result = index.query("الدعم يوصل للعيال بالفلوس ولا سلال")
+    assert result.status in ("confident", "likely")  # either way the answer is shown
+    assert result.entry.id == "support-types"
+
+
+def test_complaints_with_the_article_find_the_complaint_entry(index):
+    # «الشكاوى» did not meet «شكوى/شكاوي» (a listed plural with the article): nothing was offered.
+    result = index.query("ابي اعرف الشكاوى وين ارسلها")
+    offered = result.entry if result.entry is not None else result.suggestions[0]
+    assert offered.id == "complaint"

@@ -108,7 +108,7 @@ def test_the_char_tfidf_matches_scikit_learn():
     sklearn_text = pytest.importorskip("sklearn.feature_extraction.text")
     import numpy as np
 
-    from flows.faq.ranker import _CharTfidf
+    from flows.faq.vectors import CharTfidf
 
     documents = [
         ["متي", "يصدر", "الرد"],
@@ -116,7 +116,7 @@ def test_the_char_tfidf_matches_scikit_learn():
         ["a", "go", "longer"],
         ["طلب", "طلب", "الرد"],
     ]
-    ours = _CharTfidf(documents, (2, 5)).matrix.toarray()
+    ours = CharTfidf(documents, (2, 5)).matrix.toarray()
     vectorizer = sklearn_text.TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True)
     theirs = vectorizer.fit_transform([" ".join(words) for words in documents]).toarray()
     # Same values up to the order of the columns: compare each row's sorted weights and the Gram matrix.

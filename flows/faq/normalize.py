@@ -149,7 +149,14 @@ def _dialect_table() -> tuple[
         else:
             phrases[key] = value
     starts = frozenset(key[0] for key in phrases)
-    triggers = frozenset(words) | starts | {letter + word for letter in _JOINED for word in words}
+    definite = [word for word in words if word.startswith("ال")]
+    triggers = (
+        frozenset(words)
+        | starts
+        | {letter + word for letter in _JOINED for word in words}
+        | {"ك" + word for word in definite}
+        | {prefix + word[2:] for prefix in ("لل", "ولل") for word in definite}
+    )
     return words, phrases, max((len(key) for key in phrases), default=1), starts, triggers
 
 
@@ -158,6 +165,22 @@ def _joinable(word: str) -> bool:
     («وابي» = «واريد»). Other dialect words read that way split standard words: «فوايد» (benefits) is not
     «ف» + «وايد», «بحقي» is not «ب» + «حقي»."""
     return len(word) >= 3 and word[0] in _IMPERFECT
+
+
+def _definite_behind_letter(word: str, single: dict[str, tuple[str, ...]]) -> tuple[str, ...] | None:
+    """A dialect noun with the article behind a joined «و», «ب», «ل», «ف» or «ك» («بالفلوس», «واللوكيشن»),
+    or behind «لل» («للعيال» = «ل» + «العيال»). The article marks where the joined letter ends, so this never
+    splits a standard word the way «ف» + «وايد» split «فوايد»."""
+    if word.startswith(("لل", "ولل")) and "ال" + word.removeprefix("و")[2:] in single:
+        joined = word[: len(word) - len(word.removeprefix("و"))]
+        replacement = single["ال" + word[len(joined) + 2 :]]
+        if replacement[0].startswith("ال"):
+            return (joined + "لل" + replacement[0][2:], *replacement[1:])
+        return None
+    if len(word) > 4 and word[0] in _JOINED | {"ك"} and word[1:3] == "ال" and word[1:] in single:
+        replacement = single[word[1:]]
+        return (word[0] + replacement[0], *replacement[1:])
+    return None
 
 
 def _apply_dialect(words: list[str]) -> list[str]:
@@ -181,6 +204,8 @@ def _apply_dialect(words: list[str]) -> list[str]:
             elif len(word) > 3 and word[0] in _JOINED and word[1:] in single and _joinable(word[1:]):
                 replacement = single[word[1:]]
                 out.extend([word[0] + replacement[0], *replacement[1:]])
+            elif (definite := _definite_behind_letter(word, single)) is not None:
+                out.extend(definite)
             elif len(word) > 4 and word.startswith("هال"):
                 out.extend(["هذا", "ال" + word[3:]])  # «هالطلب» = «هذا الطلب»
             else:
@@ -208,7 +233,7 @@ def light_stem_arabic(word: str) -> str:
     Each suffix has a minimum stem length it must leave, so short words («عنوان», «مجاني») keep their letters.
     """
     for prefix in _AR_PREFIXES:
-        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+        if word.startswith(prefix) and _article_left(word[len(prefix) :]):
             word = word[len(prefix) :]
             break
     if len(word) >= 5 and word.endswith("وا") and _root_left(word[:-2]):
@@ -226,6 +251,12 @@ def light_stem_arabic(word: str) -> str:
             word = word[: -len(suffix)]
             break
     return word
+
+
+def _article_left(rest: str) -> bool:
+    """Whether what follows a leading «ال» (or «وال», «بال», …) can be a word: two letters at least, not only
+    long vowels («الام» is «ام», but «اليه», the hamza-less «آلية», is not «ال» + «يه»)."""
+    return len(rest) >= 3 or (len(rest) == 2 and any(letter not in _WEAK for letter in rest))
 
 
 def _root_left(stem: str) -> bool:
@@ -351,6 +382,9 @@ def _plain_stem(word: str, lang: str) -> str | None:
     stop = _AR_STOP if lang == "ar" else _EN_STOP
     if word in stop or word.isdigit():
         return None
+    if lang == "ar" and len(word) > 2 and word[0] in "وف" and word[1:] in _AR_STOP and word != "ولي":
+        # «وانا», «وعندي», «فهو»: a function word behind a joined «و» or «ف» is still one («ولي» is a guardian)
+        return None
     return light_stem_arabic(word) if lang == "ar" else stem_english(word)
 
 
@@ -385,11 +419,14 @@ _AR_ARTICLE_FORMS = ("ال", "وال", "بال", "فال", "كال", "لل", "و
 
 
 def _arabic_forms(member: str) -> list[str]:
+    definite = member.startswith("ال")  # «البيت» takes no ending: «البيتي» is «domestic»
     possessed = member.endswith(_AR_POSSESSIVE) and len(member) > 3
-    possessed = possessed or member.startswith("ال")  # «البيت» takes no ending: «البيتي» is «domestic»
-    bases = [member] if possessed else [member, *(member + ending for ending in _AR_POSSESSIVE)]
+    bases = [member] if possessed or definite else [member, *(member + ending for ending in _AR_POSSESSIVE)]
     forms = [*bases, *(letter + base for base in bases for letter in _JOINED | {"ك"})]
-    if not possessed:
+    # The article goes on listed members only (never on a generated «بيتي»). On a member that ends like a
+    # possessive it needs five letters: «الاجنبي», «الشكاوي» are the listed adjective or plural with «ال»,
+    # while a short kinship word with «ال» is another word («الامي» illiterate, «الزوجي» marital).
+    if not definite and (not possessed or len(member) >= 5):
         forms += [article + member for article in _AR_ARTICLE_FORMS]
         if member.startswith("ل"):
             forms += ["ل" + member, "ول" + member]  # «للجنه», «ولجنه»

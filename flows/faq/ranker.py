@@ -22,6 +22,7 @@ from flows.faq.normalize import (
     detect_language,
     opposite_sides,
 )
+from flows.faq.vectors import CharTfidf, bm25_matrix
 
 # confident: the answer; likely: «did you mean …» with the answer and yes/no; unsure: suggestions; none.
 Status = Literal["confident", "likely", "unsure", "none"]
@@ -38,6 +39,9 @@ class Calibration:
     confident_at: float
     likely_at: float  # between likely_at and confident_at: "likely"
     unsure_at: float  # below this: "none", no suggestions
+    # The same for a question whose best entry the word ranker (BM25) does not put first: two rankers pointing
+    # at different entries is the case for «did you mean one of these», so it has its own threshold.
+    split_unsure_at: float | None = None  # None: unsure_at
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-2.995, 1.228, 2.967, 0.619, 1.233, 1.57, -1.258, -0.59),
-        confident_at=0.85,
-        likely_at=0.83,
-        unsure_at=0.7,
+        coef=(-1.671, 1.278, 1.833, 0.389, 0.454, 1.081, -2.195, -1.714, 1.396),
+        confident_at=0.81,
+        likely_at=0.79,
+        unsure_at=0.58,
+        split_unsure_at=0.33,
     )
     semantic: Calibration = Calibration(
-        coef=(-3.399, 1.026, 3.048, 1.354, 1.148, 1.049, -1.328, -0.27, 0.85, -0.59),
-        confident_at=0.83,
-        likely_at=0.78,
-        unsure_at=0.69,
+        coef=(-1.762, 0.701, 1.803, 0.695, 0.654, 0.424, -2.644, -1.303, 1.418, 1.116, -0.444),
+        confident_at=0.78,
+        likely_at=0.77,
+        unsure_at=0.67,
+        split_unsure_at=0.45,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -104,7 +110,9 @@ class Signals:
     order: tuple[int, ...]  # entry indices, best first (at most ten)
     cosine: float  # TF-IDF cosine of the best entry's closest question
     coverage: float  # share of the question's word weight (IDF) that the best entry's questions contain
-    margin: float  # fused score of the best entry minus the second, in standard deviations
+    # Fused score of the best entry minus the second, in standard deviations divided by the fusion's total
+    # weight (as `top`): undivided, nearly every question's gap passed the feature's cap and it told nothing.
+    margin: float
     agree: bool  # every ranker puts the same entry first
     # Embedding cosine of the best entry's closest question (None: the index has no embeddings).
     semantic: float | None = None
@@ -115,7 +123,8 @@ class Signals:
     # divided by the fusion's total weight), and its embedding cosine in standard deviations.
     top: float = 0.0
     semantic_z: float = 0.0
-    # The question's words the guides never use, and those the best entry lacks (counts, at most 4).
+    # The question's words the guides never use, and those the best entry lacks (counts); the decision uses
+    # them as shares of `words`, so that a long question is not doubted for being long.
     unknown: int = 0
     missing: int = 0
     words: int = 2  # the question's meaningful words (terms)
@@ -123,134 +132,25 @@ class Signals:
     content: int = 2
     # The best entry's embedding cosine minus the best other entry's (0 without embeddings).
     semantic_gap: float = 0.0
+    # The word ranker's (BM25) z-score of the best entry minus the best other entry's: whether the question's
+    # distinctive words point to this entry alone (the fused margin is mostly the embeddings' say). Only its
+    # positive part counts: when the words prefer another entry, the neighbours are still worth suggesting.
+    word_gap: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         lexical = (
             self.cosine,
             self.coverage,
             self.reverse,
-            min(self.margin, 4.0) / 4.0,
+            min(self.margin, 1.0),
             min(self.top, 10.0) / 10.0,
-            min(self.unknown, 4) / 4,
-            min(self.missing, 4) / 4,
+            self.unknown / max(self.words, 1),
+            self.missing / max(self.words, 1),
+            min(max(self.word_gap, 0.0), 3.0) / 3.0,
         )
         if self.semantic is None:
             return lexical
         return (*lexical, self.semantic, min(self.semantic_z, 10.0) / 10.0)
-
-
-def _char_wb(word: str, ngram_range: tuple[int, int]) -> list[str]:
-    """The character n-grams of one word padded with spaces, as scikit-learn's analyzer="char_wb" makes them."""
-    padded = f" {word} "
-    low, high = ngram_range
-    grams: list[str] = []
-    for n in range(low, high + 1):
-        if len(padded) < n:
-            break
-        grams.extend(padded[i : i + n] for i in range(len(padded) - n + 1))
-    return grams
-
-
-class _Tfidf:
-    """Sublinear TF, smoothed IDF, L2-normalised rows: scikit-learn's TfidfTransformer(sublinear_tf=True)
-    without importing scikit-learn (1.4 s and 90 MB at start-up)."""
-
-    def fit_transform(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
-        n = counts.shape[0]
-        df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float64)
-        self.idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-        return self.transform(counts)
-
-    def transform(self, counts: sparse.csr_matrix) -> sparse.csr_matrix:
-        matrix = counts.astype(np.float64).tocsr(copy=True)
-        matrix.data = (np.log(matrix.data) + 1.0) * self.idf[matrix.indices]
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-        norms[norms == 0] = 1.0
-        matrix.data /= np.repeat(norms, np.diff(matrix.indptr))
-        return matrix
-
-
-class _CharTfidf:
-    """TF-IDF over `char_wb` n-grams (2-5), the same features as sklearn's TfidfVectorizer(analyzer="char_wb").
-
-    char_wb n-grams never cross a word boundary, so each distinct word is analysed once and a document's
-    counts are (documents x words) @ (words x n-grams): the vectorizer's own loop over every n-gram of every
-    document takes seconds at 2,000 entries.
-    """
-
-    def __init__(self, documents: list[list[str]], ngram_range: tuple[int, int]) -> None:
-        self.ngram_range = ngram_range
-        self.word_ids = {word: n for n, word in enumerate(dict.fromkeys(chain.from_iterable(documents)))}
-        ids = self.word_ids
-        cols = [ids[word] for words in documents for word in words]
-        rows = np.repeat(np.arange(len(documents)), [len(words) for words in documents])
-        doc_words = sparse.csr_matrix(
-            (np.ones(len(cols), dtype=np.float32), (rows, cols)), shape=(len(documents), len(ids))
-        )
-        self.ngram_ids: dict[str, int] = {}
-        rows, cols = [], []
-        for word, word_id in self.word_ids.items():
-            for ngram in _char_wb(word, ngram_range):
-                rows.append(word_id)
-                cols.append(self.ngram_ids.setdefault(ngram, len(self.ngram_ids)))
-        self.word_ngrams = sparse.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)),
-            shape=(len(self.word_ids), len(self.ngram_ids)),
-        )
-        counts = doc_words @ self.word_ngrams
-        counts.sum_duplicates()
-        self.transformer = _Tfidf()
-        self.matrix = self.transformer.fit_transform(counts).astype(np.float32).tocsr()
-
-    def vector(self, words: list[str]) -> sparse.csr_matrix:
-        columns: list[int] = []
-        for word in words:
-            word_id = self.word_ids.get(word)
-            if word_id is not None:
-                row = self.word_ngrams.indices[
-                    self.word_ngrams.indptr[word_id] : self.word_ngrams.indptr[word_id + 1]
-                ]
-                columns.extend(row.tolist())
-            else:
-                columns.extend(
-                    self.ngram_ids[g] for g in _char_wb(word, self.ngram_range) if g in self.ngram_ids
-                )
-        counts = sparse.csr_matrix(
-            (np.ones(len(columns), dtype=np.float32), ([0] * len(columns), columns)),
-            shape=(1, len(self.ngram_ids)),
-        )
-        counts.sum_duplicates()
-        return self.transformer.transform(counts)
-
-
-def _bm25_matrix(
-    corpus: list[list[str]], vocabulary: dict[str, int], k1: float, b: float, epsilon: float = 0.25
-) -> tuple[sparse.csr_matrix, np.ndarray]:
-    """Okapi BM25 weight of every (document, term), so that scoring a question is one sparse product.
-
-    The same scores as rank_bm25.BM25Okapi (IDF with its epsilon floor for very common terms; a test checks
-    they agree), computed with sparse arrays: rank_bm25 counts and scores document by document in Python,
-    which takes most of the 2 s build budget at 2,000 entries. Returns the matrix and the IDF per column.
-    """
-    lengths = np.asarray([len(doc) for doc in corpus], dtype=np.float64)
-    columns = np.asarray([vocabulary[term] for doc in corpus for term in doc], dtype=np.int64)
-    rows = np.repeat(np.arange(len(corpus)), lengths.astype(np.int64))
-    tf = sparse.csr_matrix(
-        (np.ones(len(columns), dtype=np.float64), (rows, columns)), shape=(len(corpus), len(vocabulary))
-    )
-    tf.sum_duplicates()
-    df = np.bincount(tf.indices, minlength=len(vocabulary)).astype(np.float64)
-    present = df > 0
-    idf = np.zeros(len(vocabulary))
-    idf[present] = np.log(len(corpus) - df[present] + 0.5) - np.log(df[present] + 0.5)
-    if present.any():
-        floor = epsilon * idf[present].mean()
-        idf[present & (idf < 0)] = floor
-    average_length = lengths.mean() if len(corpus) and lengths.sum() else 1.0
-    norm = k1 * (1 - b + b * lengths / average_length)
-    doc_of_value = np.repeat(np.arange(len(corpus)), np.diff(tf.indptr))
-    tf.data = idf[tf.indices] * tf.data * (k1 + 1) / (tf.data + norm[doc_of_value])
-    return tf.astype(np.float32), idf
 
 
 def _gap(values: np.ndarray, best: int) -> float:
@@ -340,9 +240,7 @@ class _LanguageIndex:
             char_documents["answer"] = [words for words, _ in answers]
         if settings.entry_weight_tfidf:
             char_documents["entry"] = entry_words
-        self.char = _CharTfidf(
-            [doc for docs in char_documents.values() for doc in docs], settings.ngram_range
-        )
+        self.char = CharTfidf([doc for docs in char_documents.values() for doc in docs], settings.ngram_range)
         self.char_matrices: dict[str, sparse.csr_matrix] = {}
         offset = 0
         for kind, docs in char_documents.items():
@@ -352,16 +250,16 @@ class _LanguageIndex:
         answer_terms = [terms for _, terms in answers] if settings.answer_weight_bm25 else []
         all_terms = chain.from_iterable(question_terms + answer_terms)
         self.vocabulary = {term: n for n, term in enumerate(dict.fromkeys(all_terms))}
-        question_bm25, question_idf = _bm25_matrix(
+        question_bm25, question_idf = bm25_matrix(
             question_terms, self.vocabulary, settings.bm25_k1, settings.bm25_b
         )
         self.word_matrices = {"question": question_bm25.T.tocsr()}
         if settings.answer_weight_bm25:
-            self.word_matrices["answer"] = _bm25_matrix(
+            self.word_matrices["answer"] = bm25_matrix(
                 answer_terms, self.vocabulary, settings.bm25_k1, settings.bm25_b
             )[0].T.tocsr()
         if settings.entry_weight_bm25:
-            self.word_matrices["entry"] = _bm25_matrix(
+            self.word_matrices["entry"] = bm25_matrix(
                 entry_terms, self.vocabulary, settings.bm25_k1, settings.bm25_b
             )[0].T.tocsr()
 
@@ -462,8 +360,9 @@ class _LanguageIndex:
         )
         order = top[np.argsort(-fused[top], kind="stable")]
         best = int(order[0])
-        margin = float(fused[best] - fused[order[1]]) if len(order) > 1 else float(fused[best])
         total_weight = 1.0 + st.bm25_weight + (st.embedding_weight if semantic is not None else 0.0)
+        margin = float(fused[best] - fused[order[1]]) if len(order) > 1 else float(fused[best])
+        margin /= total_weight
         agree = int(np.argmax(char_scores)) == best and (not columns or int(np.argmax(word_scores)) == best)
         agree = agree and (semantic is None or int(np.argmax(semantic_scores)) == best)
 
@@ -483,6 +382,7 @@ class _LanguageIndex:
             top=float(fused[best]) / total_weight,
             semantic_z=float(_zscore(semantic_questions)[best]) if semantic is not None else 0.0,
             semantic_gap=_gap(semantic_questions, best) if semantic is not None else 0.0,
+            word_gap=_gap(_zscore(word_scores), best),
             content=content_terms(set(terms), self.lang),
             unknown=sum(1 for t in set(terms) if t not in self.vocabulary),
             missing=sum(1 for t in set(terms) if t not in self.entry_terms[best]),
@@ -592,7 +492,8 @@ class FaqIndex:
         if named and not signals.opposite and score >= calibration.likely_at:
             others = tuple(self.entries[i] for i in signals.order[1:3])
             return FaqResult(status="likely", entry=best, score=score, suggestions=others, lang=lang)
-        if score >= calibration.unsure_at:
+        split = signals.word_gap < 0 and calibration.split_unsure_at is not None
+        if score >= (calibration.split_unsure_at if split else calibration.unsure_at):
             suggestions = tuple(self.entries[i] for i in signals.order[:3])
             return FaqResult(status="unsure", entry=None, score=score, suggestions=suggestions, lang=lang)
         return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang)
