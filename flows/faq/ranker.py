@@ -72,18 +72,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-1.671, 1.278, 1.833, 0.389, 0.454, 1.081, -2.195, -1.714, 1.396),
-        confident_at=0.81,
-        likely_at=0.79,
-        unsure_at=0.58,
-        split_unsure_at=0.33,
+        coef=(-1.91, 1.203, 2.227, 0.641, 0.608, 0.549, -2.146, -2.183, 1.404),
+        confident_at=0.83,
+        likely_at=0.82,
+        unsure_at=0.69,
+        split_unsure_at=0.37,
     )
     semantic: Calibration = Calibration(
-        coef=(-1.762, 0.701, 1.803, 0.695, 0.654, 0.424, -2.644, -1.303, 1.418, 1.116, -0.444),
-        confident_at=0.78,
+        coef=(-1.743, 0.839, 2.108, 0.943, 0.439, 0.318, -2.873, -1.861, 1.415, 0.738, -0.336),
+        confident_at=0.87,
         likely_at=0.77,
-        unsure_at=0.67,
-        split_unsure_at=0.45,
+        unsure_at=0.68,
+        split_unsure_at=0.52,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
