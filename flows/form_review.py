@@ -98,6 +98,11 @@ def on_edit_pick(turn: Turn, inbound: Inbound, text: str, choice: str | None) ->
     prompt_field(turn, form_field)
 
 
+# Presses that submit the form in the turn they are pressed (the declaration's confirmation): the service takes
+# them straight to its full path, where submissions are stored, without first reading the state on the raw one.
+SUBMITTING_OPTIONS = frozenset({"declaration.confirm"})
+
+
 def ask_declaration(turn: Turn) -> None:
     options = (
         turn.option("declaration.confirm", "declaration.confirm"),

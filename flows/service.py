@@ -34,6 +34,7 @@ from flows.events import (
     RightsAsked,
 )
 from flows.form import FormDefinition
+from flows.form_review import SUBMITTING_OPTIONS
 from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
 from flows.quick_turn import QuickTurn
 from flows.request_store import store_request
@@ -166,7 +167,9 @@ class ConversationService(StaffSideMixin):
                 log.error("a staff listener failed: %s at %s", type(exc).__name__, where(exc))
 
     async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice], set[str]]:
-        if self.db.hot is not None:  # most messages: the raw connection (storage/hot.py, flows/quick_turn.py)
+        # Most messages: the raw connection (storage/hot.py, flows/quick_turn.py); a submission always takes the
+        # full path, so the press that submits goes there first rather than after a read that would fall back.
+        if self.db.hot is not None and inbound.option not in SUBMITTING_OPTIONS:
             key = inbound.contact
             quick = QuickTurn(self, inbound, self.clock.now(), _may_answer_a_notice)
             language = self._initial_language(inbound.language_hint)
