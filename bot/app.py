@@ -65,6 +65,9 @@ def load_faq(settings: Settings) -> Any:
     return FaqPort(entries, cache)
 
 
+_RECENT_ANSWERS = 512
+
+
 class FaqPort:
     """What the engine needs from the guides: answer a text, and find an entry by id.
 
@@ -88,6 +91,9 @@ class FaqPort:
         self._lock = threading.Lock()
         self._warming: Any = None
         self._lexical_ready = threading.Event()
+        # The latest answers, by question text, with the index that gave them: a question asked again (often
+        # the same words) is not ranked again, nor is one whose turn the raw path hands to the full path.
+        self._recent: dict[str, tuple[Any, Any]] = {}
 
     @property
     def index(self) -> Any:
@@ -128,7 +134,16 @@ class FaqPort:
             self._index = full
 
     def __call__(self, text: str) -> Any:
-        return self.index.query(text)
+        index = self.index
+        found = self._recent.get(text)
+        # Not an answer of the lexical index that the full one has replaced since.
+        if found is not None and found[0] is index:
+            return found[1]
+        result = index.query(text)
+        if len(self._recent) >= _RECENT_ANSWERS:
+            self._recent.pop(next(iter(self._recent)))  # the oldest
+        self._recent[text] = (index, result)
+        return result
 
     def entry(self, entry_id: str) -> Any:
         return self._by_id.get(entry_id)
