@@ -21,7 +21,9 @@ from flows.faq.normalize import (
     content_terms,
     detect_language,
     opposite_sides,
+    other_organisations,
 )
+from flows.faq.spelling import Speller
 from flows.faq.vectors import CharTfidf, bm25_matrix
 
 # confident: the answer; likely: «did you mean …» with the answer and yes/no; unsure: suggestions; none.
@@ -72,18 +74,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-1.91, 1.203, 2.227, 0.641, 0.608, 0.549, -2.146, -2.183, 1.404),
+        coef=(-2.046, 1.204, 2.296, 0.719, 0.664, 0.694, -2.166, -2.147, 1.318, -1.696),
         confident_at=0.83,
-        likely_at=0.82,
-        unsure_at=0.69,
+        likely_at=0.76,
+        unsure_at=0.72,
         split_unsure_at=0.37,
     )
     semantic: Calibration = Calibration(
-        coef=(-1.743, 0.839, 2.108, 0.943, 0.439, 0.318, -2.873, -1.861, 1.415, 0.738, -0.336),
-        confident_at=0.87,
-        likely_at=0.77,
-        unsure_at=0.68,
-        split_unsure_at=0.52,
+        coef=(-1.907, 0.853, 2.018, 0.926, 0.455, 0.372, -2.726, -1.855, 1.539, -1.524, 0.833, -0.304),
+        confident_at=0.85,
+        likely_at=0.73,
+        unsure_at=0.73,
+        split_unsure_at=0.49,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -136,6 +138,8 @@ class Signals:
     # distinctive words point to this entry alone (the fused margin is mostly the embeddings' say). Only its
     # positive part counts: when the words prefer another entry, the neighbours are still worth suggesting.
     word_gap: float = 0.0
+    # Names of other organisations' programmes in the question that the best entry's questions never use.
+    foreign: int = 0
 
     def features(self) -> tuple[float, ...]:
         lexical = (
@@ -147,6 +151,7 @@ class Signals:
             self.unknown / max(self.words, 1),
             self.missing / max(self.words, 1),
             min(max(self.word_gap, 0.0), 3.0) / 3.0,
+            min(self.foreign, 1),
         )
         if self.semantic is None:
             return lexical
@@ -281,6 +286,7 @@ class _LanguageIndex:
         # A word no question uses weighs as much as the rarest word the questions know.
         self.unknown_idf = float(question_idf.max()) if len(question_idf) else 1.0
         self.entry_terms = [set(terms) for terms in entry_terms]
+        self.speller = Speller(chain.from_iterable(question_words)) if lang == "en" else None
 
     def _idf(self, term: str) -> float:
         column = self.vocabulary.get(term)
@@ -289,6 +295,19 @@ class _LanguageIndex:
 
     def _analyze(self, text: str) -> tuple[list[str], list[str]]:
         return analyze(text, self.lang)
+
+    def _spell(self, words: list[str], terms: list[str]) -> tuple[list[str], list[str]]:
+        """A question's words with English typing slips read as the known word (see `spelling`)."""
+        if self.speller is None or len(words) != len(terms):
+            return words, terms
+        words, terms = list(words), list(terms)
+        for n, (word, term) in enumerate(zip(words, terms, strict=True)):
+            if term not in self.vocabulary:
+                known = self.speller.correct(word)
+                known_terms = analyze(known, self.lang)[1] if known is not None else []
+                if known_terms:
+                    words[n], terms[n] = known, known_terms[0]
+        return words, terms
 
     def _query_terms(self, terms: list[str]) -> tuple[dict[int, float], list[str]]:
         """Vocabulary columns and weights for a question's terms, and the terms as resolved.
@@ -321,7 +340,7 @@ class _LanguageIndex:
         return scores, by_question
 
     def signals(self, text: str, semantic: _SemanticIndex | None = None) -> Signals | None:
-        words, terms = self._analyze(text)
+        words, terms = self._spell(*self._analyze(text))
         if not words:
             return None
         st = self.settings
@@ -387,6 +406,7 @@ class _LanguageIndex:
             unknown=sum(1 for t in set(terms) if t not in self.vocabulary),
             missing=sum(1 for t in set(terms) if t not in self.entry_terms[best]),
             words=len(set(terms)),
+            foreign=len(other_organisations(terms, self.lang) - self.entry_terms[best]),
         )
 
     def _reverse(self, weights: dict[int, float]) -> np.ndarray:
