@@ -318,3 +318,14 @@ def test_the_speller_reads_one_slip_as_the_known_word_and_leaves_short_or_known_
     assert speller.correct("number") is None  # known already
     assert speller.correct("sent") is None  # short words are not changed into another: «rent»
     assert speller.correct("nomber2") is None
+
+
+def test_the_arabic_speller_reads_a_missing_or_extra_letter_but_never_a_changed_one():
+    from flows.faq.spelling import ARABIC_SPELLING, Speller
+
+    speller = Speller(["المستندات", "ارسلوا", "المالي", "تويتر"], **ARABIC_SPELLING)
+    assert speller.correct("المستندت") == "المستندات"  # a letter missing
+    assert speller.correct("ارسلو") == "ارسلوا"
+    assert speller.correct("بتويتر") == "تويتر"  # one letter more
+    assert speller.correct("الماضي") is None  # «past» is not «financial»: one letter changed
+    assert speller.correct("تويت") is None  # four letters: too short

@@ -257,3 +257,9 @@ def test_a_question_about_social_security_and_this_associations_support_is_still
     result = index.query("هل الضمان الاجتماعي يمنعني من دعمكم")
     assert result.status == "confident"
     assert result.entry.id == "other-support"
+
+
+def test_an_arabic_question_with_a_letter_missing_is_answered(index):
+    result = index.query("وش المستندت المطلوبه للتقديم")
+    assert result.status in ("confident", "likely")
+    assert result.entry.id == "required-documents"

@@ -23,7 +23,7 @@ from flows.faq.normalize import (
     opposite_sides,
     other_organisations,
 )
-from flows.faq.spelling import Speller
+from flows.faq.spelling import ARABIC_SPELLING, Speller
 from flows.faq.vectors import CharTfidf, bm25_matrix
 
 # confident: the answer; likely: «did you mean …» with the answer and yes/no; unsure: suggestions; none.
@@ -74,18 +74,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-2.046, 1.204, 2.296, 0.719, 0.664, 0.694, -2.166, -2.147, 1.318, -1.696),
-        confident_at=0.83,
-        likely_at=0.76,
-        unsure_at=0.72,
-        split_unsure_at=0.37,
+        coef=(-2.15, 1.061, 2.297, 0.786, 0.628, 0.714, -2.228, -2.057, 1.416, -1.657),
+        confident_at=0.82,
+        likely_at=0.79,
+        unsure_at=0.7,
+        split_unsure_at=0.28,
     )
     semantic: Calibration = Calibration(
-        coef=(-1.907, 0.853, 2.018, 0.926, 0.455, 0.372, -2.726, -1.855, 1.539, -1.524, 0.833, -0.304),
-        confident_at=0.85,
-        likely_at=0.73,
-        unsure_at=0.73,
-        split_unsure_at=0.49,
+        coef=(-2.113, 0.702, 2.048, 0.931, 0.624, 0.408, -2.814, -1.74, 1.573, -1.501, 0.774, -0.231),
+        confident_at=0.83,
+        likely_at=0.72,
+        unsure_at=0.72,
+        split_unsure_at=0.44,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -286,7 +286,9 @@ class _LanguageIndex:
         # A word no question uses weighs as much as the rarest word the questions know.
         self.unknown_idf = float(question_idf.max()) if len(question_idf) else 1.0
         self.entry_terms = [set(terms) for terms in entry_terms]
-        self.speller = Speller(chain.from_iterable(question_words)) if lang == "en" else None
+        self.speller = Speller(
+            chain.from_iterable(question_words), **({} if lang == "en" else ARABIC_SPELLING)
+        )
 
     def _idf(self, term: str) -> float:
         column = self.vocabulary.get(term)
@@ -297,8 +299,8 @@ class _LanguageIndex:
         return analyze(text, self.lang)
 
     def _spell(self, words: list[str], terms: list[str]) -> tuple[list[str], list[str]]:
-        """A question's words with English typing slips read as the known word (see `spelling`)."""
-        if self.speller is None or len(words) != len(terms):
+        """A question's words with typing slips read as the known word (see `spelling`)."""
+        if len(words) != len(terms):
             return words, terms
         words, terms = list(words), list(terms)
         for n, (word, term) in enumerate(zip(words, terms, strict=True)):
