@@ -263,3 +263,17 @@ def test_an_arabic_question_with_a_letter_missing_is_answered(index):
     result = index.query("وش المستندت المطلوبه للتقديم")
     assert result.status in ("confident", "likely")
     assert result.entry.id == "required-documents"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "مساء الخير، ولدي الكبير تخرج وتوظف الشهر الماضي وتغير دخل البيت كثير، كيف احدث بياناتي عندكم؟",
+        "Hi, I moved to a new flat last month and changed my phone number too. How can I update my information?",
+    ],
+)
+def test_a_question_after_a_personal_story_is_answered_confidently(index, question):
+    # The story's words are not what the entry lacks: the doubt is measured on the clause that asks.
+    result = index.query(question)
+    assert result.status == "confident"
+    assert result.entry.id == "update-information"

@@ -4,6 +4,7 @@ sentence embeddings, fused, with calibrated confidence."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -20,11 +21,14 @@ from flows.faq.normalize import (
     arabic_term,
     content_terms,
     detect_language,
+    looks_like_question,
     opposite_sides,
     other_organisations,
 )
 from flows.faq.spelling import ARABIC_SPELLING, Speller
 from flows.faq.vectors import CharTfidf, bm25_matrix
+
+_CLAUSE = re.compile(r"[.,!?;:\n\u060c\u061b\u061f]+")
 
 # confident: the answer; likely: «did you mean …» with the answer and yes/no; unsure: suggestions; none.
 Status = Literal["confident", "likely", "unsure", "none"]
@@ -74,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-2.15, 1.061, 2.297, 0.786, 0.628, 0.714, -2.228, -2.057, 1.416, -1.657),
-        confident_at=0.82,
-        likely_at=0.79,
+        coef=(-2.446, 1.12, 2.495, 0.819, 0.602, 0.743, -2.008, -1.924, 1.404, -1.632),
+        confident_at=0.81,
+        likely_at=0.78,
         unsure_at=0.7,
-        split_unsure_at=0.28,
+        split_unsure_at=0.26,
     )
     semantic: Calibration = Calibration(
-        coef=(-2.113, 0.702, 2.048, 0.931, 0.624, 0.408, -2.814, -1.74, 1.573, -1.501, 0.774, -0.231),
-        confident_at=0.83,
+        coef=(-2.392, 0.777, 2.205, 0.944, 0.573, 0.421, -2.616, -1.637, 1.545, -1.474, 0.879, -0.206),
+        confident_at=0.82,
         likely_at=0.72,
-        unsure_at=0.72,
-        split_unsure_at=0.44,
+        unsure_at=0.7,
+        split_unsure_at=0.42,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -405,11 +409,35 @@ class _LanguageIndex:
             semantic_gap=_gap(semantic_questions, best) if semantic is not None else 0.0,
             word_gap=_gap(_zscore(word_scores), best),
             content=content_terms(set(terms), self.lang),
-            unknown=sum(1 for t in set(terms) if t not in self.vocabulary),
-            missing=sum(1 for t in set(terms) if t not in self.entry_terms[best]),
-            words=len(set(terms)),
+            **self._shares(text, terms, best),
             foreign=len(other_organisations(terms, self.lang) - self.entry_terms[best]),
         )
+
+    def _shares(self, text: str, terms: list[str], best: int) -> dict[str, int]:
+        """Unknown and missing words (counts, with the number of words), over the whole question or, when
+        that leaves fewer, over the clause that asks (a long question's story is not what the entry lacks)."""
+        known, entry = self.vocabulary, self.entry_terms[best]
+
+        def counts(found: list[str]) -> dict[str, int]:
+            unique = set(found)
+            return {
+                "unknown": sum(1 for t in unique if t not in known),
+                "missing": sum(1 for t in unique if t not in entry),
+                "words": len(unique),
+            }
+
+        whole = counts(terms)
+        clauses = [c for c in _CLAUSE.split(text) if c.strip()]
+        if len(set(terms)) < 6 or len(clauses) < 2:
+            return whole
+        asking = [c for c in clauses if looks_like_question(c)]
+        if not asking:
+            return whole
+        clause = counts(self._query_terms(self._spell(*self._analyze(asking[-1]))[1])[1])
+        if clause["words"] < 2:
+            return whole
+        share = lambda c: (c["unknown"] + c["missing"]) / max(c["words"], 1)  # noqa: E731
+        return clause if share(clause) < share(whole) else whole
 
     def _reverse(self, weights: dict[int, float]) -> np.ndarray:
         """Per entry, over its phrasings: the largest share of a phrasing's word weight the question has."""
