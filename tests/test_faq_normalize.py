@@ -296,3 +296,36 @@ def test_a_listed_adjective_or_plural_with_the_article_meets_its_synonyms(with_a
 @pytest.mark.parametrize("child", ["ولدي", "بنتي", "بناتي", "ولدها"])
 def test_my_son_and_my_daughter_are_children(child):
     assert analyze(child, "ar")[1] == analyze("اطفال", "ar")[1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "written"),
+    [("i dont have a phone", "I don't have a phone"), ("my childrens papers", "my children’s papers")],
+)
+def test_english_words_typed_without_the_apostrophe_read_as_with_it(typed, written):
+    # Before, "don't" gave the term "don" while the phone-typed "dont" was dropped as a stop word.
+    assert analyze(typed, "en") == analyze(written, "en")
+
+
+def test_the_speller_reads_one_slip_as_the_known_word_and_leaves_short_or_known_words():
+    from flows.faq.spelling import Speller
+
+    speller = Speller(["documents", "apply", "number", "eligibility", "receive", "rent"])
+    assert speller.correct("documnts") == "documents"  # a letter missing
+    assert speller.correct("aplly") == "apply"  # a letter doubled
+    assert speller.correct("recieve") == "receive"  # two letters swapped
+    assert speller.correct("eligibilty") == "eligibility"
+    assert speller.correct("number") is None  # known already
+    assert speller.correct("sent") is None  # short words are not changed into another: «rent»
+    assert speller.correct("nomber2") is None
+
+
+def test_the_arabic_speller_reads_a_missing_or_extra_letter_but_never_a_changed_one():
+    from flows.faq.spelling import ARABIC_SPELLING, Speller
+
+    speller = Speller(["المستندات", "ارسلوا", "المالي", "تويتر"], **ARABIC_SPELLING)
+    assert speller.correct("المستندت") == "المستندات"  # a letter missing
+    assert speller.correct("ارسلو") == "ارسلوا"
+    assert speller.correct("بتويتر") == "تويتر"  # one letter more
+    assert speller.correct("الماضي") is None  # «past» is not «financial»: one letter changed
+    assert speller.correct("تويت") is None  # four letters: too short

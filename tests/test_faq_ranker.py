@@ -232,3 +232,48 @@ def test_complaints_with_the_article_find_the_complaint_entry(index):
         result = index.query(question)
         offered = result.entry if result.entry is not None else result.suggestions[0]
         assert offered.id == "complaint"
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("wher is the asociation located", "location-address"),
+        ("how do i aplly for support", "how-to-apply"),
+        ("can i chek my requst status", "request-status"),
+    ],
+)
+def test_english_questions_with_typing_slips_are_answered(index, question, entry_id):
+    result = index.query(question)
+    assert result.status in ("confident", "likely")
+    assert result.entry.id == entry_id
+
+
+@pytest.mark.parametrize("question", ["كيف اتبرع لجمعية البر", "كيف اسجل في حافز", "كيف اسوي حساب في ابشر"])
+def test_questions_about_another_organisations_programme_are_not_answered_confidently(index, question):
+    assert index.query(question).status not in ("confident",)
+
+
+def test_a_question_about_social_security_and_this_associations_support_is_still_answered(index):
+    result = index.query("هل الضمان الاجتماعي يمنعني من دعمكم")
+    assert result.status == "confident"
+    assert result.entry.id == "other-support"
+
+
+def test_an_arabic_question_with_a_letter_missing_is_answered(index):
+    result = index.query("وش المستندت المطلوبه للتقديم")
+    assert result.status in ("confident", "likely")
+    assert result.entry.id == "required-documents"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "مساء الخير، ولدي الكبير تخرج وتوظف الشهر الماضي وتغير دخل البيت كثير، كيف احدث بياناتي عندكم؟",
+        "Hi, I moved to a new flat last month and changed my phone number too. How can I update my information?",
+    ],
+)
+def test_a_question_after_a_personal_story_is_answered_confidently(index, question):
+    # The story's words are not what the entry lacks: the doubt is measured on the clause that asks.
+    result = index.query(question)
+    assert result.status == "confident"
+    assert result.entry.id == "update-information"

@@ -14,6 +14,9 @@ _DIACRITICS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06dc\u06df-\
 _ARABIC_LETTER = re.compile("[\u0621-\u063a\u0641-\u064a\u0671-\u06d3]")
 _ARABIC_REPEAT = re.compile(r"([\u0621-\u063a\u0641-\u064a])\1{2,}")
 _LATIN_REPEAT = re.compile(r"([a-z])\1{2,}")
+# An apostrophe inside a Latin word is dropped, not split on: "don't" and the phone-typed "dont" become one
+# word, as do "children's" and "childrens" (before, "don't" gave the term "don" and "dont" a stop word).
+_LATIN_APOSTROPHE = re.compile("(?<=[a-z])['\u2019\u2018`\u00b4](?=[a-z])")
 _NOT_WORD = re.compile(r"[\W_]+")
 _DIGITS = re.compile(r"\d+")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -121,7 +124,7 @@ def _normalize_chars(text: str) -> str:
 
 
 def _strip_punctuation(text: str) -> str:
-    text = _LATIN_REPEAT.sub(r"\1\1", text.lower())
+    text = _LATIN_APOSTROPHE.sub("", _LATIN_REPEAT.sub(r"\1\1", text.lower()))
     return " ".join(_NOT_WORD.sub(" ", text).split())
 
 
@@ -511,3 +514,22 @@ def opposite_sides(terms: list[str] | set[str], lang: str) -> list[int]:
         if hit is not None:
             seen.setdefault(hit[0], set()).add(hit[1])
     return [next(iter(seen[n])) if len(seen.get(n, ())) == 1 else 0 for n in range(len(OPPOSITES[lang]))]
+
+
+# Other organisations' programmes and services, general public knowledge (Saudi government platforms and
+# support programmes, other charities): a question naming one that the best entry never mentions is most
+# likely about that organisation, not this association («كيف اسجل في حافز» is not how to apply here).
+_OTHER_ORGANISATIONS = {
+    "ar": "الضمان ريف ابشر توكلنا نفاذ حافز البر",
+    "en": "absher tawakkalna sakani hafiz taqat nafath sehhaty",
+}
+
+
+@cache
+def _organisation_terms(lang: str) -> frozenset[str]:
+    return frozenset(t for word in _OTHER_ORGANISATIONS[lang].split() for t in analyze(word, lang)[1])
+
+
+def other_organisations(terms: set[str] | list[str], lang: str) -> set[str]:
+    """The question's terms that name another organisation's programme or service."""
+    return set(terms) & _organisation_terms(lang)

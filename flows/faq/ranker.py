@@ -4,6 +4,7 @@ sentence embeddings, fused, with calibrated confidence."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -20,9 +21,14 @@ from flows.faq.normalize import (
     arabic_term,
     content_terms,
     detect_language,
+    looks_like_question,
     opposite_sides,
+    other_organisations,
 )
+from flows.faq.spelling import ARABIC_SPELLING, Speller
 from flows.faq.vectors import CharTfidf, bm25_matrix
+
+_CLAUSE = re.compile(r"[.,!?;:\n\u060c\u061b\u061f]+")
 
 # confident: the answer; likely: «did you mean …» with the answer and yes/no; unsure: suggestions; none.
 Status = Literal["confident", "likely", "unsure", "none"]
@@ -72,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-1.91, 1.203, 2.227, 0.641, 0.608, 0.549, -2.146, -2.183, 1.404),
-        confident_at=0.83,
-        likely_at=0.82,
-        unsure_at=0.69,
-        split_unsure_at=0.37,
+        coef=(-2.446, 1.12, 2.495, 0.819, 0.602, 0.743, -2.008, -1.924, 1.404, -1.632),
+        confident_at=0.81,
+        likely_at=0.78,
+        unsure_at=0.7,
+        split_unsure_at=0.26,
     )
     semantic: Calibration = Calibration(
-        coef=(-1.743, 0.839, 2.108, 0.943, 0.439, 0.318, -2.873, -1.861, 1.415, 0.738, -0.336),
-        confident_at=0.87,
-        likely_at=0.77,
-        unsure_at=0.68,
-        split_unsure_at=0.52,
+        coef=(-2.392, 0.777, 2.205, 0.944, 0.573, 0.421, -2.616, -1.637, 1.545, -1.474, 0.879, -0.206),
+        confident_at=0.82,
+        likely_at=0.72,
+        unsure_at=0.7,
+        split_unsure_at=0.42,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -136,6 +142,8 @@ class Signals:
     # distinctive words point to this entry alone (the fused margin is mostly the embeddings' say). Only its
     # positive part counts: when the words prefer another entry, the neighbours are still worth suggesting.
     word_gap: float = 0.0
+    # Names of other organisations' programmes in the question that the best entry's questions never use.
+    foreign: int = 0
 
     def features(self) -> tuple[float, ...]:
         lexical = (
@@ -147,6 +155,7 @@ class Signals:
             self.unknown / max(self.words, 1),
             self.missing / max(self.words, 1),
             min(max(self.word_gap, 0.0), 3.0) / 3.0,
+            min(self.foreign, 1),
         )
         if self.semantic is None:
             return lexical
@@ -281,6 +290,9 @@ class _LanguageIndex:
         # A word no question uses weighs as much as the rarest word the questions know.
         self.unknown_idf = float(question_idf.max()) if len(question_idf) else 1.0
         self.entry_terms = [set(terms) for terms in entry_terms]
+        self.speller = Speller(
+            chain.from_iterable(question_words), **({} if lang == "en" else ARABIC_SPELLING)
+        )
 
     def _idf(self, term: str) -> float:
         column = self.vocabulary.get(term)
@@ -289,6 +301,19 @@ class _LanguageIndex:
 
     def _analyze(self, text: str) -> tuple[list[str], list[str]]:
         return analyze(text, self.lang)
+
+    def _spell(self, words: list[str], terms: list[str]) -> tuple[list[str], list[str]]:
+        """A question's words with typing slips read as the known word (see `spelling`)."""
+        if len(words) != len(terms):
+            return words, terms
+        words, terms = list(words), list(terms)
+        for n, (word, term) in enumerate(zip(words, terms, strict=True)):
+            if term not in self.vocabulary:
+                known = self.speller.correct(word)
+                known_terms = analyze(known, self.lang)[1] if known is not None else []
+                if known_terms:
+                    words[n], terms[n] = known, known_terms[0]
+        return words, terms
 
     def _query_terms(self, terms: list[str]) -> tuple[dict[int, float], list[str]]:
         """Vocabulary columns and weights for a question's terms, and the terms as resolved.
@@ -321,7 +346,7 @@ class _LanguageIndex:
         return scores, by_question
 
     def signals(self, text: str, semantic: _SemanticIndex | None = None) -> Signals | None:
-        words, terms = self._analyze(text)
+        words, terms = self._spell(*self._analyze(text))
         if not words:
             return None
         st = self.settings
@@ -384,10 +409,35 @@ class _LanguageIndex:
             semantic_gap=_gap(semantic_questions, best) if semantic is not None else 0.0,
             word_gap=_gap(_zscore(word_scores), best),
             content=content_terms(set(terms), self.lang),
-            unknown=sum(1 for t in set(terms) if t not in self.vocabulary),
-            missing=sum(1 for t in set(terms) if t not in self.entry_terms[best]),
-            words=len(set(terms)),
+            **self._shares(text, terms, best),
+            foreign=len(other_organisations(terms, self.lang) - self.entry_terms[best]),
         )
+
+    def _shares(self, text: str, terms: list[str], best: int) -> dict[str, int]:
+        """Unknown and missing words (counts, with the number of words), over the whole question or, when
+        that leaves fewer, over the clause that asks (a long question's story is not what the entry lacks)."""
+        known, entry = self.vocabulary, self.entry_terms[best]
+
+        def counts(found: list[str]) -> dict[str, int]:
+            unique = set(found)
+            return {
+                "unknown": sum(1 for t in unique if t not in known),
+                "missing": sum(1 for t in unique if t not in entry),
+                "words": len(unique),
+            }
+
+        whole = counts(terms)
+        clauses = [c for c in _CLAUSE.split(text) if c.strip()]
+        if len(set(terms)) < 6 or len(clauses) < 2:
+            return whole
+        asking = [c for c in clauses if looks_like_question(c)]
+        if not asking:
+            return whole
+        clause = counts(self._query_terms(self._spell(*self._analyze(asking[-1]))[1])[1])
+        if clause["words"] < 2:
+            return whole
+        share = lambda c: (c["unknown"] + c["missing"]) / max(c["words"], 1)  # noqa: E731
+        return clause if share(clause) < share(whole) else whole
 
     def _reverse(self, weights: dict[int, float]) -> np.ndarray:
         """Per entry, over its phrasings: the largest share of a phrasing's word weight the question has."""
