@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
+from rapidfuzz.distance import OSA
+
 SHORTEST = 4
 ANY_SLIP = 5  # from this length any one slip is read; below it only a missing letter
 ARABIC_SPELLING = {"shortest": 5, "any_slip": 5, "change": False}
@@ -28,21 +30,9 @@ def _deletes(word: str) -> set[str]:
 
 
 def _one_edit(a: str, b: str) -> bool:
-    """Whether b is one insertion, deletion, substitution or swap of neighbours away from a."""
-    if a == b or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        if len(diff) == 1:
-            return True
-        return (
-            len(diff) == 2
-            and diff[1] == diff[0] + 1
-            and a[diff[0]] == b[diff[1]]
-            and a[diff[1]] == b[diff[0]]
-        )
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
+    """Whether b is one insertion, deletion, substitution or swap of neighbours away from a (rapidfuzz's
+    optimal string alignment distance, in C)."""
+    return OSA.distance(a, b, score_cutoff=1) == 1
 
 
 class Speller:
