@@ -8,6 +8,7 @@ from functools import cache
 from typing import Any
 
 from flows.choices import OPTION_KEYS, worth_recording
+from flows.courtesy import REPLIES, courtesy
 from flows.events import QuestionUnanswered
 from flows.form import FormDefinition
 from flows.menu import ACTIONS, MENU_ITEMS, menu
@@ -29,6 +30,11 @@ def on_menu(turn: Turn, inbound: Inbound, text: str, choice: str | None) -> None
         return
     if not text:
         turn.say("error.empty_menu")
+        menu(turn, greet=False)
+        return
+    kind = courtesy(text)
+    if kind is not None:  # a greeting or thanks: answered in kind, not searched in the guides
+        turn.say(REPLIES[kind])
         menu(turn, greet=False)
         return
     answer_question(turn, text)
