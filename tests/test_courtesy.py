@@ -26,6 +26,9 @@ async def _nothing_for_staff(app) -> None:  # type: ignore[no-untyped-def]
         ("صباح الخير", "أهلًا وسهلًا"),
         ("شكراً جزيلاً", "العفو"),
         ("الله يعطيكم العافية، ما قصرتوا", "العفو"),
+        ("تمام", "على الرحب"),
+        ("اوكي 👍🏻", "على الرحب"),
+        ("🙏", "العفو"),
     ],
 )
 async def test_an_arabic_greeting_or_thanks_is_answered_in_kind_with_the_menu(app, typed, opening):
@@ -34,6 +37,15 @@ async def test_an_arabic_greeting_or_thanks_is_answered_in_kind_with_the_menu(ap
     await chat.send(typed)
     assert chat.last[0].text.startswith(opening)
     assert "menu.apply" in chat.option_ids  # the menu follows, so the person can go on
+    await _nothing_for_staff(app)
+
+
+async def test_an_ok_is_answered_in_the_persons_language_not_the_words(app):
+    # «ok» in an Arabic conversation was taken as an English question: the reply switched to English.
+    chat = Chat(app)
+    await chat.send("/start")
+    await chat.send("ok")
+    assert chat.last[0].text.startswith("على الرحب")
     await _nothing_for_staff(app)
 
 
@@ -54,6 +66,6 @@ async def test_a_question_after_a_greeting_is_still_answered_from_the_guides(app
     assert chat.keys[0] == "faq:committee-timeline"
 
 
-@pytest.mark.parametrize("typed", ["الله", "شكرا بس متى يطلع الرد", "ok", "👍", ""])
+@pytest.mark.parametrize("typed", ["الله", "شكرا بس متى يطلع الرد", "it", "😀", "👍 🙏", ""])
 def test_only_a_whole_courtesy_counts(typed):
     assert courtesy(typed) is None
