@@ -436,8 +436,7 @@ class _LanguageIndex:
         clause = counts(self._query_terms(self._spell(*self._analyze(asking[-1]))[1])[1])
         if clause["words"] < 2:
             return whole
-        share = lambda c: (c["unknown"] + c["missing"]) / max(c["words"], 1)  # noqa: E731
-        return clause if share(clause) < share(whole) else whole
+        return clause if _lacking(clause) < _lacking(whole) else whole
 
     def _reverse(self, weights: dict[int, float]) -> np.ndarray:
         """Per entry, over its phrasings: the largest share of a phrasing's word weight the question has."""
@@ -455,6 +454,11 @@ class _LanguageIndex:
         if not sides.any():
             return None
         return ((self.entry_sides * sides[np.newaxis, :]) < 0).any(axis=1).astype(np.float32)
+
+
+def _lacking(counts: dict[str, int]) -> float:
+    """The share of a question's words that the guides or the entry lack."""
+    return (counts["unknown"] + counts["missing"]) / max(counts["words"], 1)
 
 
 def confidence(signals: Signals, settings: RankerSettings) -> float:
