@@ -14,7 +14,8 @@ from tests.sample_files import PDF, PNG
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+def cli_environment(tmp_path: Path, **env: str) -> dict[str, str]:
+    """This process's environment without its BOT_ settings (the FAQ cache kept), on a fresh data folder."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") or k == "BOT_FAQ_CACHE"}
     environment.update(
         {
@@ -24,6 +25,11 @@ def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subproc
             **env,
         }
     )
+    return environment
+
+
+def run(args: list[str], tmp_path: Path, stdin: str = "", **env: str) -> subprocess.CompletedProcess:
+    environment = cli_environment(tmp_path, **env)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         input=stdin,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 from tests.terminal import run_on_terminal
+from tests.test_cli import cli_environment
 from tests.test_cli import run as run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,14 +78,8 @@ def test_batch_as_text_prints_each_question_and_its_answer(tmp_path):
 def test_a_batch_at_a_terminal_shows_its_progress_on_standard_error_only(tmp_path):
     lines = [QUESTIONS[n % len(QUESTIONS)] for n in range(200)]
     (tmp_path / "questions.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("BOT_") or k == "BOT_FAQ_CACHE"}
-    environment.update(
-        PYTHONPATH=str(ROOT),
-        BOT_DATA_DIR=str(tmp_path / "data"),
-        BOT_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'data' / 'm.db'}",
-    )
     code, out, shown = run_on_terminal(
-        ["ask", "--json", "--batch", str(tmp_path / "questions.txt")], tmp_path, env=environment
+        ["ask", "--json", "--batch", str(tmp_path / "questions.txt")], tmp_path, env=cli_environment(tmp_path)
     )
     assert code == 0, shown
     assert "questions:" in shown and "/200" in shown  # the bar counts the questions
