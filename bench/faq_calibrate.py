@@ -64,6 +64,12 @@ def _oof_probabilities(
     return oof, model.fit(x, y)
 
 
+def _blocked(signals: Signals) -> bool:
+    """Never answered whatever the probability: an opposite, a question that names nothing, or one closest to
+    a topic the guides do not answer."""
+    return signals.opposite or signals.content == 0 or not signals.covered
+
+
 def _unsure_at(p: np.ndarray, rows: list, top: float, subset: np.ndarray) -> float:
     """Below this probability no suggestions: the threshold that offers the most in-scope questions their right
     entry among the suggestions while offering the fewest out-of-scope ones anything (shares of each)."""
@@ -84,7 +90,8 @@ def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
     right = np.asarray([r for _, _, r, _ in rows])
     near = np.asarray([item["kind"] == "near_miss" for _, item, _, _ in rows])
     # Never answered whatever the probability: an opposite, or a question that names nothing.
-    opposite = np.asarray([bool(s is not None and (s.opposite or s.content == 0)) for s, *_ in rows])
+    # (or closest to a topic the guides do not answer).
+    opposite = np.asarray([bool(s is not None and _blocked(s)) for s, *_ in rows])
     one_word = np.asarray([bool(s is not None and s.words <= 1) for s, *_ in rows])
     n_in, n_out, n_near = max(in_scope.sum(), 1), max((~in_scope).sum(), 1), max(near.sum(), 1)
     grid = [x / 100 for x in range(20, 100)]
@@ -124,7 +131,7 @@ def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
 def out_of_fold_report(oof: np.ndarray, rows: list, dev: list[dict], fitted: Calibration) -> dict[str, float]:
     """What the decision does on DEV when every question's probability comes from a model that did not see
     it (the figures to quote for DEV; the in-sample ones of `bench/faq_eval.py` flatter it)."""
-    blocked = np.asarray([s.opposite or s.content == 0 for s, *_ in rows])
+    blocked = np.asarray([_blocked(s) for s, *_ in rows])
     one_word = np.asarray([s.words <= 1 for s, *_ in rows])
     right = np.asarray([r for _, _, r, _ in rows])
     in_scope = np.asarray([bool(item["id"]) for _, item, _, _ in rows])
@@ -151,9 +158,12 @@ def _fit(index: FaqIndex, dev: list[dict]) -> tuple[Calibration, float, str]:
     """The decision for this index, and its out-of-fold value: share of in-scope DEV questions answered
     right (confident 1, likely 0.8) under the thresholds' limits on wrong and out-of-scope answers."""
     rows = [row for row in signal_rows(index, dev) if row[0] is not None]
+    # Questions closest to a topic the guides do not answer are never answered: not part of the fit.
+    fitted_rows = np.asarray([s.covered for s, *_ in rows])
     x = np.asarray([s.features() for s, *_ in rows], dtype=np.float64)
     y = np.asarray([right for _, _, right, _ in rows], dtype=np.int64)
-    oof, model = _oof_probabilities(x, y)
+    oof = np.zeros(len(rows))
+    oof[fitted_rows], model = _oof_probabilities(x[fitted_rows], y[fitted_rows])
     confident_at, likely_at, _ = _thresholds(oof, rows)
     # Questions whose best entry the word ranker does not put first get their own suggestion threshold.
     split = np.asarray([s.word_gap < 0 for s, *_ in rows])

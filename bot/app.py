@@ -86,7 +86,7 @@ class FaqPort:
         self.progress: Any = None  # progress(done, total) while a build embeds texts (a terminal's bar)
         self.entries = entries
         self._cache = cache
-        self._by_id = {entry.id: entry for entry in entries}
+        self._by_id = {entry.id: entry for entry in entries if entry.covered}  # never a decoy topic
         self._index = index
         self._lock = threading.Lock()
         self._warming: Any = None

@@ -16,6 +16,10 @@ LANGUAGES = ("ar", "en")
 _ID = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _GUIDE_KEYS = frozenset({"guide", "title", "entries"})
 _ENTRY_KEYS = frozenset({"id", "section", "questions", "answer", "action", "sample"})
+_TOPIC_KEYS = frozenset({"id", "about", "questions"})
+# The file of topics the guides do not answer (decoys), beside the guides: see content/guides/README.md.
+NOT_COVERED_FILE = "not_covered.yaml"
+NOT_COVERED_GUIDE = "not_covered"
 
 
 class GuideError(ValueError):
@@ -39,6 +43,9 @@ class FaqEntry:
     action: str | None
     sample: bool
     file: str
+    # False for a topic the guides do not answer: ranked like an entry so that a question about it is not
+    # answered with the closest guide entry, but never answered, suggested or looked up itself.
+    covered: bool = True
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -161,15 +168,68 @@ def _load_file(path: Path, seen: dict[str, str], guides: dict[str, str]) -> list
     return entries
 
 
+def _load_topics(path: Path, seen: dict[str, str]) -> list[FaqEntry]:
+    """The topics the guides do not answer: `topics:`, each with an id, what it is `about` and questions."""
+    name = path.name
+
+    def fail_file(problem: str) -> NoReturn:
+        raise GuideError(name, None, problem)
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise GuideError(name, None, f"is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict) or set(data) != {"topics"} or not isinstance(data["topics"], list):
+        fail_file("must be a mapping with a 'topics' list")
+    topics = []
+    for position, raw in enumerate(data["topics"], start=1):
+        label = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{position}"
+
+        def fail(problem: str, label: str = label) -> NoReturn:
+            raise GuideError(name, label, problem)
+
+        if not isinstance(raw, dict):
+            fail("must be a mapping")
+        unknown = set(raw) - _TOPIC_KEYS
+        if unknown:
+            fail(f"unknown key(s) {sorted(unknown)}")
+        topic_id = raw.get("id")
+        if not isinstance(topic_id, str) or not _ID.match(topic_id):
+            fail("'id' must be a lower-case id such as 'housing-aid'")
+        if topic_id in seen:
+            fail(f"duplicate id, already used in {seen[topic_id]}")
+        seen[topic_id] = name
+        about = _bilingual_text(raw.get("about"), "about", fail)
+        topics.append(
+            FaqEntry(
+                id=topic_id,
+                guide=NOT_COVERED_GUIDE,
+                guide_title=about,
+                section=about,
+                questions=_questions(raw.get("questions"), fail),
+                answer=about,
+                action=None,
+                sample=False,
+                file=name,
+                covered=False,
+            )
+        )
+    return topics
+
+
 def load_guides(directory: Path) -> list[FaqEntry]:
-    """Load and check every guide file; raises GuideError on the first problem found."""
+    """Load and check every guide file, then the topics they do not answer (`not_covered.yaml`, optional,
+    entries with `covered` False); raises GuideError on the first problem found."""
     directory = Path(directory)
     files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-    if not files:
+    guide_files = [path for path in files if path.name != NOT_COVERED_FILE]
+    if not guide_files:
         raise GuideError(str(directory), None, "no guide files (*.yaml) found")
     seen: dict[str, str] = {}
     guides: dict[str, str] = {}
     entries: list[FaqEntry] = []
-    for path in files:
+    for path in guide_files:
         entries.extend(_load_file(path, seen, guides))
+    if (directory / NOT_COVERED_FILE).is_file():
+        entries.extend(_load_topics(directory / NOT_COVERED_FILE, seen))
     return entries

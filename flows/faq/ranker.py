@@ -144,6 +144,8 @@ class Signals:
     word_gap: float = 0.0
     # Names of other organisations' programmes in the question that the best entry's questions never use.
     foreign: int = 0
+    # False when the best match is a topic the guides do not answer (content/guides/not_covered.yaml).
+    covered: bool = True
 
     def features(self) -> tuple[float, ...]:
         lexical = (
@@ -219,6 +221,7 @@ class _LanguageIndex:
     def __init__(self, entries: list[FaqEntry], lang: str, settings: RankerSettings) -> None:
         self.lang = lang
         self.settings = settings
+        self.covered = [entry.covered for entry in entries]
         question_words: list[list[str]] = []
         question_terms: list[list[str]] = []
         owner: list[int] = []
@@ -290,6 +293,17 @@ class _LanguageIndex:
         # A word no question uses weighs as much as the rarest word the questions know.
         self.unknown_idf = float(question_idf.max()) if len(question_idf) else 1.0
         self.entry_terms = [set(terms) for terms in entry_terms]
+        # The words the guides use (for the share of a question's words they never use): not the words of the
+        # topics they do not answer, which are there to be matched, not to make a question look known.
+        self.known = set(
+            chain.from_iterable(
+                terms for terms, entry in zip(entry_terms, entries, strict=True) if entry.covered
+            )
+        )
+        if answer_terms:
+            self.known.update(
+                chain.from_iterable(t for t, e in zip(answer_terms, entries, strict=True) if e.covered)
+            )
         self.speller = Speller(
             chain.from_iterable(question_words), **({} if lang == "en" else ARABIC_SPELLING)
         )
@@ -411,12 +425,13 @@ class _LanguageIndex:
             content=content_terms(set(terms), self.lang),
             **self._shares(text, terms, best),
             foreign=len(other_organisations(terms, self.lang) - self.entry_terms[best]),
+            covered=self.covered[best],
         )
 
     def _shares(self, text: str, terms: list[str], best: int) -> dict[str, int]:
         """Unknown and missing words (counts, with the number of words), over the whole question or, when
         that leaves fewer, over the clause that asks (a long question's story is not what the entry lacks)."""
-        known, entry = self.vocabulary, self.entry_terms[best]
+        known, entry = self.known, self.entry_terms[best]
 
         def counts(found: list[str]) -> dict[str, int]:
             unique = set(found)
@@ -536,6 +551,8 @@ class FaqIndex:
         lang = signals.lang
         calibration = settings.calibration(signals)
         best = self.entries[signals.order[0]]
+        if not signals.covered:  # closest to a topic the guides do not answer: said plainly, to a person
+            return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang)
         # One meaningful word («الاوراق», "documents") names a topic, not a question: at most "likely", so
         # the person sees the answer with «is this what you mean?» and the neighbouring entries.
         one_word = signals.words <= 1
@@ -544,10 +561,14 @@ class FaqIndex:
         if named and not signals.opposite and not one_word and score >= calibration.confident_at:
             return FaqResult(status="confident", entry=best, score=score, suggestions=(), lang=lang)
         if named and not signals.opposite and score >= calibration.likely_at:
-            others = tuple(self.entries[i] for i in signals.order[1:3])
+            others = self._suggestions(signals.order[1:], 2)
             return FaqResult(status="likely", entry=best, score=score, suggestions=others, lang=lang)
         split = signals.word_gap < 0 and calibration.split_unsure_at is not None
         if score >= (calibration.split_unsure_at if split else calibration.unsure_at):
-            suggestions = tuple(self.entries[i] for i in signals.order[:3])
+            suggestions = self._suggestions(signals.order, 3)
             return FaqResult(status="unsure", entry=None, score=score, suggestions=suggestions, lang=lang)
         return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang)
+
+    def _suggestions(self, order: tuple[int, ...], limit: int) -> tuple[FaqEntry, ...]:
+        """The first `limit` guide entries in `order` (never a topic the guides do not answer)."""
+        return tuple(entry for entry in (self.entries[i] for i in order) if entry.covered)[:limit]

@@ -1,0 +1,112 @@
+"""Topics the guides do not answer (content/guides/not_covered.yaml): a question about one is not answered
+with the closest guide entry, and a topic is never shown as an answer, a suggestion or an entry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.app import FaqPort
+from flows.faq import GuideError, load_guides
+from flows.faq.ranker import FaqIndex
+
+GUIDE = """guide: support
+title: {ar: "دليل الدعم", en: "Support guide"}
+entries:
+  - id: support-types
+    section: {ar: "الدعم", en: "Support"}
+    questions:
+      ar: ["ما أنواع الدعم التي تقدمها الجمعية؟", "وش انواع الدعم عندكم", "هل تقدمون دعم مالي للأسر"]
+      en: ["What kinds of support do you give?", "do you give financial support to families"]
+    answer:
+      ar: "تقدم الجمعية دعمًا ماليًا وعينيًا للأسر التي لديها أطفال."
+      en: "The association gives financial and in-kind support to families with children."
+  - id: committee-timeline
+    section: {ar: "اللجنة", en: "Committee"}
+    questions:
+      ar: ["متى يصدر قرار لجنة البحث؟", "متى يطلع الرد على طلبي"]
+      en: ["When does the research committee decide?", "when will i get an answer"]
+    answer:
+      ar: "تدرس لجنة البحث الطلب في مدة لا تقل عن أسبوعين."
+      en: "The research committee studies the request in not less than two weeks."
+"""
+
+TOPICS = """topics:
+  - id: car-loans
+    about: {ar: "قروض شراء السيارات", en: "Car loans"}
+    questions:
+      ar: ["هل تقدمون قروض لشراء سيارة؟", "ابي قرض سياره بالتقسيط", "تمويل سيارة بدون كفيل"]
+      en: ["Do you give car loans?", "can i get a loan to buy a car"]
+"""
+
+
+@pytest.fixture
+def guides(tmp_path: Path) -> Path:
+    (tmp_path / "support.yaml").write_text(GUIDE, encoding="utf-8")
+    (tmp_path / "not_covered.yaml").write_text(TOPICS, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def index(guides: Path) -> FaqIndex:
+    return FaqIndex.build(load_guides(guides), embeddings=False)
+
+
+def test_topics_load_as_entries_that_are_not_covered(guides: Path) -> None:
+    entries = {entry.id: entry for entry in load_guides(guides)}
+    assert entries["support-types"].covered
+    assert not entries["car-loans"].covered
+    assert entries["car-loans"].answer["en"] == "Car loans"  # never shown: what it is about, for maintainers
+
+
+def test_a_question_about_a_topic_the_guides_do_not_answer_is_not_answered(index: FaqIndex) -> None:
+    for question in ("ابي قرض عشان اشتري سياره", "can I get a loan for a car?"):
+        result = index.query(question)
+        assert index.entries[index.signals(question).order[0]].id == "car-loans"
+        assert result.status == "none"
+        assert result.entry is None and result.suggestions == ()
+
+
+def test_without_the_topics_file_the_same_question_meets_a_guide_entry(guides: Path) -> None:
+    (guides / "not_covered.yaml").unlink()
+    index = FaqIndex.build(load_guides(guides), embeddings=False)
+    assert index.entries[index.signals("ابي قرض عشان اشتري سياره").order[0]].covered
+
+
+def test_guide_questions_are_still_answered_and_topics_are_never_suggested(index: FaqIndex) -> None:
+    result = index.query("متى يطلع الرد على طلبي")
+    assert result.status == "confident" and result.entry.id == "committee-timeline"
+    for question in ("قرض دعم", "support loan", "دعم سياره", "دعم"):
+        result = index.query(question)
+        shown = [result.entry] if result.entry else []
+        assert all(entry.covered for entry in [*shown, *result.suggestions]), question
+
+
+def test_a_topic_cannot_be_opened_by_its_id(guides: Path) -> None:
+    port = FaqPort(load_guides(guides))
+    assert port.entry("support-types") is not None
+    assert port.entry("car-loans") is None  # a forged «faq:car-loans» button finds nothing
+
+
+def test_a_topic_may_not_reuse_a_guide_entry_id(guides: Path) -> None:
+    (guides / "not_covered.yaml").write_text(TOPICS.replace("car-loans", "support-types"), encoding="utf-8")
+    with pytest.raises(GuideError) as caught:
+        load_guides(guides)
+    assert "not_covered.yaml" in str(caught.value) and "support.yaml" in str(caught.value)
+
+
+def test_a_misspelt_topic_key_stops_start_up(guides: Path) -> None:
+    (guides / "not_covered.yaml").write_text(TOPICS.replace("about:", "abuot:"), encoding="utf-8")
+    with pytest.raises(GuideError) as caught:
+        load_guides(guides)
+    assert "car-loans" in str(caught.value) and "abuot" in str(caught.value)
+
+
+def test_the_words_of_topics_do_not_make_a_question_look_known(guides: Path, index: FaqIndex) -> None:
+    """The share of a question's words the guides never use ignores the topics' words, so a question about
+    something else (closest to a guide entry) is doubted as before."""
+    (guides / "not_covered.yaml").unlink()
+    without = FaqIndex.build(load_guides(guides), embeddings=False)
+    question = "ما أنواع الدعم للسيارة"
+    assert index.signals(question).unknown == without.signals(question).unknown >= 1
