@@ -30,6 +30,8 @@ def payload(result: Any, chosen_lang: str | None = None) -> dict[str, Any]:
         "source": f"{entry.guide}/{entry.section.get('en', '')}" if entry else None,
         "score": round(float(result.score), 4),
         "suggestions": [s.id for s in result.suggestions],
+        # The topic the guides do not answer that the question is closest to (content/guides/not_covered.yaml).
+        "not_covered": topic.id if (topic := getattr(result, "topic", None)) is not None else None,
     }
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import FaqPort
+from bot.ask import payload
 from flows.faq import GuideError, load_guides
 from flows.faq.ranker import FaqIndex
 
@@ -66,6 +67,8 @@ def test_a_question_about_a_topic_the_guides_do_not_answer_is_not_answered(index
         assert index.entries[index.signals(question).order[0]].id == "car-loans"
         assert result.status == "none"
         assert result.entry is None and result.suggestions == ()
+        # Editors see why with `python -m bot ask --json`.
+        assert payload(result)["not_covered"] == "car-loans" and not payload(result)["matched"]
 
 
 def test_without_the_topics_file_the_same_question_meets_a_guide_entry(guides: Path) -> None:

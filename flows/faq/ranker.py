@@ -106,6 +106,8 @@ class FaqResult:
     score: float
     suggestions: tuple[FaqEntry, ...]
     lang: str
+    # When the question is closest to a topic the guides do not answer: that topic (`ask --json` names it).
+    topic: FaqEntry | None = None
 
 
 @dataclass(frozen=True)
@@ -552,7 +554,7 @@ class FaqIndex:
         calibration = settings.calibration(signals)
         best = self.entries[signals.order[0]]
         if not signals.covered:  # closest to a topic the guides do not answer: said plainly, to a person
-            return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang)
+            return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang, topic=best)
         # One meaningful word («الاوراق», "documents") names a topic, not a question: at most "likely", so
         # the person sees the answer with «is this what you mean?» and the neighbouring entries.
         one_word = signals.words <= 1
