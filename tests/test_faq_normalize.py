@@ -329,3 +329,10 @@ def test_the_arabic_speller_reads_a_missing_or_extra_letter_but_never_a_changed_
     assert speller.correct("بتويتر") == "تويتر"  # one letter more
     assert speller.correct("الماضي") is None  # «past» is not «financial»: one letter changed
     assert speller.correct("تويت") is None  # four letters: too short
+
+
+def test_saudi_city_names_read_as_a_city():
+    """«ساكنة بالدمام» asks where the association serves, like «المدن التي تخدمونها»."""
+    assert analyze("هل تخدمون المدن", "ar")[1][-1] == analyze("ساكنه بالدمام", "ar")[1][-1]
+    assert analyze("خميس مشيط", "ar")[1] == analyze("المدينة", "ar")[1]
+    assert analyze("i live in dammam", "en")[1][-1] == analyze("which cities", "en")[1][-1]

@@ -277,3 +277,10 @@ def test_a_question_after_a_personal_story_is_answered_confidently(index, questi
     result = index.query(question)
     assert result.status == "confident"
     assert result.entry.id == "update-information"
+
+
+@pytest.mark.parametrize(
+    "question", ["نسكن في ينبع نقدر نستفيد", "do you cover families living in tabuk?"]
+)
+def test_a_question_naming_a_saudi_city_is_about_the_service_area(index, question):
+    assert index.entries[index.signals(question).order[0]].id == "service-area"
