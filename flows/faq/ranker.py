@@ -78,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-2.446, 1.12, 2.495, 0.819, 0.602, 0.743, -2.008, -1.924, 1.404, -1.632),
-        confident_at=0.81,
-        likely_at=0.78,
-        unsure_at=0.7,
-        split_unsure_at=0.26,
+        coef=(-1.128, 1.57, 1.388, 0.026, 0.488, 0.385, -1.884, -1.782, 2.034, -1.391),
+        confident_at=0.86,
+        likely_at=0.85,
+        unsure_at=0.64,
+        split_unsure_at=0.25,
     )
     semantic: Calibration = Calibration(
-        coef=(-2.392, 0.777, 2.205, 0.944, 0.573, 0.421, -2.616, -1.637, 1.545, -1.474, 0.879, -0.206),
-        confident_at=0.82,
-        likely_at=0.72,
-        unsure_at=0.7,
-        split_unsure_at=0.42,
+        coef=(-1.6, 1.295, 1.653, 0.097, 0.746, 0.441, -2.316, -1.594, 1.923, -1.411, 0.764, -0.262),
+        confident_at=0.84,
+        likely_at=0.71,
+        unsure_at=0.52,
+        split_unsure_at=0.5,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
