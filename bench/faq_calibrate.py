@@ -56,7 +56,9 @@ def _oof_probabilities(
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
-    model = LogisticRegression(C=1.0, max_iter=2000)
+    # C=10 (weak regularisation): out of fold on DEV with the sentence model, confident-right 81.5% against
+    # 77.7% at C=1 under the same limits (C 3: 78.9%, 30: 82.1%, 100: 79.8%); lexical only, the same 76.2%.
+    model = LogisticRegression(C=10.0, max_iter=5000)
     oof = np.zeros(len(y))
     for seed in range(repeats):
         splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=13 + seed)

@@ -78,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-1.128, 1.57, 1.388, 0.026, 0.488, 0.385, -1.884, -1.782, 2.034, -1.391),
-        confident_at=0.86,
-        likely_at=0.85,
-        unsure_at=0.64,
-        split_unsure_at=0.25,
+        coef=(0.351, 3.499, -0.189, -1.01, 0.254, -0.315, -3.44, -3.03, 3.095, -3.78),
+        confident_at=0.89,
+        likely_at=0.84,
+        unsure_at=0.5,
+        split_unsure_at=0.11,
     )
     semantic: Calibration = Calibration(
-        coef=(-1.6, 1.295, 1.653, 0.097, 0.746, 0.441, -2.316, -1.594, 1.923, -1.411, 0.764, -0.262),
+        coef=(-0.897, 2.745, 0.914, -1.133, 0.729, 1.442, -4.923, -1.816, 2.739, -3.648, 1.173, -2.307),
         confident_at=0.84,
-        likely_at=0.71,
-        unsure_at=0.52,
-        split_unsure_at=0.5,
+        likely_at=0.76,
+        unsure_at=0.42,
+        split_unsure_at=0.31,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -555,6 +555,8 @@ class FaqIndex:
         best = self.entries[signals.order[0]]
         if not signals.covered:  # closest to a topic the guides do not answer: said plainly, to a person
             return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang, topic=best)
+        if signals.words == 0:  # greetings, thanks, «نعم»: no word to suggest anything from
+            return FaqResult(status="none", entry=None, score=score, suggestions=(), lang=lang)
         # One meaningful word («الاوراق», "documents") names a topic, not a question: at most "likely", so
         # the person sees the answer with «is this what you mean?» and the neighbouring entries.
         one_word = signals.words <= 1
