@@ -113,3 +113,15 @@ def test_the_words_of_topics_do_not_make_a_question_look_known(guides: Path, ind
     without = FaqIndex.build(load_guides(guides), embeddings=False)
     question = "ما أنواع الدعم للسيارة"
     assert index.signals(question).unknown == without.signals(question).unknown >= 1
+
+
+async def test_a_beneficiary_asking_about_another_bodys_request_is_not_given_this_associations_answer(app):
+    """With the real content: before the topics, «my housing request» got the answer about this association's
+    request status (confident); now it is said plainly that there is no answer, and staff get the question."""
+    from tests.conftest import Chat
+
+    chat = Chat(app)
+    await chat.send("/start")
+    await chat.send("طلبي في سكني وين وصل")
+    assert chat.keys == ["faq.no_answer_forwarded"]
+    assert not any("faq:request-status" in key for key in chat.keys)
