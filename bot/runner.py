@@ -28,7 +28,7 @@ from bot.keys import install_from
 from bot.metrics import Metrics
 from bot.settings import Settings
 from bot.whatsapp import build_whatsapp
-from bot.workers import inherited_socket, shared_flood_limiter, worker_count, worker_index
+from bot.workers import inherited_socket, shared_flood_limiter, watch_supervisor, worker_count, worker_index
 from handlers.desk import StaffDesk
 from handlers.telegram import WEBHOOK_PATH, TelegramChannel
 from handlers.telegram_sender import TelegramSender
@@ -184,6 +184,7 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
         delivery = Delivery(app, senders, post)
         delivery.worker.on_result, delivery.worker.on_dead = metrics.outbox_result, metrics.outbox_dead
         async with _stop_signal(stop) as stopped:
+            orphan = asyncio.create_task(watch_supervisor(stopped))  # a worker of `run --workers N` only
             await _start_telegram(settings, channel, server, register=index == 0)
             try:
                 if desk is not None:
@@ -200,6 +201,7 @@ async def run_channels(settings: Settings, stop: asyncio.Event | None = None) ->
                 if not await server.serve(stopped, sock):
                     raise _NotStarted
             finally:  # the server has stopped taking requests and finished those in hand (bot/http.py)
+                orphan.cancel()
                 await delivery.close()
                 if desk is not None:
                     await desk.stop()

@@ -10,7 +10,7 @@ its own outbox worker and scheduler; the database keeps them apart:
 
 Telegram long polling allows one consumer per bot, so several workers need the webhook. SQLite has one writer
 and per-process locks, so several workers need PostgreSQL. SIGINT/SIGTERM are passed on to every worker, which
-drains (bot/runner.py); a worker that dies is started again.
+drains (bot/runner.py); a worker that dies is started again, and a worker whose supervisor is gone stops.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 WORKER_FD = "BOT_WORKER_FD"  # the inherited listening socket
 WORKER_INDEX = "BOT_WORKER_INDEX"  # 0 … N-1: worker 0 registers the webhook and prints where to connect
 WORKER_COUNT = "BOT_WORKER_COUNT"  # N: each worker keeps to 1/N of Telegram's overall and group limits
+WORKER_PARENT = "BOT_WORKER_PARENT"  # the supervisor's pid: a worker stops when it is no longer its parent
 STOP_GRACE = 30.0  # seconds a worker has to drain before it is killed
 RESTART_PAUSE = 1.0
 
@@ -64,6 +65,21 @@ def inherited_socket() -> socket.socket | None:
     """In a worker: the supervisor's listening socket."""
     fd = os.environ.get(WORKER_FD)
     return socket.socket(fileno=int(fd)) if fd else None
+
+
+async def watch_supervisor(stop: asyncio.Event, interval: float = 1.0) -> None:
+    """In a worker: set ``stop`` when the supervisor is gone. Killed with SIGKILL (or by the OOM killer) it
+    cannot pass SIGTERM on, and an orphaned worker would go on serving the port after a restart took it over,
+    and keep the supervisor's standard output open for whoever waits on it. A no-op outside a worker."""
+    parent = os.environ.get(WORKER_PARENT)
+    if parent is None:
+        return
+    while not stop.is_set():
+        if os.getppid() != int(parent):
+            log.warning("the supervisor (pid %s) is gone: this worker stops", parent)
+            stop.set()
+            return
+        await asyncio.sleep(interval)
 
 
 def worker_index() -> int:
@@ -113,7 +129,10 @@ async def run_workers(settings: Settings, workers: int) -> int:
             file=sys.stderr,
         )
         return 1
-    env = dict(os.environ, **{WORKER_FD: str(sock.fileno()), WORKER_COUNT: str(workers)})
+    env = dict(
+        os.environ,
+        **{WORKER_FD: str(sock.fileno()), WORKER_COUNT: str(workers), WORKER_PARENT: str(os.getpid())},
+    )
     # /metrics sums the workers' counters from files here (prometheus-client's multiprocess mode).
     metrics_dir = Path(env.get(MULTIPROC_DIR) or tempfile.mkdtemp(prefix="mustafid-metrics-"))
     for stale in metrics_dir.glob("*.db"):

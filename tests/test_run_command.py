@@ -50,7 +50,9 @@ def free_port() -> int:
 async def get_when_listening(url: str, timeout: float = 10.0) -> httpx.Response:
     """uvicorn binds its socket after the app's startup (which registers the webhook)."""
     deadline = asyncio.get_running_loop().time() + timeout
-    async with httpx.AsyncClient() as client:
+    # A connection may wait in the listening socket's queue until a process accepts it (the workers of
+    # `run --workers N` start after the supervisor has bound the port): as long as the whole wait, not 5 s.
+    async with httpx.AsyncClient(timeout=max(timeout, 5.0)) as client:
         while True:
             try:
                 return await client.get(url)

@@ -9,6 +9,7 @@ import signal
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bot.workers import run_workers
@@ -40,13 +41,7 @@ async def test_several_workers_with_telegram_long_polling_are_refused_in_one_lin
     assert error.count("\n") == 1 and "BOT_TELEGRAM_WEBHOOK_URL" in error and "one consumer" in error
 
 
-async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
-    pg_server_url: str | None, tmp_path: Path
-) -> None:
-    if pg_server_url is None:
-        pytest.skip("PostgreSQL tests need BOT_TEST_DATABASE_URL")
-    url = await _create_pg_database(pg_server_url)
-    port = free_port()
+async def _start_two_workers(url: str, port: int, tmp_path: Path) -> asyncio.subprocess.Process:
     env = {name: value for name, value in os.environ.items() if not name.startswith("BOT_")}
     env.update(
         BOT_DATABASE_URL=url,
@@ -57,7 +52,7 @@ async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
     )
     if "BOT_FAQ_CACHE" in os.environ:
         env["BOT_FAQ_CACHE"] = os.environ["BOT_FAQ_CACHE"]
-    process = await asyncio.create_subprocess_exec(
+    return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "bot",
@@ -68,24 +63,72 @@ async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
         env=env,
         stdout=asyncio.subprocess.PIPE,
     )
+
+
+async def _worker_pids(process: asyncio.subprocess.Process) -> list[int]:
+    line = (await process.stdout.readline()).decode()  # type: ignore[union-attr]
+    assert "2 workers started" in line
+    return [int(pid) for pid in line.split("(pids ")[1].rstrip(").\n").split(", ")]
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    """After a failure: SIGTERM first, so that the supervisor stops its workers, then SIGKILL."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), 60)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
+    pg_server_url: str | None, tmp_path: Path
+) -> None:
+    if pg_server_url is None:
+        pytest.skip("PostgreSQL tests need BOT_TEST_DATABASE_URL")
+    url = await _create_pg_database(pg_server_url)
+    port = free_port()
+    process = await _start_two_workers(url, port, tmp_path)
     try:
         ready = await get_when_listening(f"http://127.0.0.1:{port}/readyz", timeout=120)
         metrics = await get_when_listening(f"http://127.0.0.1:{port}/metrics")
-        line = (await process.stdout.readline()).decode()  # type: ignore[union-attr]
-        pids = [int(pid) for pid in line.split("(pids ")[1].rstrip(").\n").split(", ")]
+        pids = await _worker_pids(process)
         for pid in pids:
             os.kill(pid, 0)  # both alive
         process.send_signal(signal.SIGTERM)
         status = await asyncio.wait_for(process.wait(), 60)
         out = (await process.stdout.read()).decode()  # type: ignore[union-attr]
     finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
+        await _stop(process)
         await _drop_pg_database(pg_server_url, url)
 
     assert ready.status_code == 200
     assert metrics.status_code == 200 and "mustafid_queue_rows" in metrics.text
     assert status == 0
-    assert "2 workers started" in line and len(set(pids)) == 2
+    assert len(set(pids)) == 2
     assert "Health:" in out  # worker 0 says where to connect
+
+
+async def test_workers_stop_when_their_supervisor_is_killed(
+    pg_server_url: str | None, tmp_path: Path
+) -> None:
+    """SIGKILL (or the OOM killer) leaves the supervisor no time to stop its workers: they notice and stop
+    themselves, instead of serving the port on as orphans and holding the supervisor's output open."""
+    if pg_server_url is None:
+        pytest.skip("PostgreSQL tests need BOT_TEST_DATABASE_URL")
+    url = await _create_pg_database(pg_server_url)
+    port = free_port()
+    process = await _start_two_workers(url, port, tmp_path)
+    try:
+        await get_when_listening(f"http://127.0.0.1:{port}/readyz", timeout=120)
+        await _worker_pids(process)
+        process.kill()
+        # asyncio's wait() returns once the output pipe is closed too, that is once both workers have exited.
+        await asyncio.wait_for(process.wait(), 30)
+        with pytest.raises(httpx.ConnectError):
+            async with httpx.AsyncClient(timeout=5) as client:
+                await client.get(f"http://127.0.0.1:{port}/healthz")
+    finally:
+        await _stop(process)
+        await _drop_pg_database(pg_server_url, url)
