@@ -402,7 +402,7 @@ class TelegramChannel:
         or document, its text as the caption."""
         for outbound in outbounds:
             attachment = outbound.extra.get("attachment")
-            steps = [partial(self.bot.send_message, chat_id=chat_id, **kwargs) for kwargs in render(outbound)]
+            steps = [partial(self._send_text, chat_id, kwargs) for kwargs in render(outbound)]
             if isinstance(attachment, Attachment):
                 if _utf16_len(outbound.text) <= MAX_CAPTION_UTF16:
                     steps = [partial(self.send_file, chat_id, attachment, caption=outbound.text)]
@@ -421,6 +421,14 @@ class TelegramChannel:
                         )
                     return result
         return Delivery.DELIVERED
+
+    async def _send_text(self, chat_id: int | str, kwargs: dict[str, Any]) -> None:
+        """sendMessage, without turning Telegram's answer into a ``Message``: a reply is never read back, and
+        PTB's parsing of the answer cost as much as the rest of the request (bench/channel_load.py). ``_post``
+        is the step of ``Bot.send_message`` that makes the request (PTB documents it as the one ``ExtBot``
+        overrides): the same rate limiter, errors and retries. (``do_api_request`` would do the same, but warns
+        on every call that sendMessage has a method of its own.)"""
+        await self.bot._post("sendMessage", {"chat_id": chat_id, **kwargs})
 
     async def call(self, request: Callable[[], Awaitable[T]]) -> tuple[Delivery, T | None]:
         """Make one Bot API request (``request`` makes a fresh call each time) with the channel's
