@@ -352,20 +352,17 @@ class TelegramChannel:
         if inbound is None or update.effective_chat is None:
             return
         chat_id = update.effective_chat.id
-        # "typing…" only where the person would wait: before a download, or when the reply is slow (a search
-        # of the guides); most replies come in milliseconds and the indicator would cost a request each.
-        typing: asyncio.TimerHandle | None = None
-        if inbound.attachments:
-            await self._typing(chat_id)
-            inbound = replace(inbound, attachments=tuple([await self._fetch(a) for a in inbound.attachments]))
-        else:
-            loop = asyncio.get_running_loop()
-            typing = loop.call_later(self.typing_after, lambda: loop.create_task(self._typing(chat_id)))
+        # "typing…" only where the person would wait: when a file's download or the reply is slow (a large
+        # file, a search of the guides); most take milliseconds and the indicator would cost a request each.
+        loop = asyncio.get_running_loop()
+        typing = loop.call_later(self.typing_after, lambda: loop.create_task(self._typing(chat_id)))
         try:
+            if inbound.attachments:
+                fetched = tuple([await self._fetch(a) for a in inbound.attachments])
+                inbound = replace(inbound, attachments=fetched)
             outbounds = await self.port.handle(inbound)
         finally:
-            if typing is not None:
-                typing.cancel()
+            typing.cancel()
         await self.send(chat_id, merge_turn(outbounds))
 
     async def _typing(self, chat_id: int) -> None:
