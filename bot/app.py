@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from sqlalchemy.orm import configure_mappers
+
 from bot.keys import install_from
 from bot.settings import Settings
 from flows.clock import SystemClock
@@ -14,6 +16,7 @@ from flows.engine import FlowSettings
 from flows.form import FormDefinition, FormDefinitionError, load_form, load_forms
 from flows.service import Clock, ConversationService
 from locales import LANGUAGES, compile_catalogs, translator
+from locales import warm as warm_catalogs
 from storage.db import Database
 from storage.files import FileStore
 from storage.migrate import upgrade_async
@@ -187,6 +190,10 @@ async def build_app(
     if migrate:
         await upgrade_async(settings.database_url)
     db = Database(settings.database_url)
+    # Once per process, now rather than in the first messages: the catalogs' number and date formats, and the
+    # ORM's mapper set-up (the first model built anywhere would do it).
+    warm_catalogs()
+    configure_mappers()
     clock = clock or SystemClock()
     service = ConversationService(
         db,

@@ -352,20 +352,17 @@ class TelegramChannel:
         if inbound is None or update.effective_chat is None:
             return
         chat_id = update.effective_chat.id
-        # "typing…" only where the person would wait: before a download, or when the reply is slow (a search
-        # of the guides); most replies come in milliseconds and the indicator would cost a request each.
-        typing: asyncio.TimerHandle | None = None
-        if inbound.attachments:
-            await self._typing(chat_id)
-            inbound = replace(inbound, attachments=tuple([await self._fetch(a) for a in inbound.attachments]))
-        else:
-            loop = asyncio.get_running_loop()
-            typing = loop.call_later(self.typing_after, lambda: loop.create_task(self._typing(chat_id)))
+        # "typing…" only where the person would wait: when a file's download or the reply is slow (a large
+        # file, a search of the guides); most take milliseconds and the indicator would cost a request each.
+        loop = asyncio.get_running_loop()
+        typing = loop.call_later(self.typing_after, lambda: loop.create_task(self._typing(chat_id)))
         try:
+            if inbound.attachments:
+                fetched = tuple([await self._fetch(a) for a in inbound.attachments])
+                inbound = replace(inbound, attachments=fetched)
             outbounds = await self.port.handle(inbound)
         finally:
-            if typing is not None:
-                typing.cancel()
+            typing.cancel()
         await self.send(chat_id, merge_turn(outbounds))
 
     async def _typing(self, chat_id: int) -> None:
@@ -402,7 +399,7 @@ class TelegramChannel:
         or document, its text as the caption."""
         for outbound in outbounds:
             attachment = outbound.extra.get("attachment")
-            steps = [partial(self.bot.send_message, chat_id=chat_id, **kwargs) for kwargs in render(outbound)]
+            steps = [partial(self._send_text, chat_id, kwargs) for kwargs in render(outbound)]
             if isinstance(attachment, Attachment):
                 if _utf16_len(outbound.text) <= MAX_CAPTION_UTF16:
                     steps = [partial(self.send_file, chat_id, attachment, caption=outbound.text)]
@@ -421,6 +418,14 @@ class TelegramChannel:
                         )
                     return result
         return Delivery.DELIVERED
+
+    async def _send_text(self, chat_id: int | str, kwargs: dict[str, Any]) -> None:
+        """sendMessage, without turning Telegram's answer into a ``Message``: a reply is never read back, and
+        PTB's parsing of the answer cost as much as the rest of the request (bench/channel_load.py). ``_post``
+        is the step of ``Bot.send_message`` that makes the request (PTB documents it as the one ``ExtBot``
+        overrides): the same rate limiter, errors and retries. (``do_api_request`` would do the same, but warns
+        on every call that sendMessage has a method of its own.)"""
+        await self.bot._post("sendMessage", {"chat_id": chat_id, **kwargs})
 
     async def call(self, request: Callable[[], Awaitable[T]]) -> tuple[Delivery, T | None]:
         """Make one Bot API request (``request`` makes a fresh call each time) with the channel's

@@ -360,6 +360,25 @@ async def test_photo_is_downloaded_into_files_dir_and_passed_as_attachment(
 
 
 @pytest.mark.asyncio
+async def test_a_photo_that_downloads_at_once_needs_no_typing_and_a_slow_one_shows_it(
+    api: FakeBotApi, tmp_path: Path
+) -> None:
+    channel = make_channel(api, FakePort(), tmp_path, typing_after=0.2)
+    await channel.start_polling(poll_timeout=5)
+    try:
+        api.push_update(api.photo_message(USER, JPEG))
+        await api.wait_for_call("sendMessage")
+        assert api.calls_of("sendChatAction") == []  # a request less for each file sent
+        api.answer_late("getFile", 1.0)  # Telegram is slow to hand the next file over
+        api.push_update(api.photo_message(USER, JPEG))
+        typing = await api.wait_for_call("sendChatAction")
+        assert typing == [{"chat_id": USER, "action": "typing"}] and len(api.sent_messages(USER)) == 1
+        await api.wait_for_call("sendMessage", 2)
+    finally:
+        await channel.stop()
+
+
+@pytest.mark.asyncio
 async def test_two_people_sending_the_same_photo_at_once_both_get_a_reply(
     api: FakeBotApi, port: FakePort, channel: TelegramChannel, tmp_path: Path
 ) -> None:
