@@ -19,6 +19,7 @@ import yaml
 import flows.volunteer  # noqa: F401  (registers the guardian's approval and the `minor` test)
 from flows.field_validators import CONDITION_TESTS
 from flows.validators import ATTACHMENT_VALIDATORS, VALIDATORS
+from flows.yaml_files import read_yaml
 from locales import N_
 
 
@@ -165,7 +166,7 @@ def _condition(raw: Any, names: set[str], where: str) -> Condition | None:
 def load_form(path: Path, has_key: Callable[[str], bool] | None = None) -> FormDefinition:
     """Load and check a form. `has_key(key)` says whether a message key has both Arabic and English text."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except (OSError, yaml.YAMLError) as exc:
         raise FormDefinitionError(f"{path}: cannot read the form: {exc}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("fields"), list) or not raw["fields"]:

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from flows.yaml_files import read_yaml
 from locales import LANGUAGES
 
 KNOWN_FOR = frozenset(
@@ -51,7 +52,7 @@ def load_templates(path: Path) -> dict[str, Template]:
     """Templates by what they replace ("decision.approved", "survey"…)."""
     where = path.name
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = read_yaml(path)
     except (OSError, yaml.YAMLError) as exc:
         raise TemplateError(f"{where}: cannot be read ({type(exc).__name__})") from None
     entries = raw.get("templates") if isinstance(raw, dict) else None

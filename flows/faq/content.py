@@ -10,6 +10,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from flows.yaml_files import read_yaml
+
 ACTIONS = frozenset({"apply", "status", "human", "volunteer", "complaint"})
 LANGUAGES = ("ar", "en")
 
@@ -104,7 +106,7 @@ def _load_file(path: Path, seen: dict[str, str], guides: dict[str, str]) -> list
         raise GuideError(name, None, problem)
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path)
     except yaml.YAMLError as exc:
         raise GuideError(name, None, f"is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
@@ -176,7 +178,7 @@ def _load_topics(path: Path, seen: dict[str, str]) -> list[FaqEntry]:
         raise GuideError(name, None, problem)
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = read_yaml(path)
     except yaml.YAMLError as exc:
         raise GuideError(name, None, f"is not valid YAML: {exc}") from exc
     if not isinstance(data, dict) or set(data) != {"topics"} or not isinstance(data["topics"], list):
