@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -99,16 +99,45 @@ def _questions(value: Any, fail: Fail) -> dict[str, list[str]]:
     return out
 
 
+def _read(path: Path) -> Any:
+    try:
+        return read_yaml(path)
+    except yaml.YAMLError as exc:
+        raise GuideError(path.name, None, f"is not valid YAML: {exc}") from exc
+
+
+def _items(
+    name: str, items: list[Any], keys: frozenset[str], seen: dict[str, str], example: str
+) -> Iterator[tuple[dict[str, Any], str, Fail]]:
+    """Each entry (or topic) of a file that is a mapping of known keys with a new, well-formed id; with the
+    `fail` that names it. `seen` (id -> file) spans every file."""
+    for position, raw in enumerate(items, start=1):
+        label = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{position}"
+
+        def fail(problem: str, label: str = label) -> NoReturn:
+            raise GuideError(name, label, problem)
+
+        if not isinstance(raw, dict):
+            fail("must be a mapping")
+        unknown = set(raw) - keys
+        if unknown:
+            fail(f"unknown key(s) {sorted(unknown)}")
+        item_id = raw.get("id")
+        if not isinstance(item_id, str) or not _ID.match(item_id):
+            fail(f"'id' must be a lower-case id such as '{example}'")
+        if item_id in seen:
+            fail(f"duplicate id, already used in {seen[item_id]}")
+        seen[item_id] = name
+        yield raw, item_id, fail
+
+
 def _load_file(path: Path, seen: dict[str, str], guides: dict[str, str]) -> list[FaqEntry]:
     name = path.name
 
     def fail_file(problem: str) -> NoReturn:
         raise GuideError(name, None, problem)
 
-    try:
-        data = read_yaml(path)
-    except yaml.YAMLError as exc:
-        raise GuideError(name, None, f"is not valid YAML: {exc}") from exc
+    data = _read(path)
     if not isinstance(data, dict):
         fail_file("must be a mapping with 'guide', 'title' and 'entries'")
     unknown = set(data) - _GUIDE_KEYS
@@ -126,23 +155,7 @@ def _load_file(path: Path, seen: dict[str, str], guides: dict[str, str]) -> list
         fail_file("'entries' must be a non-empty list")
 
     entries = []
-    for position, raw in enumerate(raw_entries, start=1):
-        label = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{position}"
-
-        def fail(problem: str, label: str = label) -> NoReturn:
-            raise GuideError(name, label, problem)
-
-        if not isinstance(raw, dict):
-            fail("must be a mapping")
-        unknown = set(raw) - _ENTRY_KEYS
-        if unknown:
-            fail(f"unknown key(s) {sorted(unknown)}")
-        entry_id = raw.get("id")
-        if not isinstance(entry_id, str) or not _ID.match(entry_id):
-            fail("'id' must be a lower-case id such as 'committee-timeline'")
-        if entry_id in seen:
-            fail(f"duplicate id, already used in {seen[entry_id]}")
-        seen[entry_id] = name
+    for raw, entry_id, fail in _items(name, raw_entries, _ENTRY_KEYS, seen, "committee-timeline"):
         section = _bilingual_text(raw.get("section"), "section", fail)
         questions = _questions(raw.get("questions"), fail)
         if raw.get("answer") is None:
@@ -177,30 +190,11 @@ def _load_topics(path: Path, seen: dict[str, str]) -> list[FaqEntry]:
     def fail_file(problem: str) -> NoReturn:
         raise GuideError(name, None, problem)
 
-    try:
-        data = read_yaml(path)
-    except yaml.YAMLError as exc:
-        raise GuideError(name, None, f"is not valid YAML: {exc}") from exc
+    data = _read(path)
     if not isinstance(data, dict) or set(data) != {"topics"} or not isinstance(data["topics"], list):
         fail_file("must be a mapping with a 'topics' list")
     topics = []
-    for position, raw in enumerate(data["topics"], start=1):
-        label = raw.get("id") if isinstance(raw, dict) and isinstance(raw.get("id"), str) else f"#{position}"
-
-        def fail(problem: str, label: str = label) -> NoReturn:
-            raise GuideError(name, label, problem)
-
-        if not isinstance(raw, dict):
-            fail("must be a mapping")
-        unknown = set(raw) - _TOPIC_KEYS
-        if unknown:
-            fail(f"unknown key(s) {sorted(unknown)}")
-        topic_id = raw.get("id")
-        if not isinstance(topic_id, str) or not _ID.match(topic_id):
-            fail("'id' must be a lower-case id such as 'housing-aid'")
-        if topic_id in seen:
-            fail(f"duplicate id, already used in {seen[topic_id]}")
-        seen[topic_id] = name
+    for raw, topic_id, fail in _items(name, data["topics"], _TOPIC_KEYS, seen, "housing-aid"):
         about = _bilingual_text(raw.get("about"), "about", fail)
         topics.append(
             FaqEntry(
