@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -82,30 +83,39 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
             await process.wait()
 
 
-async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
+@pytest.fixture
+async def two_workers(
     pg_server_url: str | None, tmp_path: Path
-) -> None:
+) -> AsyncIterator[tuple[asyncio.subprocess.Process, int]]:
+    """`python -m bot run --workers 2` on a database of its own, and its port; stopped and dropped after."""
     if pg_server_url is None:
         pytest.skip("PostgreSQL tests need BOT_TEST_DATABASE_URL")
     url = await _create_pg_database(pg_server_url)
     port = free_port()
     process = await _start_two_workers(url, port, tmp_path)
     try:
-        ready = await get_when_listening(f"http://127.0.0.1:{port}/readyz", timeout=120)
-        metrics = await get_when_listening(f"http://127.0.0.1:{port}/metrics")
-        pids = await _worker_pids(process)
-        for pid in pids:
-            os.kill(pid, 0)  # both alive
-        # Worker 0 says where to connect (the other may have answered /readyz before it has started).
-        said = ""
-        while "Health:" not in said:
-            said = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()  # type: ignore[union-attr]
-            assert said, "the workers' output ended before worker 0 said where to connect"
-        process.send_signal(signal.SIGTERM)
-        status = await asyncio.wait_for(process.wait(), 60)
+        yield process, port
     finally:
         await _stop(process)
         await _drop_pg_database(pg_server_url, url)
+
+
+async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
+    two_workers: tuple[asyncio.subprocess.Process, int],
+) -> None:
+    process, port = two_workers
+    ready = await get_when_listening(f"http://127.0.0.1:{port}/readyz", timeout=120)
+    metrics = await get_when_listening(f"http://127.0.0.1:{port}/metrics")
+    pids = await _worker_pids(process)
+    for pid in pids:
+        os.kill(pid, 0)  # both alive
+    # Worker 0 says where to connect (the other may have answered /readyz before it has started).
+    said = ""
+    while "Health:" not in said:
+        said = (await asyncio.wait_for(process.stdout.readline(), 120)).decode()  # type: ignore[union-attr]
+        assert said, "the workers' output ended before worker 0 said where to connect"
+    process.send_signal(signal.SIGTERM)
+    status = await asyncio.wait_for(process.wait(), 60)
 
     assert ready.status_code == 200
     assert metrics.status_code == 200 and "mustafid_queue_rows" in metrics.text
@@ -114,24 +124,16 @@ async def test_two_worker_processes_serve_one_port_and_stop_on_sigterm(
 
 
 async def test_workers_stop_when_their_supervisor_is_killed(
-    pg_server_url: str | None, tmp_path: Path
+    two_workers: tuple[asyncio.subprocess.Process, int],
 ) -> None:
     """SIGKILL (or the OOM killer) leaves the supervisor no time to stop its workers: they notice and stop
     themselves, instead of serving the port on as orphans and holding the supervisor's output open."""
-    if pg_server_url is None:
-        pytest.skip("PostgreSQL tests need BOT_TEST_DATABASE_URL")
-    url = await _create_pg_database(pg_server_url)
-    port = free_port()
-    process = await _start_two_workers(url, port, tmp_path)
-    try:
-        await get_when_listening(f"http://127.0.0.1:{port}/readyz", timeout=120)
-        await _worker_pids(process)
-        process.kill()
-        # asyncio's wait() returns once the output pipe is closed too, that is once both workers have exited.
-        await asyncio.wait_for(process.wait(), 30)
-        with pytest.raises(httpx.ConnectError):
-            async with httpx.AsyncClient(timeout=5) as client:
-                await client.get(f"http://127.0.0.1:{port}/healthz")
-    finally:
-        await _stop(process)
-        await _drop_pg_database(pg_server_url, url)
+    process, port = two_workers
+    await get_when_listening(f"http://127.0.0.1:{port}/readyz", timeout=120)
+    await _worker_pids(process)
+    process.kill()
+    # asyncio's wait() returns once the output pipe is closed too, that is once both workers have exited.
+    await asyncio.wait_for(process.wait(), 30)
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(timeout=5) as client:
+            await client.get(f"http://127.0.0.1:{port}/healthz")
