@@ -35,6 +35,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import JSON, Text
 from sqlalchemy.types import TypeDecorator
 
+# What json.dumps(value, ensure_ascii=False, separators=(",", ":")) does, without building an encoder per call
+# (a conversation state is sealed on every message).
+_COMPACT = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 log = logging.getLogger(__name__)
 
 PREFIX = "enc1:"
@@ -161,7 +165,7 @@ class Keyring:
         return self.open(kid, base64.b64decode(body)).decode()
 
     def seal_json(self, value: Any) -> str:
-        return self.seal_text(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
+        return self.seal_text(_COMPACT.encode(value))
 
     def open_json(self, value: Any) -> Any:
         """A stored JSON value: a sealed string, or (before encryption) the plain value itself."""
