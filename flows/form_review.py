@@ -99,7 +99,8 @@ def on_edit_pick(turn: Turn, inbound: Inbound, text: str, choice: str | None) ->
 
 
 # Presses that submit the form in the turn they are pressed (the declaration's confirmation): the service takes
-# them straight to its full path, where submissions are stored, without first reading the state on the raw one.
+# them to the raw submission path (storage/hot_submit.py), which reads the state and reserves the reference in
+# one go, rather than to the per-message path; a submission that path does not take goes to the full path.
 SUBMITTING_OPTIONS = frozenset({"declaration.confirm"})
 
 

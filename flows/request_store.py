@@ -65,12 +65,29 @@ async def store_request(
                 now,
             )
             return Stored(request.id, request.reference, request.due_at), True  # type: ignore[arg-type]
-    year = now.astimezone(ZoneInfo(timezone)).year
-    reference = await repo.next_reference(session, year)
-    values = {
+    reference = await repo.next_reference(session, reference_year(now, timezone))
+    values = new_request(contact.id, contact.channel, event, now, reference, due_at)  # type: ignore[arg-type]
+    attachments = attachment_rows(event, now)
+    request_id = await repo.insert_request(session, values, attachments)
+    actor, action, subject, detail = submitted_audit(values, event)
+    await repo.audit(session, actor, action, subject, now, **detail)
+    return Stored(request_id, reference, due_at), False
+
+
+def reference_year(now: datetime, timezone: str) -> int:
+    """The year of a new request's reference: the association's, not UTC's."""
+    return now.astimezone(ZoneInfo(timezone)).year
+
+
+def new_request(
+    contact_id: int, channel: str, event: RequestSubmitted, now: datetime, reference: str, due_at: datetime
+) -> dict[str, Any]:
+    """A new request's support_request columns (but its id and national_id_index, storage/repo.py's): the
+    full path's and the raw path's (flows/quick_submit.py)."""
+    return {
         "reference": reference,
-        "contact_id": contact.id,
-        "channel": contact.channel,
+        "contact_id": contact_id,
+        "channel": channel,
         "status": RequestStatus.SUBMITTED.value,
         "support_type": event.support_type,
         "data": event.answers,
@@ -83,18 +100,16 @@ async def store_request(
         "updated_at": now,
         "purged_at": None,
     }
-    attachments = [attachment_row(name, info, now) for name, info in event.attachments.items()]
-    request_id = await repo.insert_request(session, values, attachments)
-    await repo.audit(
-        session,
-        f"contact:{contact.id}",
-        "request.submitted",
-        f"request:{reference}",
-        now,
-        declaration_version=event.declaration_version,
-        data_sha256=event.data_sha256,
-    )
-    return Stored(request_id, reference, due_at), False
+
+
+def attachment_rows(event: RequestSubmitted, now: datetime) -> list[dict[str, Any]]:
+    return [attachment_row(name, info, now) for name, info in event.attachments.items()]
+
+
+def submitted_audit(values: dict[str, Any], event: RequestSubmitted) -> tuple[str, str, str, dict]:
+    """(actor, action, subject, detail) of a new request's audit row."""
+    detail = {"declaration_version": event.declaration_version, "data_sha256": event.data_sha256}
+    return f"contact:{values['contact_id']}", "request.submitted", f"request:{values['reference']}", detail
 
 
 def attachment_row(name: str, info: dict, now: datetime) -> dict[str, Any]:

@@ -36,11 +36,12 @@ from flows.events import (
 from flows.form import FormDefinition
 from flows.form_review import SUBMITTING_OPTIONS
 from flows.messages import ContactKey, Expect, Inbound, Option, Outbound
+from flows.quick_submit import QuickSubmit
 from flows.quick_turn import QuickTurn
-from flows.request_store import store_request
+from flows.request_store import reference_year, store_request
 from flows.service_staff import StaffSideMixin
 from locales import translator
-from storage import repo
+from storage import hot_submit, repo
 from storage.db import Database
 from storage.files import FileStore, refs_in, refs_in_use
 from storage.hot import Duplicate, Fallback
@@ -76,8 +77,18 @@ class RelayedMessage:
 
 StaffNotice = RequestCreated | EscalationOpened | RelayedMessage | survey_flow.LowRating
 Listener = Callable[[StaffNotice], Awaitable[None]]
-Recorder = Callable[[AsyncSession, StaffNotice, datetime], Awaitable[None]]
-"""Writes a notice in the transaction of the turn that caused it (the staff desk's durable queue)."""
+
+
+class Recorder(Protocol):
+    """Writes a notice in the transaction of the turn that caused it (the staff desk's durable queue)."""
+
+    async def record(self, session: AsyncSession, notice: StaffNotice, now: datetime) -> None:
+        """On the full path: the notice's rows, in the turn's session."""
+
+    def staff_posts(self, notice: StaffNotice, now: datetime) -> list[dict] | None:
+        """On the raw path (a new request, storage/hot_submit.py): the staff_post rows ``record`` would
+        write, to be inserted with the turn's other rows; None when only ``record`` can write them (the
+        turn then takes the full path)."""
 
 
 @dataclass
@@ -167,9 +178,21 @@ class ConversationService(StaffSideMixin):
                 log.error("a staff listener failed: %s at %s", type(exc).__name__, where(exc))
 
     async def _handle(self, inbound: Inbound) -> tuple[list[Outbound], list[StaffNotice], set[str]]:
-        # Most messages: the raw connection (storage/hot.py, flows/quick_turn.py); a submission always takes the
-        # full path, so the press that submits goes there first rather than after a read that would fall back.
-        if self.db.hot is not None and inbound.option not in SUBMITTING_OPTIONS:
+        # Most messages: the raw connection (storage/hot.py, flows/quick_turn.py); the press that submits a
+        # new request too, with its own read (storage/hot_submit.py, flows/quick_submit.py).
+        if self.db.hot is not None and inbound.option in SUBMITTING_OPTIONS:
+            key, submit = inbound.contact, QuickSubmit(self, inbound, self.clock.now())
+            year = reference_year(submit.now, self.settings.timezone)
+            try:
+                await hot_submit.submit(
+                    self.db.hot, key.channel, key.user_id, inbound.message_id, submit.now, year, submit.step
+                )
+                return submit.messages, submit.notices, set()
+            except Duplicate:
+                return [], [], set()
+            except Fallback:
+                pass
+        elif self.db.hot is not None:
             key = inbound.contact
             quick = QuickTurn(self, inbound, self.clock.now(), _may_answer_a_notice)
             language = self._initial_language(inbound.language_hint)
@@ -234,8 +257,8 @@ class ConversationService(StaffSideMixin):
                 await repo.update_state(session, contact.id, result.state.to_json(), now)  # type: ignore[arg-type]
             dropped = await self._dropped_files(session, contact, state, inbound, result.state, result.events)
             for notice in applied.notices:
-                for record in self.recorders:
-                    await record(session, notice, now)
+                for recorder in self.recorders:
+                    await recorder.record(session, notice, now)
             return applied.messages, applied.notices, dropped
 
     async def _dropped_files(

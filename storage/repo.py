@@ -215,6 +215,10 @@ async def next_reference(session: AsyncSession, year: int) -> str:
     connection = await session.connection()
     statement = _statement(session, "next_reference", _next_reference_statement)
     last = (await connection.execute(statement, {"year": year})).scalar_one()
+    return reference_of(year, last)
+
+
+def reference_of(year: int, last: int) -> str:
     return f"{year}-{last:05d}"
 
 
@@ -234,7 +238,13 @@ async def insert_request(
         table = Attachment.__table__  # type: ignore[attr-defined]
         await connection.execute(table.insert(), [{**a, "request_id": request_id} for a in attachments])
     history = RequestStatusChange.__table__  # type: ignore[attr-defined]
-    change = {
+    await connection.execute(history.insert(), first_status(request_id, values))
+    return request_id
+
+
+def first_status(request_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The request_status_change row of a new request (also written by storage/hot_submit.py)."""
+    return {
         "request_id": request_id,
         "from_status": None,
         "to_status": values["status"],
@@ -242,25 +252,6 @@ async def insert_request(
         "note": None,
         "at": values["submitted_at"],
     }
-    await connection.execute(history.insert(), change)
-    return request_id
-
-
-async def add_request(session: AsyncSession, request: SupportRequest, attachments: list[Attachment]) -> None:
-    session.add(request)
-    await session.flush()
-    for attachment in attachments:
-        attachment.request_id = request.id  # type: ignore[assignment]
-        session.add(attachment)
-    session.add(
-        RequestStatusChange(
-            request_id=request.id,  # type: ignore[arg-type]
-            from_status=None,
-            to_status=request.status,
-            actor=f"contact:{request.contact_id}",
-            at=request.submitted_at,
-        )
-    )
 
 
 async def request_by_reference(session: AsyncSession, reference: str) -> SupportRequest | None:

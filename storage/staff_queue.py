@@ -101,6 +101,37 @@ def _post(row: Any) -> StaffPost:
 
 # ---- enqueue ---------------------------------------------------------------------------------------
 
+JOINING_KINDS = (PostKind.RELAY, PostKind.CARD_UPDATE)  # may join a waiting row instead of adding one
+
+
+def post_values(
+    chat_id: int,
+    kind: PostKind,
+    payload: dict,
+    now: datetime,
+    *,
+    contact_id: int | None = None,
+    request_id: int | None = None,
+) -> dict[str, Any]:
+    """A new row's columns (all but its id, payload not yet sealed): what ``enqueue`` adds, and what the raw
+    submission path (storage/hot_submit.py) inserts for a kind that joins nothing."""
+    return {
+        "chat_id": chat_id,
+        "kind": kind.value,
+        "priority": int(PRIORITY[kind]),
+        "contact_id": contact_id,
+        "request_id": request_id,
+        "payload": payload,
+        "merged": 1,
+        "state": PostState.PENDING.value,
+        "due_at": now,
+        "attempts": 0,
+        "last_error": None,
+        "lease_until": None,
+        "created_at": now,
+        "sent_at": None,
+    }
+
 
 async def enqueue(
     session: AsyncSession,
@@ -114,20 +145,11 @@ async def enqueue(
 ) -> int:
     """Queue one post in the caller's transaction. A relayed message joins the contact's relay still waiting
     (not yet claimed) when it fits; a card update joins the request's waiting one. Returns the row's id."""
-    if kind in (PostKind.RELAY, PostKind.CARD_UPDATE):
+    if kind in JOINING_KINDS:
         joined = await _join_waiting(session, chat_id, kind, payload, contact_id, request_id)
         if joined is not None:
             return joined
-    row = StaffPost(
-        chat_id=chat_id,
-        kind=kind.value,
-        priority=int(PRIORITY[kind]),
-        contact_id=contact_id,
-        request_id=request_id,
-        payload=payload,
-        due_at=now,
-        created_at=now,
-    )
+    row = StaffPost(**post_values(chat_id, kind, payload, now, contact_id=contact_id, request_id=request_id))
     session.add(row)
     await session.flush()
     return row.id  # type: ignore[return-value]

@@ -296,7 +296,7 @@ async def _fill_the_newer_tables(app) -> None:  # type: ignore[no-untyped-def]
     await FormDesk(app.db, app.clock).reply("F-2026-00001", "staff:7", STAFF_REPLY)
 
     desk = StaffDesk(app.service, app.form, -1001234567890)  # queues in the turn's transaction; not started
-    app.service.recorders.append(desk.record)
+    app.service.recorders.append(desk)
     held = Chat(app, user="held")
     await held.send(option="menu.human")
     await held.send(RELAY_TEXT)

@@ -138,7 +138,7 @@ class StaffDesk(
             ],
             group=handler_group,
         )
-        self.service.recorders.append(self.record)
+        self.service.recorders.append(self)  # record / staff_posts (flows/service.py Recorder)
         self.service.listeners.append(self.notify)
         self.senders.setdefault("telegram", telegram_sender(channel))
 

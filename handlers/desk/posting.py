@@ -121,6 +121,26 @@ class PostingMixin:
         await staff_queue.enqueue(
             session, self.chat_id, kind, payload, now, contact_id=contact_id, request_id=request_id
         )
+        self._mark_recorded(notice)
+
+    def staff_posts(self, notice: StaffNotice, now: datetime) -> list[dict[str, Any]] | None:
+        """What ``record`` would write, as staff_post rows, for a turn on the raw path (a new request's card,
+        storage/hot_submit.py); None when only ``record`` can tell (a row that may join a waiting one needs
+        a read; an extension's notice)."""
+        if not isinstance(notice, DESK_NOTICES):
+            return None
+        kind, payload, contact_id, request_id = notice_row(notice)
+        if kind in staff_queue.JOINING_KINDS:
+            return None
+        self._mark_recorded(notice)
+        return [
+            staff_queue.post_values(
+                self.chat_id, kind, payload, now, contact_id=contact_id, request_id=request_id
+            )
+        ]
+
+    def _mark_recorded(self, notice: StaffNotice) -> None:
+        """Its row is written in the turn's transaction: ``notify`` only wakes the worker."""
         if len(self._recorded) > 1000:  # turns that rolled back after recording: their notices never come
             self._recorded.clear()
         self._recorded[id(notice)] = notice
