@@ -336,3 +336,17 @@ def test_saudi_city_names_read_as_a_city():
     assert analyze("هل تخدمون المدن", "ar")[1][-1] == analyze("ساكنه بالدمام", "ar")[1][-1]
     assert analyze("خميس مشيط", "ar")[1] == analyze("المدينة", "ar")[1]
     assert analyze("i live in dammam", "en")[1][-1] == analyze("which cities", "en")[1][-1]
+
+
+# --- Issue 13 (FAQ v2): Gulf words and verb forms that did not meet the guides' standard Arabic
+
+
+@pytest.mark.parametrize(("with_me", "verb"), [("خدمني", "خدم"), ("يمنعني", "يمنع"), ("ساعدني", "ساعد")])
+def test_a_verb_with_the_object_me_meets_the_verb(with_me, verb):
+    # «ما احد خدمني» and «من خدم المستفيد» share the verb; before, «خدمني» stemmed to «خدمن», a word no guide uses.
+    assert analyze(with_me, "ar")[1] == analyze(verb, "ar")[1]
+
+
+@pytest.mark.parametrize(("adjective", "stem"), [("مجاني", "مجان"), ("عنواني", "عنوان"), ("ابني", "ابن")])
+def test_a_word_whose_own_letter_is_nun_keeps_it(adjective, stem):
+    assert light_stem_arabic(adjective) == stem

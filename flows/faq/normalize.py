@@ -98,7 +98,8 @@ _IMPERFECT = frozenset("اتين")  # the prefixes of a present-tense verb: «ا
 _WEAK = frozenset("اويه")  # long vowels and the taa marbuta's «ه»: not enough on their own to be a root
 _AR_PREFIXES = ("وبال", "فبال", "وال", "بال", "كال", "فال", "ولل", "لل", "ال")
 # (suffix, shortest stem it may leave), longest first. «يه» is the feminine of the «ي» adjective ending:
-# «اجتماعية» and «اجتماعي» meet at «اجتماع».
+# «اجتماعية» and «اجتماعي» meet at «اجتماع». «ني» is the object «me» of a verb («خدمني», «يمنعني»,
+# «وصلني» meet «خدم», «يمنع», «وصل»), never after a long vowel («مجاني», «الكتروني» keep their «ن»).
 _AR_PRONOUN_SUFFIXES = (
     ("هما", 3),
     ("كما", 3),
@@ -108,6 +109,7 @@ _AR_PRONOUN_SUFFIXES = (
     ("كم", 3),
     ("كن", 3),
     ("نا", 3),
+    ("ني", 3),
     ("يه", 3),
     ("ه", 3),
     ("ي", 3),
@@ -244,6 +246,8 @@ def light_stem_arabic(word: str) -> str:
     elif len(word) >= 5 and word.endswith("ا") and _root_left(word[:-1]):
         word = word[:-1]  # «اقتراحاً», «شخصياً»: the accusative alef left when the tanween mark is removed
     for suffix, keep in _AR_PRONOUN_SUFFIXES:
+        if suffix == "ني" and word.endswith(suffix) and word[-3] in _WEAK:
+            continue  # «مجاني», «الكتروني», «قانوني»: the «ن» is the word's own; only «ي» may go
         if word.endswith(suffix) and len(word) - len(suffix) >= keep and _root_left(word[: -len(suffix)]):
             word = word[: -len(suffix)]
             if word.endswith("ت") and not word.endswith("ات") and len(word) > 3 and _root_left(word[:-1]):
