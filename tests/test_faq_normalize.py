@@ -350,3 +350,22 @@ def test_a_verb_with_the_object_me_meets_the_verb(with_me, verb):
 @pytest.mark.parametrize(("adjective", "stem"), [("مجاني", "مجان"), ("عنواني", "عنوان"), ("ابني", "ابن")])
 def test_a_word_whose_own_letter_is_nun_keeps_it(adjective, stem):
     assert light_stem_arabic(adjective) == stem
+
+
+@pytest.mark.parametrize(
+    ("gulf", "standard"),
+    [
+        ("ما قدرت ارفع الملف", "لم استطع ارفع الملف"),  # the negation written apart, as well as joined
+        ("ما اقدر ادخل", "لا استطيع ادخل"),
+        ("ماني سعوديه", "لست سعوديه"),
+        ("تشوف طلبي", "تري طلبي"),
+        ("يحولونه على الآيبان", "يحولونه على الحساب البنكي"),
+        ("التقديم بفلوس", "التقديم بمقابل"),
+    ],
+)
+def test_more_gulf_words_read_as_standard_arabic(gulf, standard):
+    assert normalize_arabic(gulf) == normalize_arabic(standard)
+
+
+def test_i_am_not_saudi_in_dialect_is_a_non_saudi_question():
+    assert analyze("ماني سعوديه", "ar")[1] == analyze("غير سعوديه", "ar")[1]
