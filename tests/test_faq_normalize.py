@@ -369,3 +369,16 @@ def test_more_gulf_words_read_as_standard_arabic(gulf, standard):
 
 def test_i_am_not_saudi_in_dialect_is_a_non_saudi_question():
     assert analyze("ماني سعوديه", "ar")[1] == analyze("غير سعوديه", "ar")[1]
+
+
+@pytest.mark.parametrize(
+    ("joined", "apart"),
+    [("مايقبلون طلبي", "ما يقبلون طلبي"), ("ماتردون علي", "ما تردون علي"), ("مايبي", "ما يبي")],
+)
+def test_not_joined_to_a_present_tense_verb_reads_as_written_apart(joined, apart):
+    assert normalize_arabic(joined) == normalize_arabic(apart)
+
+
+@pytest.mark.parametrize("word", ["مانع", "ماليه", "ماذا", "مادي"])
+def test_a_word_that_only_starts_like_not_stays_whole(word):
+    assert normalize_arabic(word) == word

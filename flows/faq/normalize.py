@@ -188,8 +188,23 @@ def _definite_behind_letter(word: str, single: dict[str, tuple[str, ...]]) -> tu
     return None
 
 
+def _split_negation(words: list[str]) -> list[str]:
+    """«ما» typed joined to a present-tense verb («مايقبل», «ماتردون», «مانقدر») is «ما» + the verb. Only
+    before a verb's prefix and with three letters left at least: «مانع», «مالي», «ماذا» stay whole."""
+    if not any(w.startswith("ما") for w in words):
+        return words
+    out: list[str] = []
+    for word in words:
+        if len(word) >= 5 and word.startswith("ما") and word[2] in _IMPERFECT and word[3] not in _WEAK:
+            out.extend(("ما", word[2:]))
+        else:
+            out.append(word)
+    return out
+
+
 def _apply_dialect(words: list[str]) -> list[str]:
     single, phrases, longest, starts, triggers = _dialect_table()
+    words = _split_negation(words)
     if triggers.isdisjoint(words) and "هال" not in " ".join(words):
         return words
     out: list[str] = []
