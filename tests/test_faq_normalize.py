@@ -392,3 +392,21 @@ def test_i_could_not_reads_as_the_guides_i_cannot():
 
 def test_last_year_in_dialect_feminine_reads_as_the_past_year():
     assert normalize_arabic("السنه اللي فاتت") == normalize_arabic("السنه الماضيه")
+
+
+@pytest.mark.parametrize(
+    ("gulf", "standard"),
+    [
+        ("يمدي اقدم اللحين", "يمكن اقدم الان"),
+        ("وش تبون من اوراق", "ماذا تريدون من اوراق"),
+        ("مافيه رد", "لا يوجد رد"),
+        ("ارسلت على الايميل", "ارسلت على البريد الالكتروني"),
+        ("السيستم ما يفتح", "النظام ما يفتح"),
+    ],
+)
+def test_common_saudi_words_the_table_lacked_read_as_standard_arabic(gulf, standard):
+    assert normalize_arabic(gulf) == normalize_arabic(standard)
+
+
+def test_my_wife_in_dialect_is_a_relative():
+    assert analyze("حرمتي", "ar")[1] == analyze("زوجتي", "ar")[1]
