@@ -78,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(0.351, 3.499, -0.189, -1.01, 0.254, -0.315, -3.44, -3.03, 3.095, -3.78),
-        confident_at=0.89,
-        likely_at=0.84,
-        unsure_at=0.5,
+        coef=(-0.355, 3.546, 0.251, -0.705, 0.91, -0.775, -3.732, -2.853, 2.822, -3.913),
+        confident_at=0.9,
+        likely_at=0.83,
+        unsure_at=0.51,
         split_unsure_at=0.11,
     )
     semantic: Calibration = Calibration(
-        coef=(-0.897, 2.745, 0.914, -1.133, 0.729, 1.442, -4.923, -1.816, 2.739, -3.648, 1.173, -2.307),
-        confident_at=0.84,
-        likely_at=0.76,
-        unsure_at=0.42,
-        split_unsure_at=0.31,
+        coef=(-1.108, 3.127, 1.131, -0.976, 0.626, 0.921, -4.963, -1.756, 2.671, -3.966, 1.274, -2.13),
+        confident_at=0.82,
+        likely_at=0.74,
+        unsure_at=0.51,
+        split_unsure_at=0.63,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
