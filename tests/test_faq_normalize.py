@@ -417,3 +417,8 @@ def test_saudi_courtesies_do_not_count_as_meaning():
     # was a word the guides never use and made an answerable question look out of scope.
     polite = "تكفى ابي اعرف متى يطلع الرد ان شاء الله، الله يعافيك ومشكوره"
     assert analyze(polite, "ar")[1] == analyze("ابي اعرف متى يطلع الرد", "ar")[1]
+
+
+def test_whose_in_dialect_leaves_no_lone_letter_as_a_word():
+    # «حقت» (whose, feminine) reads «ل»: a lone letter is no word a guide could use; it counted as unknown.
+    assert analyze("بطاقة العائلة حقت امي", "ar")[1] == analyze("بطاقة العائلة امي", "ar")[1]
