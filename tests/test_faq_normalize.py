@@ -422,3 +422,15 @@ def test_saudi_courtesies_do_not_count_as_meaning():
 def test_whose_in_dialect_leaves_no_lone_letter_as_a_word():
     # «حقت» (whose, feminine) reads «ل»: a lone letter is no word a guide could use; it counted as unknown.
     assert analyze("بطاقة العائلة حقت امي", "ar")[1] == analyze("بطاقة العائلة امي", "ar")[1]
+
+
+@pytest.mark.parametrize(
+    ("gulf", "standard"),
+    [("فين مقركم", "اين مقركم"), ("عيالها صغار", "اطفالها صغار"), ("البزارين", "الاطفال"), ("فلوسي", "مالي")],
+)
+def test_hijazi_where_and_the_children_with_a_possessive_read_as_standard_arabic(gulf, standard):
+    assert normalize_arabic(gulf) == normalize_arabic(standard)
+
+
+def test_how_are_you_in_dialect_is_a_greeting_not_a_how_question():
+    assert analyze("كيفك، ابي اقدم", "ar")[1] == analyze("ابي اقدم", "ar")[1]
