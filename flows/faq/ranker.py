@@ -78,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-0.355, 3.546, 0.251, -0.705, 0.91, -0.775, -3.732, -2.853, 2.822, -3.913),
+        coef=(-0.366, 3.577, 0.232, -0.722, 0.901, -0.762, -3.745, -2.837, 2.846, -3.913),
         confident_at=0.9,
         likely_at=0.83,
         unsure_at=0.51,
         split_unsure_at=0.11,
     )
     semantic: Calibration = Calibration(
-        coef=(-1.108, 3.127, 1.131, -0.976, 0.626, 0.921, -4.963, -1.756, 2.671, -3.966, 1.274, -2.13),
+        coef=(-1.144, 3.121, 1.123, -0.996, 0.63, 0.964, -4.973, -1.74, 2.682, -3.955, 1.31, -2.144),
         confident_at=0.82,
         likely_at=0.74,
-        unsure_at=0.51,
-        split_unsure_at=0.63,
+        unsure_at=0.52,
+        split_unsure_at=0.33,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
