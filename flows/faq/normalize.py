@@ -53,6 +53,8 @@ _AR_STOP = frozenset(
     يعطيك يعطيكم العافيه جزاكم خيرا طيب يعني فقط ايضا كمان الان حاليا سؤال استفسار ابغي اريد نريد
     اود ود بدي جدا كثير نعم لا اوكي تمام فيه فيها كل يتم تم شي شيء ولا لما مني عني عنها عنه احد لازم يصير
     والله بالله بالضبط تقريبا عاده عاد ترا تري حيل
+    تكفي تكفين تكفون يعافيك يعافيكم يسعدك يسعدكم يخليك يخليكم ياليت بليز لوسمحت مشكور مشكوره جزاك
+    انشالله انشاءالله شاء ل
     """.split()
 )
 
@@ -98,7 +100,8 @@ _IMPERFECT = frozenset("اتين")  # the prefixes of a present-tense verb: «ا
 _WEAK = frozenset("اويه")  # long vowels and the taa marbuta's «ه»: not enough on their own to be a root
 _AR_PREFIXES = ("وبال", "فبال", "وال", "بال", "كال", "فال", "ولل", "لل", "ال")
 # (suffix, shortest stem it may leave), longest first. «يه» is the feminine of the «ي» adjective ending:
-# «اجتماعية» and «اجتماعي» meet at «اجتماع».
+# «اجتماعية» and «اجتماعي» meet at «اجتماع». «ني» is the object «me» of a verb («خدمني», «يمنعني»,
+# «وصلني» meet «خدم», «يمنع», «وصل»), never after a long vowel («مجاني», «الكتروني» keep their «ن»).
 _AR_PRONOUN_SUFFIXES = (
     ("هما", 3),
     ("كما", 3),
@@ -108,6 +111,7 @@ _AR_PRONOUN_SUFFIXES = (
     ("كم", 3),
     ("كن", 3),
     ("نا", 3),
+    ("ني", 3),
     ("يه", 3),
     ("ه", 3),
     ("ي", 3),
@@ -186,8 +190,23 @@ def _definite_behind_letter(word: str, single: dict[str, tuple[str, ...]]) -> tu
     return None
 
 
+def _split_negation(words: list[str]) -> list[str]:
+    """«ما» typed joined to a present-tense verb («مايقبل», «ماتردون», «مانقدر») is «ما» + the verb. Only
+    before a verb's prefix and with three letters left at least: «مانع», «مالي», «ماذا» stay whole."""
+    if not any(w.startswith("ما") for w in words):
+        return words
+    out: list[str] = []
+    for word in words:
+        if len(word) >= 5 and word.startswith("ما") and word[2] in _IMPERFECT and word[3] not in _WEAK:
+            out.extend(("ما", word[2:]))
+        else:
+            out.append(word)
+    return out
+
+
 def _apply_dialect(words: list[str]) -> list[str]:
     single, phrases, longest, starts, triggers = _dialect_table()
+    words = _split_negation(words)
     if triggers.isdisjoint(words) and "هال" not in " ".join(words):
         return words
     out: list[str] = []
@@ -244,6 +263,8 @@ def light_stem_arabic(word: str) -> str:
     elif len(word) >= 5 and word.endswith("ا") and _root_left(word[:-1]):
         word = word[:-1]  # «اقتراحاً», «شخصياً»: the accusative alef left when the tanween mark is removed
     for suffix, keep in _AR_PRONOUN_SUFFIXES:
+        if suffix == "ني" and word.endswith(suffix) and word[-3] in _WEAK:
+            continue  # «مجاني», «الكتروني», «قانوني»: the «ن» is the word's own; only «ي» may go
         if word.endswith(suffix) and len(word) - len(suffix) >= keep and _root_left(word[: -len(suffix)]):
             word = word[: -len(suffix)]
             if word.endswith("ت") and not word.endswith("ات") and len(word) > 3 and _root_left(word[:-1]):

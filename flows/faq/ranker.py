@@ -78,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(0.351, 3.499, -0.189, -1.01, 0.254, -0.315, -3.44, -3.03, 3.095, -3.78),
-        confident_at=0.89,
-        likely_at=0.84,
-        unsure_at=0.5,
+        coef=(-0.366, 3.577, 0.232, -0.722, 0.901, -0.762, -3.745, -2.837, 2.846, -3.913),
+        confident_at=0.9,
+        likely_at=0.83,
+        unsure_at=0.51,
         split_unsure_at=0.11,
     )
     semantic: Calibration = Calibration(
-        coef=(-0.897, 2.745, 0.914, -1.133, 0.729, 1.442, -4.923, -1.816, 2.739, -3.648, 1.173, -2.307),
-        confident_at=0.84,
-        likely_at=0.76,
-        unsure_at=0.42,
-        split_unsure_at=0.31,
+        coef=(-1.144, 3.121, 1.123, -0.996, 0.63, 0.964, -4.973, -1.74, 2.682, -3.955, 1.31, -2.144),
+        confident_at=0.82,
+        likely_at=0.74,
+        unsure_at=0.52,
+        split_unsure_at=0.33,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
