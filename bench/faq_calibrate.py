@@ -72,19 +72,26 @@ def _blocked(signals: Signals) -> bool:
     return signals.opposite or signals.content == 0 or not signals.covered
 
 
+_FLAT = 0.01  # one point of the gain (shares of in-scope offered plus out-of-scope left alone)
+
+
 def _unsure_at(p: np.ndarray, rows: list, top: float, subset: np.ndarray) -> float:
     """Below this probability no suggestions: the threshold that offers the most in-scope questions their right
     entry among the suggestions while offering the fewest out-of-scope ones anything (shares of each)."""
     in_scope = np.asarray([bool(item["id"]) for _, item, _, _ in rows])
     top3 = np.asarray([t for *_, t in rows])
     n_in, n_out = max(in_scope.sum(), 1), max((~in_scope).sum(), 1)
-    best_unsure, best_gain = top, -1.0
+    gains = {}
     for t in [x / 100 for x in range(5, int(top * 100) + 1)]:
         useful = float(((p >= t) & in_scope & top3 & subset).sum() / n_in)
         clean = float(((p < t) & ~in_scope & subset).sum() / n_out)
-        if useful + clean > best_gain:
-            best_unsure, best_gain = t, useful + clean
-    return best_unsure
+        gains[t] = useful + clean
+    if not gains:
+        return top
+    # The curve is flat near its top (one question more or less moves the peak far): take the lowest threshold
+    # within one point of the best, so a flat stretch keeps offering suggestions rather than cutting them.
+    best = max(gains.values())
+    return min(t for t, gain in gains.items() if gain >= best - _FLAT)
 
 
 def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:

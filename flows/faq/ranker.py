@@ -78,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-0.366, 3.577, 0.232, -0.722, 0.901, -0.762, -3.745, -2.837, 2.846, -3.913),
-        confident_at=0.9,
-        likely_at=0.83,
-        unsure_at=0.51,
-        split_unsure_at=0.11,
+        coef=(-0.791, 2.869, 1.878, 0.187, 0.187, -1.131, -3.793, -2.575, 2.668, -4.134),
+        confident_at=0.92,
+        likely_at=0.77,
+        unsure_at=0.41,
+        split_unsure_at=0.17,
     )
     semantic: Calibration = Calibration(
-        coef=(-1.144, 3.121, 1.123, -0.996, 0.63, 0.964, -4.973, -1.74, 2.682, -3.955, 1.31, -2.144),
-        confident_at=0.82,
+        coef=(-2.075, 1.676, 1.737, 0.402, 1.025, 1.146, -4.732, -2.349, 2.96, -4.204, 1.396, -3.301),
+        confident_at=0.81,
         likely_at=0.74,
-        unsure_at=0.52,
-        split_unsure_at=0.33,
+        unsure_at=0.47,
+        split_unsure_at=0.05,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
