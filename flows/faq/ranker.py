@@ -78,18 +78,18 @@ class RankerSettings:
     opposite_penalty: float = 6.0
     # Confidence with the lexical signals only, and with the embeddings (their cosine is one more feature).
     lexical: Calibration = Calibration(
-        coef=(-0.791, 2.869, 1.878, 0.187, 0.187, -1.131, -3.793, -2.575, 2.668, -4.134),
-        confident_at=0.92,
+        coef=(-0.037, 1.614, 2.402, -0.626, 0.344, -1.266, -4.657, -3.122, 3.145, -3.959),
+        confident_at=0.89,
         likely_at=0.77,
-        unsure_at=0.41,
-        split_unsure_at=0.17,
+        unsure_at=0.61,
+        split_unsure_at=0.1,
     )
     semantic: Calibration = Calibration(
-        coef=(-2.075, 1.676, 1.737, 0.402, 1.025, 1.146, -4.732, -2.349, 2.96, -4.204, 1.396, -3.301),
-        confident_at=0.81,
-        likely_at=0.74,
-        unsure_at=0.47,
-        split_unsure_at=0.05,
+        coef=(-1.008, 2.124, 1.214, 0.111, 0.295, 1.626, -5.424, -2.641, 3.363, -4.007, 0.002, -2.338),
+        confident_at=0.75,
+        likely_at=0.71,
+        unsure_at=0.51,
+        split_unsure_at=0.29,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
