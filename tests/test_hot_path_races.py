@@ -158,3 +158,19 @@ async def test_a_contact_marked_unreachable_meanwhile_is_reachable_after_writing
             await session.execute(select(Contact).where(Contact.channel_user_id == "race-unreachable"))
         ).scalar_one()
     assert not contact.unreachable
+
+
+async def test_a_message_id_another_worker_recorded_meanwhile_is_not_acted_on(any_app, clock):
+    """Even when what recorded it changed nothing else (the state is as the read saw it)."""
+    chat = Chat(any_app, user="race-recorded")
+    await reach_step(chat, "city")
+
+    async def meanwhile() -> None:
+        async with any_app.db.transaction() as session:
+            session.add(ProcessedMessage(channel=chat.key.channel, message_id="recorded", at=clock.now()))
+
+    with watched(any_app, meanwhile):
+        late = await any_app.service.handle(inbound(chat, "أبها", "recorded"))
+    assert late == []
+    state = await chat.state()
+    assert "city" not in state.draft and state.step == "city"
