@@ -244,28 +244,29 @@ class PostgresHotPath:
 
     - The step is a pure function of what it read: the contact row (language, consent, reachability), the
       conversation row (state), and the look-ups it asked for (the contact's requests; no notice sent since).
-    - The first round trip reads those rows with their versions: ``xmin``, the transaction that wrote the row.
-      Any UPDATE, or a DELETE and a new row, leaves a row whose ``xmin`` is the writer's, never the one read
-      (a freeze only makes a check fail, never pass).
-    - The second round trip takes the advisory lock (storage/repo.py ``lock_contact``) first, so every
-      statement after it sees what the previous message of this contact left, and no other locked turn can
-      run until COMMIT. It then checks every input, in the same transaction:
-      the message id is inserted (a unique violation: handled already, ``Duplicate``); the contact row is
-      updated, or locked FOR UPDATE, only ``WHERE xmin`` is the one read, and so is the conversation row;
-      a row that was absent is inserted (the contact's unique (channel, user id) and the conversation's
-      primary key fail if another turn created it); each look-up is evaluated again and compared.
-      A check that finds a change divides by its zero count, so the statement raises and nothing is written.
-      Rows checked are locked (UPDATE / FOR UPDATE), so they cannot change before COMMIT.
-    - So when the COMMIT runs, every input is what the step saw, under the lock: the step's result is the one
-      the locked path would compute at that moment. When a check fails, the transaction is rolled back and the
-      message handled again the locked way (``_locked``, three round trips), as before.
-    - ``Fallback`` and ``Duplicate`` are raised before the second round trip, or after its ROLLBACK: nothing
-      is written. A new contact's id comes from the table's sequence in the read, so the step can name it
-      (audit rows); a rolled-back turn only leaves a gap in the sequence.
+    - The read gives each row's version, ``xmin``: the transaction that wrote that row version. An UPDATE, or
+      a DELETE and a new row, leaves a row whose ``xmin`` is its writer's, so never the one read. (Nothing else
+      changes ``xmin``; were VACUUM to freeze it meanwhile, a check would fail, never pass wrongly.)
+    - The transaction takes the advisory lock (storage/repo.py ``lock_contact``) first: each statement after it
+      sees what the previous message of this contact left, and no other locked turn runs until COMMIT. Then it
+      checks every input: it inserts the message id (a unique violation: handled already, ``Duplicate``);
+      it updates, or locks FOR UPDATE, the contact row and updates the conversation row only ``WHERE xmin`` is
+      the one read; it inserts a row that was absent (the contact's unique (channel, user id) or the
+      conversation's primary key fails if another turn created it); it evaluates each look-up again and
+      compares. A check that finds a change divides by its zero count: the statement raises, COMMIT never
+      runs. The rows checked stay locked (UPDATE / FOR UPDATE) until COMMIT; the look-ups' rows are not
+      locked, as on the locked path.
+    - So at COMMIT every input is what the step saw, under the lock: the result is the one the locked path
+      would compute at that moment. When a check fails: ROLLBACK, and the message is handled again the locked
+      way (``_locked``, three round trips), which sees the change.
+    - ``Fallback`` and ``Duplicate`` are raised before the transaction, or after its ROLLBACK: nothing is
+      written. A new contact's id is taken from the table's sequence by the read, so the step can name it
+      (audit rows); a turn that does not insert it leaves a gap in the ids, nothing else.
 
-    Statements of one simple query are written with literals by ``_inline`` (asyncpg binds parameters to one
-    statement only): strings as hex, so no value can end a literal. Each round trip costs about as much CPU
-    as the rest of the message's SQL (bench/channel_load.py)."""
+    The pool returns a connection without a reset query (``_keep_session``). Statements of one simple query
+    are written with literals by ``_inline`` (asyncpg binds parameters to one statement only): strings as hex,
+    so no value can end a literal. Each round trip costs about as much CPU as the rest of the message's SQL
+    (bench/channel_load.py)."""
 
     # Round trip 1, outside a transaction; one row even when the contact is new.
     _READ = (
@@ -347,7 +348,9 @@ class PostgresHotPath:
                 if self._pool is None:
                     import asyncpg
 
-                    self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.max_size)
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn, min_size=1, max_size=self.max_size, reset=_keep_session
+                    )
         return self._pool
 
     async def turn(
@@ -489,6 +492,13 @@ class PostgresHotPath:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+async def _keep_session(connection: Any) -> None:
+    """A connection back to the pool without asyncpg's reset query (``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL``, a round trip per message): PostgresHotPath sets nothing on the session (no SET,
+    LISTEN, cursor, or session advisory lock: the contact's lock ends with its transaction), and the pool
+    still rolls back a transaction left open (an interrupted turn) before it calls this."""
 
 
 def _text_literal(value: str) -> str:

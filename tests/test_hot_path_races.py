@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import func, select
 
 from flows.messages import Inbound
-from storage.models import Contact, ProcessedMessage
-from tests.conftest import Chat, reach_step
+from storage.models import Contact, ProcessedMessage, RequestStatus, SupportRequest
+from tests.conftest import ARABIC_ANSWERS, Chat, fill_form, reach_step
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -174,3 +174,21 @@ async def test_a_message_id_another_worker_recorded_meanwhile_is_not_acted_on(an
     assert late == []
     state = await chat.state()
     assert "city" not in state.draft and state.step == "city"
+
+
+async def test_a_request_status_staff_changed_meanwhile_is_the_one_shown(any_app):
+    chat = Chat(any_app, user="race-status", lang="en")
+    await fill_form(chat, ARABIC_ANSWERS)
+    await chat.press("summary.send")
+    await chat.press("declaration.confirm")
+
+    async def meanwhile() -> None:  # after the per-message path looked the requests up
+        async with any_app.db.transaction() as session:
+            request = (await session.execute(select(SupportRequest))).scalar_one()
+            request.status = RequestStatus.UNDER_STUDY
+            session.add(request)
+
+    with watched(any_app, meanwhile) as watch:
+        await chat.send(option="menu.status")
+    assert "look-up" in watch.round_trips
+    assert chat.keys == ["status.list"] and "Being studied by the research committee" in chat.text
