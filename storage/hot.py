@@ -4,7 +4,8 @@ state, and what the message changes, in one transaction and without the ORM sess
 Most messages a beneficiary sends (a form answer, a menu choice, a question, their first /start, the consent)
 only move their conversation state, perhaps with a small write beside it. For those, SQLAlchemy's session and
 its async bridge cost several times the SQL itself, so the service runs them here: on SQLite with the standard
-library's sqlite3 (inline, like storage/db.py), on PostgreSQL with asyncpg and a statement per round trip.
+library's sqlite3 (inline, like storage/db.py), on PostgreSQL with asyncpg in two round trips: a read, then
+one checked transaction (PostgresHotPath).
 
 The service gives a *step* (flows/quick_turn.py): given the contact, its stored state and what was looked up
 so far (``Known``), it returns the writes (``Writes``), asks for one more look-up (``NEED_REQUESTS``: the
@@ -235,17 +236,78 @@ class SQLiteHotPath:
 
 
 class PostgresHotPath:
-    """A small asyncpg pool of its own. The contact's advisory lock (storage/repo.py ``lock_contact``) is taken
-    in a statement of its own before the read, so one contact's messages are handled one at a time across
-    workers, as on the ORM path, and the read sees the state the previous message left.
+    """A small asyncpg pool of its own. A message takes two round trips in the common case: a read outside any
+    transaction, then one simple query ``BEGIN; lock; INSERT processed; guarded writes; COMMIT``.
 
-    A message takes three round trips: BEGIN with the lock, the read, and the writes with COMMIT. The first
-    and the last are each one simple query of several statements (asyncpg binds parameters to one statement
-    only), their values written in as literals by ``_inline``: strings as hex, so no value can end a literal.
-    Each round trip costs about as much CPU as the rest of the message's SQL (bench/channel_load.py)."""
+    Why that is the same as handling the message under the contact's lock from the start (as the ORM path in
+    flows/service.py and ``_locked`` here do):
 
-    # The duplicate check and the read in one round trip; one row even when the contact is new.
+    - The step is a pure function of what it read: the contact row (language, consent, reachability), the
+      conversation row (state), and the look-ups it asked for (the contact's requests; no notice sent since).
+    - The read gives each row's version, ``xmin``: the transaction that wrote that row version. An UPDATE, or
+      a DELETE and a new row, leaves a row whose ``xmin`` is its writer's, so never the one read. (Nothing else
+      changes ``xmin``; were VACUUM to freeze it meanwhile, a check would fail, never pass wrongly.)
+    - The transaction takes the advisory lock (storage/repo.py ``lock_contact``) first: each statement after it
+      sees what the previous message of this contact left, and no other locked turn runs until COMMIT. Then it
+      checks every input: it inserts the message id (a unique violation: handled already, ``Duplicate``);
+      it updates, or locks FOR UPDATE, the contact row and updates the conversation row only ``WHERE xmin`` is
+      the one read; it inserts a row that was absent (the contact's unique (channel, user id) or the
+      conversation's primary key fails if another turn created it); it evaluates each look-up again and
+      compares. A check that finds a change divides by its zero count: the statement raises, COMMIT never
+      runs. The rows checked stay locked (UPDATE / FOR UPDATE) until COMMIT; the look-ups' rows are not
+      locked, as on the locked path.
+    - So at COMMIT every input is what the step saw, under the lock: the result is the one the locked path
+      would compute at that moment. When a check fails: ROLLBACK, and the message is handled again the locked
+      way (``_locked``, three round trips), which sees the change.
+    - ``Fallback`` and ``Duplicate`` are raised before the transaction, or after its ROLLBACK: nothing is
+      written. A new contact's id is taken from the table's sequence by the read, so the step can name it
+      (audit rows); a turn that does not insert it leaves a gap in the ids, nothing else.
+
+    The pool returns a connection without a reset query (``_keep_session``). Statements of one simple query
+    are written with literals by ``_inline`` (asyncpg binds parameters to one statement only): strings as hex,
+    so no value can end a literal. Each round trip costs about as much CPU as the rest of the message's SQL
+    (bench/channel_load.py)."""
+
+    # Round trip 1, outside a transaction; one row even when the contact is new.
     _READ = (
+        "SELECT EXISTS (SELECT 1 FROM processed_message WHERE channel = $1 AND message_id = $2), "
+        "contact.id, contact.language, contact.consent_at, contact.unreachable, contact.xmin::text, "
+        "conversation.state::text, conversation.xmin::text, "
+        "CASE WHEN contact.id IS NULL THEN nextval(pg_get_serial_sequence('contact', 'id')) END "
+        "FROM (SELECT 1) AS one "
+        "LEFT OUTER JOIN contact ON contact.channel = $1 AND contact.channel_user_id = $3 "
+        "LEFT OUTER JOIN conversation ON conversation.contact_id = contact.id"
+    )
+    _PROCESSED = "INSERT INTO processed_message (channel, message_id, at) VALUES ($1, $2, $3)"
+    _INSERT_CONTACT = (
+        "INSERT INTO contact (id, channel, channel_user_id, language, created_at, unreachable) "
+        "VALUES ($1, $2, $3, $4, $5, false)"
+    )
+    # A check: the statement raises (division by zero) unless its CTE found exactly the row as it was read.
+    _GUARDED_CONTACT = (
+        "WITH checked AS (UPDATE contact SET consent_at = coalesce($1, consent_at), "
+        "language = coalesce($2, language), unreachable = CASE WHEN $3 THEN false ELSE unreachable END "
+        "WHERE id = $4 AND xmin = $5::xid RETURNING 1) SELECT 1 / count(*) FROM checked"
+    )
+    _LOCKED_CONTACT = (
+        "WITH checked AS (SELECT 1 FROM contact WHERE id = $1 AND xmin = $2::xid FOR UPDATE) "
+        "SELECT 1 / count(*) FROM checked"
+    )
+    _GUARDED_STATE = (
+        "WITH checked AS (UPDATE conversation SET state = $1::json, updated_at = $2 "
+        "WHERE contact_id = $3 AND xmin = $4::xid RETURNING 1) SELECT 1 / count(*) FROM checked"
+    )
+    _SAME_REQUESTS = (
+        "SELECT 1 / (coalesce((SELECT string_agg(id::text || ':' || xmin::text, ',' ORDER BY id) "
+        "FROM support_request WHERE contact_id = $1), '') = $2)::int"
+    )
+    _STILL_NO_NOTICE = (
+        "SELECT 1 / (NOT EXISTS (SELECT 1 FROM outbox_message WHERE contact_id = $1 AND state = 'sent' "
+        "AND id > $2 AND ($3::timestamptz IS NULL OR sent_at >= $3)))::int"
+    )
+
+    # The locked way: BEGIN with the lock, then the duplicate check and the read, then the writes and COMMIT.
+    _LOCKED_READ = (
         "WITH fresh AS (INSERT INTO processed_message (channel, message_id, at) VALUES ($1, $2, $3) "
         "ON CONFLICT (channel, message_id) DO NOTHING RETURNING 1), "
         "found AS (SELECT id, language, consent_at, unreachable FROM contact "
@@ -259,8 +321,8 @@ class PostgresHotPath:
         "VALUES ($1, $2, $3, $4, false) RETURNING id"
     )
     _REQUESTS = (
-        "SELECT reference, status, submitted_at, due_at FROM support_request WHERE contact_id = $1 "
-        "ORDER BY submitted_at DESC"
+        "SELECT reference, status, submitted_at, due_at, id, xmin::text FROM support_request "
+        "WHERE contact_id = $1 ORDER BY submitted_at DESC"
     )
     _NOTICE = (
         "SELECT 1 FROM outbox_message WHERE contact_id = $1 AND state = 'sent' AND id > $2 "
@@ -286,7 +348,9 @@ class PostgresHotPath:
                 if self._pool is None:
                     import asyncpg
 
-                    self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.max_size)
+                    self._pool = await asyncpg.create_pool(
+                        self.dsn, min_size=1, max_size=self.max_size, reset=_keep_session
+                    )
         return self._pool
 
     async def turn(
@@ -295,15 +359,63 @@ class PostgresHotPath:
         """As SQLiteHotPath.turn."""
         pool = await self._get_pool()
         async with pool.acquire() as connection:
-            lock = CONTACT_LOCK_SQL.format(channel=_text_literal(channel), user_id=_text_literal(user_id))
-            await connection.execute(f"BEGIN; {lock}")
-            try:
-                await self._turn(connection, channel, user_id, message_id, now, step, language)
-            except BaseException:
-                await connection.execute("ROLLBACK")
-                raise
+            if not await self._checked(connection, channel, user_id, message_id, now, step, language):
+                await self._locked(connection, channel, user_id, message_id, now, step, language)
 
-    async def _turn(
+    async def _checked(
+        self,
+        connection: Any,
+        channel: str,
+        user_id: str,
+        message_id: str,
+        now: datetime,
+        step: Step,
+        language: str,
+    ) -> bool:
+        """The two round trips (class docstring). False: something changed since the read; nothing written."""
+        import asyncpg
+
+        row = await connection.fetchrow(self._READ, channel, message_id, user_id)
+        if row[0]:
+            raise Duplicate
+        if row[1] is None:
+            contact, raw = HotContact(row[8], language, None, False, created=True), None
+        else:
+            contact = HotContact(row[1], row[2], row[3], bool(row[4]))
+            raw = None if row[6] is None else _load_state(row[6])
+        writes, checks = await self._outcome(connection, step, contact, raw)
+        lock = CONTACT_LOCK_SQL.format(channel=_text_literal(channel), user_id=_text_literal(user_id))
+        statements = ["BEGIN", lock, _inline(self._PROCESSED, channel, message_id, now)]
+        if contact.created:
+            statements.append(_inline(self._INSERT_CONTACT, contact.id, channel, user_id, language, now))
+            if writes.touches_contact():
+                statements.append(self._contact_update(contact, writes))
+        elif writes.touches_contact():
+            values = (writes.consent_at, writes.language, writes.reachable, contact.id, row[5])
+            statements.append(_inline(self._GUARDED_CONTACT, *values))
+        else:
+            statements.append(_inline(self._LOCKED_CONTACT, contact.id, row[5]))
+        state = _dump(writes.state)
+        if row[7] is None:
+            statements.append(_inline(self._NEW_STATE, contact.id, state, now))
+        else:
+            statements.append(_inline(self._GUARDED_STATE, state, now, contact.id, row[7]))
+        statements += checks
+        statements += self._audits(writes, now)
+        statements.append("COMMIT")
+        try:
+            await connection.execute("; ".join(statements))
+        except (asyncpg.UniqueViolationError, asyncpg.DivisionByZeroError) as exc:
+            await connection.execute("ROLLBACK")
+            if isinstance(exc, asyncpg.UniqueViolationError) and exc.table_name == "processed_message":
+                raise Duplicate from None
+            return False
+        except BaseException:
+            await connection.execute("ROLLBACK")
+            raise
+        return True
+
+    async def _locked(
         self,
         connection: Any,
         channel: str,
@@ -313,56 +425,80 @@ class PostgresHotPath:
         step: Step,
         language: str,
     ) -> None:
-        row = await connection.fetchrow(self._READ, channel, message_id, now, user_id)
-        if row[0] != 1:
-            raise Duplicate
-        if row[1] is None:
-            new_id = await connection.fetchval(self._NEW_CONTACT, channel, user_id, language, now)
-            contact, raw = HotContact(new_id, language, None, False, created=True), None
-        else:
-            contact = HotContact(row[1], row[2], row[3], bool(row[4]))
-            raw = None if row[5] is None else _load_state(row[5])
-        known = Known()
+        """Three round trips: BEGIN with the lock; the duplicate check and the read (FOR UPDATE); the writes
+        and COMMIT."""
+        lock = CONTACT_LOCK_SQL.format(channel=_text_literal(channel), user_id=_text_literal(user_id))
+        await connection.execute(f"BEGIN; {lock}")
+        try:
+            row = await connection.fetchrow(self._LOCKED_READ, channel, message_id, now, user_id)
+            if row[0] != 1:
+                raise Duplicate
+            if row[1] is None:
+                new_id = await connection.fetchval(self._NEW_CONTACT, channel, user_id, language, now)
+                contact, raw = HotContact(new_id, language, None, False, created=True), None
+            else:
+                contact = HotContact(row[1], row[2], row[3], bool(row[4]))
+                raw = None if row[5] is None else _load_state(row[5])
+            writes, _ = await self._outcome(connection, step, contact, raw)
+            state = _dump(writes.state)
+            if raw is None:
+                statements = [_inline(self._NEW_STATE, contact.id, state, now)]
+            else:
+                statements = [_inline(self._STATE, state, now, contact.id)]
+            if writes.touches_contact():
+                statements.append(self._contact_update(contact, writes))
+            statements += self._audits(writes, now)
+            statements.append("COMMIT")
+            await connection.execute("; ".join(statements))
+        except BaseException:
+            await connection.execute("ROLLBACK")
+            raise
+
+    async def _outcome(
+        self, connection: Any, step: Step, contact: HotContact, raw: dict | None
+    ) -> tuple[Writes, list[str]]:
+        """The step's writes, after the look-ups it asks for (Fallback if none), with a check statement per
+        look-up that raises if its answer changed since."""
+        known, checks = Known(), []
         outcome = _decide(step, contact, raw, known)
         for _ in range(_MAX_LOOKUPS):
             if outcome == NEED_REQUESTS and known.requests is None:
                 rows = await connection.fetch(self._REQUESTS, contact.id)
-                known = Known(tuple(tuple(r) for r in rows), known.notices_checked)  # type: ignore[misc]
+                known = Known(tuple(tuple(r[:4]) for r in rows), known.notices_checked)  # type: ignore[misc]
+                versions = ",".join(f"{r[4]}:{r[5]}" for r in sorted(rows, key=lambda r: r[4]))
+                checks.append(_inline(self._SAME_REQUESTS, contact.id, versions))
             elif isinstance(outcome, NeedNotices) and not known.notices_checked:
                 if await connection.fetchval(self._NOTICE, contact.id, outcome.after_id, outcome.since):
                     raise Fallback
                 known = Known(known.requests, True)
+                checks.append(_inline(self._STILL_NO_NOTICE, contact.id, outcome.after_id, outcome.since))
             else:
                 break
             outcome = _decide(step, contact, raw, known)
         if not isinstance(outcome, Writes):
             raise Fallback
-        await self._write(connection, contact, raw is None, outcome, now)
+        return outcome, checks
 
-    async def _write(
-        self, connection: Any, contact: HotContact, new: bool, writes: Writes, now: datetime
-    ) -> None:
-        """The writes and the COMMIT in one round trip."""
-        state = _dump(writes.state)
-        if new:
-            statements = [_inline(self._NEW_STATE, contact.id, state, now)]
-        else:
-            statements = [_inline(self._STATE, state, now, contact.id)]
-        if writes.touches_contact():
-            statements.append(
-                _inline(
-                    self._UPDATE_CONTACT, writes.consent_at, writes.language, writes.reachable, contact.id
-                )
-            )
-        for actor, action, subject, detail in writes.audits:
-            statements.append(_inline(self._AUDIT, now, actor, action, subject, _dump(detail)))
-        statements.append("COMMIT")
-        await connection.execute("; ".join(statements))
+    def _contact_update(self, contact: HotContact, writes: Writes) -> str:
+        return _inline(self._UPDATE_CONTACT, writes.consent_at, writes.language, writes.reachable, contact.id)
+
+    def _audits(self, writes: Writes, now: datetime) -> list[str]:
+        return [
+            _inline(self._AUDIT, now, actor, action, subject, _dump(detail))
+            for actor, action, subject, detail in writes.audits
+        ]
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+
+async def _keep_session(connection: Any) -> None:
+    """A connection back to the pool without asyncpg's reset query (``pg_advisory_unlock_all(); CLOSE ALL;
+    UNLISTEN *; RESET ALL``, a round trip per message): PostgresHotPath sets nothing on the session (no SET,
+    LISTEN, cursor, or session advisory lock: the contact's lock ends with its transaction), and the pool
+    still rolls back a transaction left open (an interrupted turn) before it calls this."""
 
 
 def _text_literal(value: str) -> str:
