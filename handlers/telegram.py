@@ -62,7 +62,7 @@ from handlers.telegram_render import (  # noqa: F401  (where importers found the
     split_text,
 )
 from handlers.telegram_render import utf16_len as _utf16_len
-from storage.files import UNREADABLE, FileStore, read_stored
+from storage.files import UNREADABLE, read_stored, store_received
 from storage.files import sniff as sniff_mime  # noqa: F401  (the old name, for importers)
 
 log = logging.getLogger(__name__)
@@ -501,7 +501,7 @@ class TelegramChannel:
             return replace(attachment, size=len(data) if data is not None else attachment.size)
         # The declared type comes from the sender's file name; the bytes decide (and what does not open is
         # not kept: the form refuses it and says why).
-        stored = await asyncio.to_thread(FileStore(self.files_dir).store, data, name=attachment.name)
+        stored = await store_received(self.files_dir, data, name=attachment.name)
         if stored.mime == UNREADABLE:
             return replace(attachment, mime=UNREADABLE, size=len(data))
         return replace(attachment, ref=stored.ref, mime=stored.mime, size=len(data), sha256=stored.sha256)

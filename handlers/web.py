@@ -29,7 +29,7 @@ from flows.messages import Attachment, ContactKey, Inbound, Outbound, stored_att
 from storage import outbox, repo
 from storage import web as transcript
 from storage.db import Database
-from storage.files import FileStore
+from storage.files import store_received
 from storage.models import Contact
 
 log = logging.getLogger(__name__)
@@ -240,8 +240,11 @@ class WebChat:
     # -- uploads
 
     async def store_upload(self, data: bytes, name: str) -> Attachment:
-        """Keep an uploaded file in the data folder, named by its hash, its type read from its bytes."""
-        return await asyncio.to_thread(_store_bytes, data, name, self.files_dir)
+        """Keep an uploaded file in the data folder, named by its hash, its type read from its bytes (never
+        the name the browser gave); a file that does not open as an image or a PDF is not kept, and the
+        conversation explains which types it takes."""
+        clean = Path(name).name[:200] or "file"
+        return stored_attachment(await store_received(self.files_dir, data, name=clean))
 
     # -- live streams
 
@@ -317,10 +320,3 @@ class WebChat:
             return 0
         async with self.db.transaction() as session:
             return await transcript.last_seq(session, contact.id)  # type: ignore[arg-type]
-
-
-def _store_bytes(data: bytes, name: str, files_dir: Path) -> Attachment:
-    """The project's file store: the bytes decide the type, never the name the browser gave; a file that
-    does not open as an image or a PDF is not kept, and the conversation explains which types it takes."""
-    clean = Path(name).name[:200] or "file"
-    return stored_attachment(FileStore(files_dir).store(data, name=clean))

@@ -36,7 +36,7 @@ from handlers.whatsapp_webhook import whatsapp_routes
 from locales import translator
 from storage import repo
 from storage import whatsapp as wa_repo
-from storage.files import UNREADABLE, FileStore
+from storage.files import UNREADABLE, store_received
 from storage.models import Contact
 from storage.outbox import OutboxMessage, OutboxState, RateLimiter, RetryAfter, Sent, Transient
 
@@ -367,7 +367,7 @@ async def store_media(files_dir: Any, attachment: Attachment, data: bytes) -> At
     """Keep a downloaded file in the project's file store (the one place WhatsApp stores files). The bytes
     decide the type, not what the sender's phone declared; what does not open is not kept, and the form
     refuses it and says why."""
-    stored = await asyncio.to_thread(FileStore(files_dir).store, data, name=attachment.name)
+    stored = await store_received(files_dir, data, name=attachment.name)
     if stored.mime == UNREADABLE:
         return replace(attachment, mime=UNREADABLE, size=len(data))
     return replace(attachment, ref=stored.ref, mime=stored.mime, size=len(data), sha256=stored.sha256)

@@ -10,6 +10,7 @@ temporary name, and "already there with the same hash" counts as done.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
 import logging
@@ -105,6 +106,13 @@ class FileStore:
         """Keep ``data`` if it opens as an image or a PDF. When it does not, nothing is written and the
         StoredFile comes back with mime ``application/octet-stream`` and a ``ref`` starting ``unread:``, so
         the form refuses it and says why."""
+        checked = self.check(data, name=name, kind=kind)
+        if checked.ref.startswith(FILE_REF):
+            write_once(Path(checked.ref.removeprefix(FILE_REF)), data)
+        return checked
+
+    def check(self, data: bytes, *, name: str | None = None, kind: str | None = None) -> StoredFile:
+        """What ``store`` returns for ``data``, without writing it: the bytes opened (CPU only)."""
         mime = sniff(data)
         digest = hashlib.sha256(data).hexdigest()
         if kind is None or mime == "application/pdf" or (kind == PHOTO and mime == UNREADABLE):
@@ -113,7 +121,6 @@ class FileStore:
             ref = f"unread:{digest}"
             return StoredFile(kind=kind, ref=ref, mime=mime, size=len(data), name=name, sha256=digest)
         path = self.root / f"{digest}{_SUFFIX.get(mime, '')}"
-        write_once(path, data)
         return StoredFile(
             kind=kind, ref=FILE_REF + str(path), mime=mime, size=len(data), name=name, sha256=digest
         )
@@ -138,6 +145,30 @@ class FileStore:
         except ValueError:
             return None
         return path
+
+
+# Received files up to this size are opened on the event loop (their check takes a millisecond or two) and only
+# written from a worker thread. A thread gains nothing for them: pypdf is pure Python, so a thread cannot run
+# it beside the loop, only take turns with it, and each time a thread wants the interpreter back (after every
+# system call) it waits up to the 5 ms switch interval while the loop is busy: with 16 chats sending files at
+# once, a file message took 23-34 ms at the median (bench/channel_load.py).
+# Larger files are opened in a thread too: Pillow decodes without holding the interpreter, and a long parse
+# at least takes turns with the other chats.
+INLINE_CHECK_BYTES = 32 * 1024
+
+
+async def store_received(root: Path, data: bytes, *, name: str | None = None) -> StoredFile:
+    """``FileStore(root).store(data, name=name)`` for a channel's event loop: the disk is written from a
+    worker thread (it may wait on the disk), and a large file is also opened there."""
+    store = FileStore(root)
+    if len(data) > INLINE_CHECK_BYTES:
+        return await asyncio.to_thread(store.store, data, name=name)
+    checked = store.check(data, name=name)
+    path = Path(checked.ref.removeprefix(FILE_REF))
+    # Already kept (the same bytes sent again) is a stat and a small read; only a write goes to the thread.
+    if checked.ref.startswith(FILE_REF) and not (path.exists() and _same(path, data)):
+        await asyncio.to_thread(write_once, path, data)
+    return checked
 
 
 def read_stored(path: Path) -> bytes:

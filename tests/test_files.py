@@ -3,15 +3,18 @@ replaced or refused file leaves the disk, stored files are private, and two writ
 
 from __future__ import annotations
 
+import io
+import random
 import stat
 import threading
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from flows.messages import AttachmentKind
 from handlers.console import ConsoleChannel
-from storage.files import FileStore, read_stored, sniff, write_once
+from storage.files import INLINE_CHECK_BYTES, FileStore, read_stored, sniff, store_received, write_once
 from tests.conftest import Chat, reach_step
 from tests.sample_files import JPEG, PDF, PNG, image_bytes
 
@@ -202,3 +205,24 @@ async def test_in_english_the_refusal_says_why_too(app, tmp_path):
 
     assert [r.key for r in replies] == ["error.file_unreadable", "form.id_photo.prompt"]
     assert replies[0].text.startswith("This file does not open as a photo or a PDF")
+
+
+def _noise_png() -> bytes:
+    out = io.BytesIO()
+    Image.frombytes("RGB", (200, 100), random.Random(7).randbytes(60_000)).save(out, format="PNG")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("size", ["small", "large"])
+async def test_a_received_file_is_kept_sealed_and_a_fake_is_not_written(tmp_path, size):
+    # Small files are opened on the event loop and written from a thread, large ones both in a thread: the
+    # same file is kept either way, and what does not open is never written.
+    photo = JPEG if size == "small" else _noise_png()
+    assert (len(photo) <= INLINE_CHECK_BYTES) == (size == "small")
+    kept = await store_received(tmp_path, photo, name="id.jpg")
+    assert kept.ref.startswith("file:") and kept.mime.startswith("image/")
+    assert read_stored(Path(kept.ref.removeprefix("file:"))) == photo
+    fake = FAKE_JPEG if size == "small" else FAKE_JPEG * 4000
+    refused = await store_received(tmp_path, fake, name="id.jpg")
+    assert refused.mime == "application/octet-stream" and not refused.ref.startswith("file:")
+    assert [p.name for p in tmp_path.iterdir()] == [Path(kept.ref).name]
