@@ -263,16 +263,20 @@ class PerChatUpdateProcessor(BaseUpdateProcessor):
         if press is not None and chat.type != ChatType.PRIVATE:
             await coroutine  # beside the group's queue (see above)
             return
-        answering: asyncio.Task[None] | None = None
-        if press is not None:
-            # Beside the chat's queue, not in it: the update keeps its place in the chat's order.
-            answering = asyncio.create_task(_answer_quietly(press))
         lock = self._locks.setdefault(chat.id, asyncio.Lock())
+        answering: asyncio.Task[None] | None = None
+        if press is not None and lock.locked():
+            # Beside the chat's queue, not in it: the update keeps its place in the chat's order. (When nothing
+            # of the chat is running, it is answered in line below, at the same moment, without a task and the
+            # turns of the event loop a task waits for.)
+            answering = asyncio.create_task(_answer_quietly(press))
         self._users[chat.id] = self._users.get(chat.id, 0) + 1
         try:
             async with lock:
                 if answering is not None:
                     await answering  # answered before the press's work, whatever came before it
+                elif press is not None:
+                    await _answer_quietly(press)
                 await coroutine
         finally:
             self._users[chat.id] -= 1
