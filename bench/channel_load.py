@@ -9,6 +9,8 @@ Telegram update JSON for the 16-turn support journey (text, button presses, an I
 - **the peer**: one PTB `ConversationHandler` holding the same 16 steps in memory (no persistence).
 Both talk to the Bot API through an in-process fake `BaseRequest` (PTB's own extension point), so no HTTP is
 made on either side and the rate limiter is off on both: what is measured is the cost of handling a message.
+Each fake request yields to the event loop once, as a real one does while it waits for its answer, so the
+contacts in a conversation at once take turns as they would in production.
 Mustafid's updates go through its `PerChatUpdateProcessor`, as in production (it answers button presses and
 keeps each chat in order); the peer answers presses in its handler.
 Each contender runs in its own process (so its memory is its own), rounds interleave the contenders, and the
@@ -117,6 +119,10 @@ def make_request(files: dict[str, bytes]) -> Any:
         async def do_request(
             self, url: str, method: str, request_data: Any = None, *args: Any, **kwargs: Any
         ):
+            # A request waits for its answer: like a real one, it lets the event loop run the other contacts
+            # once (without this nothing in a journey ever waits, and "16 contacts at once" would run one
+            # contact after another).
+            await asyncio.sleep(0)
             if "/file/bot" in url:
                 self.calls["download"] = self.calls.get("download", 0) + 1
                 return 200, files[url.rsplit("/", 1)[1]]
