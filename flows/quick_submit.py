@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flows import engine
-from flows.engine import Context, State
+from flows.engine import State
 from flows.events import RequestSubmitted
 from flows.messages import Inbound, Outbound
 from flows.request_store import attachment_rows, new_request, submitted_audit
@@ -35,16 +35,7 @@ class QuickSubmit:
     def step(self, contact: HotContact, raw: dict) -> Submit | None:
         service, inbound, now = self.service, self.inbound, self.now
         state = State.from_json(raw, contact.language)
-        ctx = Context(
-            now=now,
-            form=service.form,
-            forms=service.forms,
-            settings=service.settings,
-            requests=None,
-            consented=contact.consent_at is not None,
-            first_contact=False,
-            faq=service.faq,
-        )
+        ctx = service.context(now, None, contact.consent_at is not None, False)
         try:
             result = engine.step(state, inbound, ctx)
         except engine.NeedsRequests:

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from flows import engine
-from flows.engine import Context, RequestView, State
+from flows.engine import RequestView, State
 from flows.events import ConsentGiven, DraftDiscarded, LanguageChanged
 from flows.messages import Inbound, Outbound
 from storage.hot import NEED_REQUESTS, HotContact, Known, NeedNotices, Outcome, Writes
@@ -43,16 +43,7 @@ class QuickTurn:
             requests = None
         else:
             requests = tuple(RequestView(*row) for row in known.requests)
-        ctx = Context(
-            now=self.now,
-            form=service.form,
-            forms=service.forms,
-            settings=service.settings,
-            requests=requests,
-            consented=contact.consent_at is not None,
-            first_contact=contact.created,
-            faq=service.faq,
-        )
+        ctx = service.context(self.now, requests, contact.consent_at is not None, contact.created)
         try:
             result = engine.step(state, inbound, ctx)
         except engine.NeedsRequests:

@@ -134,6 +134,21 @@ class ConversationService(StaffSideMixin):
             self._locks[key] = lock
         return lock
 
+    def context(
+        self, now: datetime, requests: tuple[RequestView, ...] | None, consented: bool, first_contact: bool
+    ) -> Context:
+        """What a step knows beside the state: the same on the full path and both raw ones."""
+        return Context(
+            now=now,
+            form=self.form,
+            forms=self.forms,
+            settings=self.settings,
+            requests=requests,
+            consented=consented,
+            first_contact=first_contact,
+            faq=self.faq,
+        )
+
     def _initial_language(self, hint: str | None) -> str:
         if hint and hint.lower().startswith("en") and self.default_language != "en":
             return "en"
@@ -230,16 +245,7 @@ class ConversationService(StaffSideMixin):
             state = State.from_json(raw, contact.language)
             if raw is not None and _may_answer_a_notice(inbound, state):
                 await self._take_notice_options(session, contact, state)
-            ctx = Context(
-                now=now,
-                form=self.form,
-                forms=self.forms,
-                settings=self.settings,
-                requests=() if created else None,
-                consented=contact.consent_at is not None,
-                first_contact=created,
-                faq=self.faq,
-            )
+            ctx = self.context(now, () if created else None, contact.consent_at is not None, created)
             try:
                 result = engine.step(state, inbound, ctx)
             except engine.NeedsRequests:

@@ -18,20 +18,9 @@ from storage.crypto import PREFIX, EncryptedJSON, EncryptedText, active
 from storage.models import Attachment, AuditLog, Contact, Conversation, RequestStatusChange, SupportRequest
 from storage.staff_queue import StaffPost
 from tests.conftest import ARABIC_ANSWERS, Chat, fill_form
+from tests.test_hot_path import full_path_refused
 
 CHAT_ID = -1001234567890
-
-
-@contextmanager
-def full_path_refused(app):  # type: ignore[no-untyped-def]
-    async def refused(inbound: Inbound):  # type: ignore[no-untyped-def]
-        raise AssertionError("took the full path")
-
-    app.service._handle_in_session = refused
-    try:
-        yield
-    finally:
-        del app.service._handle_in_session
 
 
 @contextmanager
