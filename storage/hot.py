@@ -111,6 +111,11 @@ def _from_sqlite_time(text: str | None) -> datetime | None:
     return None if text is None else datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+def _contact_lock(channel: str, user_id: str) -> str:
+    """The contact's advisory lock (storage/repo.py ``lock_contact``) as one statement of literals."""
+    return CONTACT_LOCK_SQL.format(channel=_text_literal(channel), user_id=_text_literal(user_id))
+
+
 def _decide(step: Step, contact: HotContact, raw: dict | None, known: Known) -> Outcome:
     outcome = step(contact, raw, known)
     if outcome is None:
@@ -384,7 +389,7 @@ class PostgresHotPath:
             contact = HotContact(row[1], row[2], row[3], bool(row[4]))
             raw = None if row[6] is None else _load_state(row[6])
         writes, checks = await self._outcome(connection, step, contact, raw)
-        lock = CONTACT_LOCK_SQL.format(channel=_text_literal(channel), user_id=_text_literal(user_id))
+        lock = _contact_lock(channel, user_id)
         statements = ["BEGIN", lock, _inline(self._PROCESSED, channel, message_id, now)]
         if contact.created:
             statements.append(_inline(self._INSERT_CONTACT, contact.id, channel, user_id, language, now))
@@ -427,7 +432,7 @@ class PostgresHotPath:
     ) -> None:
         """Three round trips: BEGIN with the lock; the duplicate check and the read (FOR UPDATE); the writes
         and COMMIT."""
-        lock = CONTACT_LOCK_SQL.format(channel=_text_literal(channel), user_id=_text_literal(user_id))
+        lock = _contact_lock(channel, user_id)
         await connection.execute(f"BEGIN; {lock}")
         try:
             row = await connection.fetchrow(self._LOCKED_READ, channel, message_id, now, user_id)

@@ -33,15 +33,15 @@ from storage.hot import (
     HotContact,
     HotPath,
     SQLiteHotPath,
+    _contact_lock,
     _dump,
     _from_sqlite_time,
     _inline,
     _load_state,
     _sqlite_time,
-    _text_literal,
 )
 from storage.models import Attachment, AuditLog, RequestStatusChange, SupportRequest, national_id_index
-from storage.repo import CONTACT_LOCK_SQL, first_status, reference_of
+from storage.repo import first_status, reference_of
 from storage.staff_queue import StaffPost
 
 
@@ -101,7 +101,7 @@ async def submit(
         return
     pool = await hot._get_pool()
     async with pool.acquire() as connection:
-        lock = CONTACT_LOCK_SQL.format(channel=_text_literal(channel), user_id=_text_literal(user_id))
+        lock = _contact_lock(channel, user_id)
         await connection.execute(f"BEGIN; {lock}")
         try:
             await _postgres_submit(connection, channel, user_id, message_id, now, year, step)
