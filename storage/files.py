@@ -49,7 +49,9 @@ def sniff(data: bytes) -> str:
     """The type the bytes really are: an image Pillow decodes, a PDF pypdf reads, else octet-stream."""
     if not data:
         return UNREADABLE
-    return _image_type(data) or _pdf_type(data) or UNREADABLE
+    if b"%PDF-" in data[:1024]:  # a PDF's mark: pypdf first, not after Pillow has tried every image format
+        return _pdf_type(data) or _image_type(data) or UNREADABLE
+    return _image_type(data) or UNREADABLE
 
 
 def _image_type(data: bytes) -> str | None:
