@@ -172,11 +172,15 @@ def test_render_options_as_one_button_per_row_on_the_last_chunk() -> None:
 
     assert len(rendered) == 2
     assert "reply_markup" not in rendered[0]
-    assert rendered[-1]["reply_markup"] == InlineKeyboardMarkup(
-        [
-            [InlineKeyboardButton("نعم", callback_data="o:yes")],
-            [InlineKeyboardButton("لا", callback_data="o:no")],
-        ]
+    # The JSON text the Bot API takes for reply_markup, as Telegram would read it.
+    assert (
+        json.loads(rendered[-1]["reply_markup"])
+        == InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton("نعم", callback_data="o:yes")],
+                [InlineKeyboardButton("لا", callback_data="o:no")],
+            ]
+        ).to_dict()
     )
 
 
