@@ -2,6 +2,7 @@
 
     python bench/channel_load.py                          # 1,000 contacts, SQLite, 3 interleaved rounds
     python bench/channel_load.py --db both --rounds 6     # SQLite and PostgreSQL (BOT_TEST_DATABASE_URL or --pg-url)
+    python bench/channel_load.py --distinct-files         # every contact sends its own photo and PDF
 
 Telegram update JSON for the 16-turn support journey (text, button presses, an ID photo and a PDF) is fed to
 `Application.process_update` of:
@@ -44,12 +45,22 @@ BOT_ID = 7_000_000
 FIRST_USER = 100_000
 
 
-def _photo_bytes() -> bytes:
+def _photo_bytes(shade: int = 0) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 48), (200, 120, 40)).save(buffer, "JPEG")
+    Image.new("RGB", (64, 48), (200, 120, shade % 256)).save(buffer, "JPEG")
     return buffer.getvalue()
+
+
+def _pdf_bytes(number: int) -> bytes:
+    """The PDF with a comment line that makes it differ from every other contact's (offsets kept right)."""
+    head = b"%PDF-1.4\n"
+    comment = b"%" + str(number).encode().rjust(12, b"0") + b"\n"  # 14 bytes: every offset moves by 14
+    body = _PDF[len(head) :]
+    for old in (b"0000000009", b"0000000052", b"0000000101"):
+        body = body.replace(old + b" 00000 n", str(int(old) + 14).encode().rjust(10, b"0") + b" 00000 n")
+    return head + comment + body.replace(b"startxref\n164", b"startxref\n178")
 
 
 _PDF = (
@@ -157,11 +168,14 @@ def make_request(files: dict[str, bytes]) -> Any:
     return InProcessBotApi()
 
 
-def updates_for(user_id: int, first_update: int, files: dict[str, bytes]) -> list[dict[str, Any]]:
+def updates_for(
+    user_id: int, first_update: int, files: dict[str, bytes], distinct: bool = False
+) -> list[dict[str, Any]]:
     from handlers.telegram import CALLBACK_PREFIX
 
     person = {"id": user_id, "is_bot": False, "first_name": "Fatimah", "language_code": "ar"}
     chat = {"id": user_id, "type": "private", "first_name": "Fatimah"}
+    photo, pdf = (f"photo-{user_id}", f"pdf-{user_id}") if distinct else ("photo", "pdf")
     updates = []
     for number, (kind, value) in enumerate(JOURNEY):
         update_id = first_update + number
@@ -193,20 +207,20 @@ def updates_for(user_id: int, first_update: int, files: dict[str, bytes]) -> lis
         elif kind == "photo":
             message["photo"] = [
                 {
-                    "file_id": "photo",
-                    "file_unique_id": "photo",
+                    "file_id": photo,
+                    "file_unique_id": photo,
                     "width": 64,
                     "height": 48,
-                    "file_size": len(files["photo"]),
+                    "file_size": len(files[photo]),
                 }
             ]
         else:
             message["document"] = {
-                "file_id": "pdf",
-                "file_unique_id": "pdf",
+                "file_id": pdf,
+                "file_unique_id": pdf,
                 "file_name": value,
                 "mime_type": "application/pdf",
-                "file_size": len(files["pdf"]),
+                "file_size": len(files[pdf]),
             }
         updates.append({"update_id": update_id, "message": message})
     return updates
@@ -295,11 +309,17 @@ def build_peer(request: Any) -> Any:
 # ---- one contender, in this process ---------------------------------------------------------------
 
 
-async def run_one(contender: str, contacts: int, concurrency: int, url: str | None) -> dict[str, Any]:
+async def run_one(
+    contender: str, contacts: int, concurrency: int, url: str | None, distinct: bool = False
+) -> dict[str, Any]:
     from telegram import Update
     from telegram.ext import BaseRateLimiter
 
     files = {"photo": _photo_bytes(), "pdf": _PDF}
+    if distinct:  # every contact's photo and PDF differ, as real ones do: each is written to disk
+        for index in range(contacts):
+            files[f"photo-{FIRST_USER + index}"] = _photo_bytes(index)
+            files[f"pdf-{FIRST_USER + index}"] = _pdf_bytes(index)
     request = make_request(files)
     tmp = tempfile.TemporaryDirectory()
     app = None
@@ -346,7 +366,7 @@ async def run_one(contender: str, contacts: int, concurrency: int, url: str | No
 
     async def person(index: int) -> None:
         async with gate:
-            for data in updates_for(FIRST_USER + index, 1 + index * len(JOURNEY), files):
+            for data in updates_for(FIRST_USER + index, 1 + index * len(JOURNEY), files, distinct):
                 update = Update.de_json(data, application.bot)
                 started = time.perf_counter()
                 await process(update)
@@ -390,6 +410,8 @@ def child(
     contacts, concurrency = (max(1, args.contacts // 3), 1) if alone else (args.contacts, args.concurrency)
     command = [sys.executable, __file__, "--one", contender, "--contacts", str(contacts)]
     command += ["--concurrency", str(concurrency)]
+    if args.distinct_files:
+        command.append("--distinct-files")
     if url:
         command += ["--url", url]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -470,11 +492,21 @@ def main() -> None:
         "--pg-url",
         default=os.environ.get("BOT_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"),
     )
+    parser.add_argument(
+        "--distinct-files",
+        action="store_true",
+        help="each contact sends its own photo and PDF (by default all send the same two, so Mustafid's "
+        "content-addressed store writes each only once)",
+    )
     parser.add_argument("--one", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        print(json.dumps(asyncio.run(run_one(args.one, args.contacts, args.concurrency, args.url))))
+        print(
+            json.dumps(
+                asyncio.run(run_one(args.one, args.contacts, args.concurrency, args.url, args.distinct_files))
+            )
+        )
     else:
         asyncio.run(parent(args))
 
