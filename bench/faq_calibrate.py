@@ -3,6 +3,11 @@ model of "the best entry is right" over the ranker's signals and the gap to the 
 confident / likely / unsure thresholds chosen on out-of-fold (cross-validated) probabilities (the unsure one
 separately for questions whose best entry the word ranker does not put first).
 
+The features are `Signals.features()`: with the embeddings they include whether the lexical and the embedding
+rankers both put the best entry first and its gap to the runner-up under each. The embeddings' band
+(`RankerSettings.embedding_band`, the lexical closeness within which they may reorder entries) is a fixed
+setting chosen on these out-of-fold figures, not fitted here.
+
 Never reads the TEST part: the caller passes DEV items only.
 """
 
