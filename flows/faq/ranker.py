@@ -85,20 +85,20 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-0.037, 1.614, 2.402, -0.626, 0.344, -1.266, -4.657, -3.122, 3.145, -3.959),
-        confident_at=0.89,
-        likely_at=0.77,
-        unsure_at=0.61,
-        split_unsure_at=0.1,
+        coef=(-0.678, 1.619, 2.145, 0.133, -0.394, 0.258, -4.031, -3.269, 2.63, -4.008),
+        confident_at=0.83,
+        likely_at=0.69,
+        unsure_at=0.65,
+        split_unsure_at=0.15,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap
-        coef=(0.995, 0.865, 2.84, -0.582, -0.526, -0.14, -4.984, -2.438, 1.692, -3.672, 0.314, -2.843)
-        + (-0.668, 2.042, 2.122),
-        confident_at=0.84,
-        likely_at=0.77,
-        unsure_at=0.55,
-        split_unsure_at=0.14,
+        coef=(-0.305, 1.556, 1.375, 0.217, -0.682, -0.242, -4.259, -2.681, 1.989, -3.602, 1.504, -2.559)
+        + (-0.416, 1.892, 1.771),
+        confident_at=0.78,
+        likely_at=0.76,
+        unsure_at=0.63,
+        split_unsure_at=0.05,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
