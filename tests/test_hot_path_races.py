@@ -1,4 +1,4 @@
-"""The per-message path on PostgreSQL reads before it locks (storage/hot.py PostgresHotPath): whatever another
+"""The per-message path on PostgreSQL reads before it locks (storage/hot_pg.py PostgresHotPath): whatever another
 connection commits between that read and the write is kept, and the message is handled after it, as if it had
 waited for the contact's lock from the start."""
 
