@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +29,34 @@ from storage.hot import (
 )
 from storage.repo import CONTACT_LOCK_SQL
 
+# Contacts whose last turn this process remembers (PostgresHotPath ``_seen``): a contact's entry is its row's
+# three fields and its state's text, a few KB (the state is sealed JSON text); least recently used first out.
+CACHED_CONTACTS = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What a contact's last turn in this process left: the contact row's fields the step reads and the
+    conversation state's text, exactly as written (``created`` is False)."""
+
+    contact: HotContact
+    state: str
+
+
+def _after(contact: HotContact, writes: Writes) -> HotContact:
+    """The contact row once ``writes`` are applied (as ``_UPDATE_CONTACT`` / ``_GUARDED_CONTACT`` do)."""
+    return HotContact(
+        contact.id,
+        contact.language if writes.language is None else writes.language,
+        contact.consent_at if writes.consent_at is None else writes.consent_at,
+        False if writes.reachable else contact.unreachable,
+    )
+
 
 class PostgresHotPath:
-    """A small asyncpg pool of its own. A message takes two round trips in the common case: a read outside any
-    transaction, then one simple query ``BEGIN; lock; INSERT processed; guarded writes; COMMIT``.
+    """A small asyncpg pool of its own. A message of a contact whose last turn this process handled takes one
+    round trip (``_from_seen``); otherwise two: a read outside any transaction, then one simple query
+    ``BEGIN; lock; INSERT processed; guarded writes; COMMIT``.
 
     Why that is the same as handling the message under the contact's lock from the start (as the ORM path in
     flows/service.py and ``_locked`` here do):
@@ -55,6 +81,23 @@ class PostgresHotPath:
     - ``Fallback`` and ``Duplicate`` are raised before the transaction, or after its ROLLBACK: nothing is
       written. A new contact's id is taken from the table's sequence by the read, so the step can name it
       (audit rows); a turn that does not insert it leaves a gap in the ids, nothing else.
+
+    One round trip, from what this process saw last: after each turn it commits, the path keeps the contact's
+    fields the step reads (language, consent, reachability) and the state's text as written, for the last
+    ``cached_contacts`` contacts (least recently used out first; CACHED_CONTACTS). The next message of such a
+    contact skips the read: the step runs on those values, and the same transaction checks them instead of
+    ``xmin``: the contact row is updated, or locked FOR UPDATE, only ``WHERE`` its three fields are the ones
+    used, and the conversation row updated only ``WHERE state::text`` is exactly the text used (``json`` keeps
+    its text as given, so that is the text written). Under the lock, those are all the step's inputs but the
+    look-ups (checked as above), so the reasoning above holds with "the values read" for "the version read":
+    a value equal to the one used gives the same step, whoever wrote it. A write by anyone else (another
+    worker, the ORM path, staff) that changed an input fails a check: ROLLBACK, the entry is dropped, and
+    the message is handled again the two-round-trip way, then the locked way. The message id is not looked
+    up first: its INSERT comes before any write, and a unique violation is ``Duplicate`` as above. So the
+    memory only decides how many round trips a message takes, never what is written; a ``Fallback`` the
+    step gives from stale values sends the message to the full path, which reads everything under the lock.
+    A contact whose turn raised (``Fallback``, ``Duplicate``, an error) is forgotten, as is one whose request
+    storage/hot_submit.py submits (``forget``); anything else that writes the contact is left to the checks.
 
     The pool returns a connection without a reset query (``_keep_session``). Statements of one simple query
     are written with literals by ``_inline`` (asyncpg binds parameters to one statement only): strings as hex,
@@ -129,11 +172,31 @@ class PostgresHotPath:
     )
     _AUDIT = "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5::json)"
 
-    def __init__(self, url: str, max_size: int = 10) -> None:
+    # The way from what this process saw last (``_seen``): the same transaction, but the checks compare the
+    # values the step read (the contact's fields, the state's text) instead of row versions.
+    _SAME_CONTACT_UPDATE = (
+        "WITH checked AS (UPDATE contact SET consent_at = coalesce($1, consent_at), "
+        "language = coalesce($2, language), unreachable = CASE WHEN $3 THEN false ELSE unreachable END "
+        "WHERE id = $4 AND language = $5 AND consent_at IS NOT DISTINCT FROM $6 AND unreachable = $7 "
+        "RETURNING 1) SELECT 1 / count(*) FROM checked"
+    )
+    _SAME_CONTACT = (
+        "WITH checked AS (SELECT 1 FROM contact WHERE id = $1 AND language = $2 "
+        "AND consent_at IS NOT DISTINCT FROM $3 AND unreachable = $4 FOR UPDATE) "
+        "SELECT 1 / count(*) FROM checked"
+    )
+    _SAME_STATE = (
+        "WITH checked AS (UPDATE conversation SET state = $1::json, updated_at = $2 "
+        "WHERE contact_id = $3 AND state::text = $4 RETURNING 1) SELECT 1 / count(*) FROM checked"
+    )
+
+    def __init__(self, url: str, max_size: int = 10, cached_contacts: int = CACHED_CONTACTS) -> None:
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         self.max_size = max_size
         self._pool: Any = None
         self._opening = asyncio.Lock()
+        self.cached_contacts = cached_contacts
+        self._seen: OrderedDict[tuple[str, str], _Seen] = OrderedDict()
 
     async def _get_pool(self) -> Any:
         if self._pool is None:
@@ -151,9 +214,58 @@ class PostgresHotPath:
     ) -> None:
         """As SQLiteHotPath.turn."""
         pool = await self._get_pool()
+        key = (channel, user_id)
+        # Taken out for the turn: a concurrent turn of the contact reads, and an error forgets it.
+        seen = self._seen.pop(key, None)
         async with pool.acquire() as connection:
-            if not await self._checked(connection, channel, user_id, message_id, now, step, language):
-                await self._locked(connection, channel, user_id, message_id, now, step, language)
+            after = None
+            if seen is not None:
+                after = await self._from_seen(connection, seen, channel, user_id, message_id, now, step)
+            if after is None:
+                after = await self._checked(connection, channel, user_id, message_id, now, step, language)
+            if after is None:
+                after = await self._locked(connection, channel, user_id, message_id, now, step, language)
+        self._seen[key] = after
+        self._seen.move_to_end(key)
+        while len(self._seen) > self.cached_contacts:
+            self._seen.popitem(last=False)
+
+    def forget(self, channel: str, user_id: str) -> None:
+        """The contact's last turn is no longer what this process remembers (another path wrote it). Only
+        spares a transaction: a turn from a stale memory fails its checks and reads, it never writes."""
+        self._seen.pop((channel, user_id), None)
+
+    async def _from_seen(
+        self,
+        connection: Any,
+        seen: _Seen,
+        channel: str,
+        user_id: str,
+        message_id: str,
+        now: datetime,
+        step: Step,
+    ) -> _Seen | None:
+        """One round trip (or one per look-up, and one): the step runs on what this process's last turn of the
+        contact left, and the transaction checks, under the lock, that the contact's fields and the state's
+        text are still exactly those (class docstring). None: they changed; nothing written."""
+        contact = seen.contact
+        writes, checks = await self._outcome(connection, step, contact, _load_state(seen.state))
+        lock = _contact_lock(channel, user_id)
+        statements = ["BEGIN", lock, _inline(self._PROCESSED, channel, message_id, now)]
+        was = (contact.language, contact.consent_at, contact.unreachable)
+        if writes.touches_contact():
+            values = (writes.consent_at, writes.language, writes.reachable, contact.id, *was)
+            statements.append(_inline(self._SAME_CONTACT_UPDATE, *values))
+        else:
+            statements.append(_inline(self._SAME_CONTACT, contact.id, *was))
+        state = _dump(writes.state)
+        statements.append(_inline(self._SAME_STATE, state, now, contact.id, seen.state))
+        statements += checks
+        statements += self._audits(writes, now)
+        statements.append("COMMIT")
+        if not await self._commit(connection, statements):
+            return None
+        return _Seen(_after(contact, writes), state)
 
     async def _checked(
         self,
@@ -164,10 +276,8 @@ class PostgresHotPath:
         now: datetime,
         step: Step,
         language: str,
-    ) -> bool:
-        """The two round trips (class docstring). False: something changed since the read; nothing written."""
-        import asyncpg
-
+    ) -> _Seen | None:
+        """The two round trips (class docstring). None: something changed since the read; nothing written."""
         row = await connection.fetchrow(self._READ, channel, message_id, user_id)
         if row[0]:
             raise Duplicate
@@ -196,6 +306,15 @@ class PostgresHotPath:
         statements += checks
         statements += self._audits(writes, now)
         statements.append("COMMIT")
+        if not await self._commit(connection, statements):
+            return None
+        return _Seen(_after(contact, writes), state)
+
+    async def _commit(self, connection: Any, statements: list[str]) -> bool:
+        """The checked transaction as one simple query. False: a check failed, rolled back; Duplicate: the
+        message id was recorded meanwhile."""
+        import asyncpg
+
         try:
             await connection.execute("; ".join(statements))
         except (asyncpg.UniqueViolationError, asyncpg.DivisionByZeroError) as exc:
@@ -217,7 +336,7 @@ class PostgresHotPath:
         now: datetime,
         step: Step,
         language: str,
-    ) -> None:
+    ) -> _Seen:
         """Three round trips: BEGIN with the lock; the duplicate check and the read (FOR UPDATE); the writes
         and COMMIT."""
         lock = _contact_lock(channel, user_id)
@@ -246,6 +365,7 @@ class PostgresHotPath:
         except BaseException:
             await connection.execute("ROLLBACK")
             raise
+        return _Seen(_after(contact, writes), state)
 
     async def _outcome(
         self, connection: Any, step: Step, contact: HotContact, raw: dict | None

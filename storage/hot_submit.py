@@ -98,6 +98,7 @@ async def submit(
                 raise
             connection.execute("COMMIT")
         return
+    hot.forget(channel, user_id)  # its state changes here
     pool = await hot._get_pool()
     async with pool.acquire() as connection:
         lock = _contact_lock(channel, user_id)
