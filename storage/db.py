@@ -14,7 +14,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from storage.hot import HotPath, PostgresHotPath, SQLiteHotPath
+from storage.hot import HotPath, SQLiteHotPath
+from storage.hot_pg import PostgresHotPath
 
 
 def sqlite_file(url: str) -> Path | None:
@@ -43,7 +44,7 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         # SQLite has one writer at a time: queue writers here instead of failing with "database is locked".
         self._write_lock = asyncio.Lock() if self.dialect == "sqlite" else None
-        # The per-message path without the ORM (storage/hot.py); not for an in-memory database.
+        # The per-message path without the ORM (storage/hot.py, storage/hot_pg.py); not for an in-memory database.
         self.hot: HotPath | None = None
         if path is not None and self._write_lock is not None:
             self.hot = SQLiteHotPath(path, self._write_lock)

@@ -8,7 +8,7 @@ the request (sealed data, national ID index), its attachments, first status and 
 state and the staff queue's rows its recorders give. On SQLite with sqlite3 inline under the database's write
 lock (as SQLiteHotPath); on PostgreSQL in three round trips: BEGIN with the contact's lock, the read (which
 also counts the reference and takes the request's id from its sequence), and the writes with COMMIT as one
-simple query of literals (storage/hot.py ``_inline``).
+simple query of literals (storage/hot_pg.py ``_inline``).
 
 A step that returns None, or a ``finish`` that does, means "take the full path": the transaction is rolled
 back (nothing written; on PostgreSQL the sequence value is not given back, a gap as after any rollback) and
@@ -33,13 +33,12 @@ from storage.hot import (
     HotContact,
     HotPath,
     SQLiteHotPath,
-    _contact_lock,
     _dump,
     _from_sqlite_time,
-    _inline,
     _load_state,
     _sqlite_time,
 )
+from storage.hot_pg import _contact_lock, _inline
 from storage.models import Attachment, AuditLog, RequestStatusChange, SupportRequest, national_id_index
 from storage.repo import first_status, reference_of
 from storage.staff_queue import StaffPost
@@ -99,6 +98,7 @@ async def submit(
                 raise
             connection.execute("COMMIT")
         return
+    hot.forget(channel, user_id)  # its state changes here
     pool = await hot._get_pool()
     async with pool.acquire() as connection:
         lock = _contact_lock(channel, user_id)

@@ -1,6 +1,7 @@
-"""The per-message path on PostgreSQL reads before it locks (storage/hot.py PostgresHotPath): whatever another
-connection commits between that read and the write is kept, and the message is handled after it, as if it had
-waited for the contact's lock from the start."""
+"""The per-message path on PostgreSQL reads before it locks (storage/hot_pg.py PostgresHotPath), or does not read
+at all when this process handled the contact's last turn ("remembered"): whatever another connection commits
+between that read (or memory) and the write is kept, and the message is handled after it, as if it had waited
+for the contact's lock from the start."""
 
 from __future__ import annotations
 
@@ -82,6 +83,20 @@ def inbound(chat: Chat, text: str, message_id: str) -> Inbound:
     return Inbound(contact=chat.key, message_id=message_id, text=text, language_hint=chat.lang)
 
 
+@pytest.fixture(params=["remembered", "forgotten"])
+def memory(request) -> str:  # type: ignore[no-untyped-def]
+    """Whether this process remembers the contact's last turn when the next message comes."""
+    return request.param
+
+
+def as_memory(chat: Chat, memory: str) -> list[str]:
+    """Forget the contact unless ``memory`` is "remembered"; the round trips the message starts with."""
+    if memory == "remembered":
+        return ["BEGIN"]
+    chat.app.db.hot.forget(chat.key.channel, chat.key.user_id)
+    return ["read", "BEGIN"]
+
+
 async def _processed(app, message_id: str) -> int:  # type: ignore[no-untyped-def]
     async with app.db.transaction() as session:
         query = (
@@ -92,9 +107,10 @@ async def _processed(app, message_id: str) -> int:  # type: ignore[no-untyped-de
         return (await session.execute(query)).scalar_one()
 
 
-async def test_a_form_answer_takes_one_read_and_one_transaction(any_app):
+async def test_a_form_answer_of_a_contact_not_remembered_takes_one_read_and_one_transaction(any_app):
     chat = Chat(any_app, user="race-trips")
     await reach_step(chat, "city")
+    any_app.db.hot.forget(chat.key.channel, chat.key.user_id)  # as another worker took the last turn
     with watched(any_app) as watch:
         replies = await any_app.service.handle(inbound(chat, "أبها", "city-answer"))
     assert watch.round_trips == ["read", "BEGIN"]
@@ -111,10 +127,11 @@ async def test_a_new_contacts_first_message_takes_one_read_and_one_transaction(a
 
 
 @pytest.mark.parametrize("path", ["full", "per-message"])
-async def test_an_answer_another_worker_saved_meanwhile_is_kept(any_app, path):
+async def test_an_answer_another_worker_saved_meanwhile_is_kept(any_app, path, memory):
     """The city is given twice at once: the one that reached the database second answers the next question."""
     chat = Chat(any_app, user=f"race-{path}")
     await reach_step(chat, "city")
+    first = as_memory(chat, memory)
     other = inbound(chat, "جدة", "first-city")
     if path == "full":
         meanwhile = lambda: any_app.service._handle_in_session(other)  # noqa: E731
@@ -126,13 +143,14 @@ async def test_an_answer_another_worker_saved_meanwhile_is_kept(any_app, path):
     assert state.draft["city"] == "جدة" and state.step == "family_members"
     assert "أبها" not in state.draft.values()
     assert [m.key for m in replies] == ["error.number", "form.family_members.prompt"]  # the next question
-    assert watch.round_trips[:2] == ["read", "BEGIN"] and len(watch.round_trips) > 2  # handled again
+    assert watch.round_trips[: len(first)] == first and len(watch.round_trips) > len(first)  # handled again
     assert await _processed(any_app, "first-city") == 1 and await _processed(any_app, "second-city") == 1
 
 
-async def test_a_message_delivered_twice_at_once_is_handled_once(any_app):
+async def test_a_message_delivered_twice_at_once_is_handled_once(any_app, memory):
     chat = Chat(any_app, user="race-twice")
     await reach_step(chat, "city")
+    as_memory(chat, memory)
     message = inbound(chat, "أبها", "twice")
     answered: list = []
 
@@ -147,9 +165,10 @@ async def test_a_message_delivered_twice_at_once_is_handled_once(any_app):
     assert await _processed(any_app, "twice") == 1
 
 
-async def test_a_contact_marked_unreachable_meanwhile_is_reachable_after_writing_to_us(any_app):
+async def test_a_contact_marked_unreachable_meanwhile_is_reachable_after_writing_to_us(any_app, memory):
     chat = Chat(any_app, user="race-unreachable")
     await chat.send("/start")
+    as_memory(chat, memory)
     with watched(any_app, lambda: any_app.service.mark_unreachable(chat.key)):
         replies = await any_app.service.handle(inbound(chat, "/start", "again"))
     assert replies
@@ -160,10 +179,11 @@ async def test_a_contact_marked_unreachable_meanwhile_is_reachable_after_writing
     assert not contact.unreachable
 
 
-async def test_a_message_id_another_worker_recorded_meanwhile_is_not_acted_on(any_app, clock):
+async def test_a_message_id_another_worker_recorded_meanwhile_is_not_acted_on(any_app, clock, memory):
     """Even when what recorded it changed nothing else (the state is as the read saw it)."""
     chat = Chat(any_app, user="race-recorded")
     await reach_step(chat, "city")
+    as_memory(chat, memory)
 
     async def meanwhile() -> None:
         async with any_app.db.transaction() as session:
@@ -176,11 +196,13 @@ async def test_a_message_id_another_worker_recorded_meanwhile_is_not_acted_on(an
     assert "city" not in state.draft and state.step == "city"
 
 
-async def test_a_request_status_staff_changed_meanwhile_is_the_one_shown(any_app):
+async def test_a_request_status_staff_changed_meanwhile_is_the_one_shown(any_app, memory):
     chat = Chat(any_app, user="race-status", lang="en")
     await fill_form(chat, ARABIC_ANSWERS)
     await chat.press("summary.send")
     await chat.press("declaration.confirm")
+    await chat.send("/start")  # a turn of this path: remembered
+    as_memory(chat, memory)
 
     async def meanwhile() -> None:  # after the per-message path looked the requests up
         async with any_app.db.transaction() as session:
