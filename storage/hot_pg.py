@@ -260,12 +260,7 @@ class PostgresHotPath:
             statements.append(_inline(self._SAME_CONTACT, contact.id, *was))
         state = _dump(writes.state)
         statements.append(_inline(self._SAME_STATE, state, now, contact.id, seen.state))
-        statements += checks
-        statements += self._audits(writes, now)
-        statements.append("COMMIT")
-        if not await self._commit(connection, statements):
-            return None
-        return _Seen(_after(contact, writes), state)
+        return await self._finish(connection, statements, checks, contact, writes, state, now)
 
     async def _checked(
         self,
@@ -303,6 +298,20 @@ class PostgresHotPath:
             statements.append(_inline(self._NEW_STATE, contact.id, state, now))
         else:
             statements.append(_inline(self._GUARDED_STATE, state, now, contact.id, row[7]))
+        return await self._finish(connection, statements, checks, contact, writes, state, now)
+
+    async def _finish(
+        self,
+        connection: Any,
+        statements: list[str],
+        checks: list[str],
+        contact: HotContact,
+        writes: Writes,
+        state: str,
+        now: datetime,
+    ) -> _Seen | None:
+        """The checks, the audit rows and COMMIT after a turn's writes, sent as one query. None: a check
+        failed, nothing written; else what this process now remembers of the contact."""
         statements += checks
         statements += self._audits(writes, now)
         statements.append("COMMIT")
