@@ -15,8 +15,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BLIND = ROOT / "bench" / "data" / "blind"
-BLIND_FILES = ("blind_a.yaml", "blind_b.yaml", "blind_c.yaml")
-DEV_ONLY = frozenset({"blind_c.yaml"})  # every item of these files is DEV
+BLIND_FILES = ("blind_a.yaml", "blind_b.yaml", "blind_c.yaml", "blind_d.yaml")
+DEV_ONLY = frozenset({"blind_c.yaml", "blind_d.yaml"})  # every item of these files is DEV
 TEST_LOOKS = ROOT / "bench" / "data" / "faq_blind_test_looks.log"
 DEV_SHARE = 0.4
 

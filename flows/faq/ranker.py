@@ -85,20 +85,20 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-0.678, 1.619, 2.145, 0.133, -0.394, 0.258, -4.031, -3.269, 2.63, -4.008),
+        coef=(-1.563, 0.958, 2.005, 0.739, 0.59, 0.104, -2.985, -2.401, 1.579, -1.948),
         confident_at=0.83,
-        likely_at=0.69,
-        unsure_at=0.65,
-        split_unsure_at=0.15,
+        likely_at=0.64,
+        unsure_at=0.44,
+        split_unsure_at=0.2,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap
-        coef=(-0.305, 1.556, 1.375, 0.217, -0.682, -0.242, -4.259, -2.681, 1.989, -3.602, 1.504, -2.559)
-        + (-0.416, 1.892, 1.771),
-        confident_at=0.78,
-        likely_at=0.76,
-        unsure_at=0.63,
-        split_unsure_at=0.05,
+        coef=(-0.948, 0.795, 1.912, 0.61, 0.471, -0.322, -3.17, -1.938, 0.956, -1.898, 0.453, -1.179)
+        + (0.085, 0.97, 0.718),
+        confident_at=0.8,
+        likely_at=0.68,
+        unsure_at=0.49,
+        split_unsure_at=0.38,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
