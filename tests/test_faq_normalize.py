@@ -434,3 +434,30 @@ def test_hijazi_where_and_the_children_with_a_possessive_read_as_standard_arabic
 
 def test_how_are_you_in_dialect_is_a_greeting_not_a_how_question():
     assert analyze("كيفك، ابي اقدم", "ar")[1] == analyze("ابي اقدم", "ar")[1]
+
+
+@pytest.mark.parametrize(
+    ("typed", "bare"),
+    [("ومتى يصدر القرار", "متي"), ("وهل يطلب دخل", "هل"), ("فكيف اقيم", "كيف"), ("وكم المبلغ", "كم")],
+)
+def test_a_question_word_behind_a_joined_waw_or_faa_is_the_question_word(typed, bare):
+    # Read whole, «ومتى» was stemmed to «ومت» and «وهل» was a word the guides never use.
+    words, terms = analyze(typed, "ar")
+    assert terms[0] == bare
+    assert looks_like_question(typed)
+
+
+def test_standard_words_that_start_like_a_joined_question_word_are_kept():
+    assert analyze("وين مكانكم", "ar")[1][0] == "اين"
+    assert analyze("فين مكانكم", "ar")[1][0] == "اين"  # Hijazi «where», not «ف» + «ين»
+    assert looks_like_question("فين مكانكم")
+
+
+def test_english_words_in_an_arabic_question_are_read_in_arabic():
+    assert analyze("ابي اعرف الstatus متى", "ar")[1] == analyze("ابي اعرف الحاله متى", "ar")[1]
+    assert "شكو" in analyze("ابي ارفع complaint على موظف", "ar")[1]
+    assert "موقع" in analyze("ارسلولي location الجمعيه", "ar")[1]
+
+
+def test_an_english_question_keeps_its_english_words():
+    assert analyze("how do I check my request status", "en")[1][-2:] == ["request", "statu"]

@@ -54,7 +54,7 @@ _AR_STOP = frozenset(
     اود ود بدي جدا كثير نعم لا اوكي تمام فيه فيها كل يتم تم شي شيء ولا لما مني عني عنها عنه احد لازم يصير
     والله بالله بالضبط تقريبا عاده عاد ترا تري حيل
     تكفي تكفين تكفون يعافيك يعافيكم يسعدك يسعدكم يخليك يخليكم ياليت بليز لوسمحت مشكور مشكوره جزاك
-    انشالله انشاءالله شاء ل
+    انشالله انشاءالله شاء ل بشكل
     """.split()
 )
 
@@ -85,7 +85,7 @@ _PLEASANTRIES = {
     ),
 }
 _AR_QUESTION_WORDS = frozenset(
-    "متي ماذا كيف هل لماذا اين كم ايش وش ليش وين شلون وشلون شنو مين منو ممكن سؤال استفسار".split()
+    "متي ماذا كيف هل لماذا اين كم ايش وش ليش وين فين شلون وشلون شنو مين منو ممكن سؤال استفسار".split()
 )
 _AR_QUESTION_PHRASES = ("اريد اعرف", "اريد ان اعرف", "ابي اعرف", "ابغي اعرف", "ودي اعرف", "عندي سؤال")
 _AR_OPENERS = frozenset("طيب لو سمحت سمحتي السلام عليكم مرحبا اهلا هلا عفوا يعني اخي اختي ياخي".split())
@@ -135,7 +135,23 @@ def _strip_punctuation(text: str) -> str:
 @lru_cache(maxsize=100_000)
 def _normalize_word(word: str) -> tuple[str, ...]:
     # Per word and cached: the guides and the questions reuse the same words over and over.
-    return tuple(_strip_punctuation(_normalize_chars(word)).split())
+    return tuple(_unjoin(part) for part in _strip_punctuation(_normalize_chars(word)).split())
+
+
+# An English word typed with the Arabic article on it («الstatus», «بالlink»): the word alone (the borrowed-
+# words table in flows/faq/dialect.py then reads it in Arabic).
+_ARTICLE_ON_LATIN = re.compile(r"^[وبفلك]?ال([a-z][a-z0-9]*)$")
+
+
+def _unjoin(word: str) -> str:
+    """A question word behind a joined «و» or «ف» («وهل», «ومتى», «فكيف») is the question word: read whole it
+    was a word the guides never use, and the stemmer cut «ومتي» to «ومت». The article on an English word
+    is dropped."""
+    if len(word) > 2 and word[0] in "وف" and word[1:] in _AR_QUESTION_WORDS:
+        return word[1:]
+    if (latin := _ARTICLE_ON_LATIN.match(word)) is not None:
+        return latin.group(1)
+    return word
 
 
 def _normalize_words(text: str) -> list[str]:

@@ -85,20 +85,20 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-1.563, 0.958, 2.005, 0.739, 0.59, 0.104, -2.985, -2.401, 1.579, -1.948),
-        confident_at=0.83,
-        likely_at=0.64,
+        coef=(-2.109, 0.874, 2.145, 0.918, 0.822, 0.351, -3.323, -2.353, 1.564, -1.917),
+        confident_at=0.81,
+        likely_at=0.62,
         unsure_at=0.44,
-        split_unsure_at=0.2,
+        split_unsure_at=0.19,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap
-        coef=(-0.948, 0.795, 1.912, 0.61, 0.471, -0.322, -3.17, -1.938, 0.956, -1.898, 0.453, -1.179)
-        + (0.085, 0.97, 0.718),
-        confident_at=0.8,
-        likely_at=0.68,
-        unsure_at=0.49,
-        split_unsure_at=0.38,
+        coef=(-1.072, 0.816, 1.969, 0.836, 0.504, -0.199, -3.48, -1.992, 1.029, -1.858, 0.32, -1.157)
+        + (-0.164, 1.014, 0.755),
+        confident_at=0.81,
+        likely_at=0.67,
+        unsure_at=0.46,
+        split_unsure_at=0.34,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
