@@ -85,20 +85,20 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-2.109, 0.874, 2.145, 0.918, 0.822, 0.351, -3.323, -2.353, 1.564, -1.917),
-        confident_at=0.81,
-        likely_at=0.62,
-        unsure_at=0.44,
-        split_unsure_at=0.19,
+        coef=(-2.356, 1.041, 2.29, 0.999, 0.576, 0.527, -2.87, -2.525, 1.589, -2.038),
+        confident_at=0.82,
+        likely_at=0.59,
+        unsure_at=0.37,
+        split_unsure_at=0.2,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap
-        coef=(-1.072, 0.816, 1.969, 0.836, 0.504, -0.199, -3.48, -1.992, 1.029, -1.858, 0.32, -1.157)
-        + (-0.164, 1.014, 0.755),
-        confident_at=0.81,
-        likely_at=0.67,
-        unsure_at=0.46,
-        split_unsure_at=0.34,
+        coef=(-1.398, 0.792, 2.091, 0.753, 0.854, -0.538, -2.998, -2.394, 0.989, -1.814, 0.517, -1.055)
+        + (-0.029, 0.941, 0.69),
+        confident_at=0.8,
+        likely_at=0.58,
+        unsure_at=0.45,
+        split_unsure_at=0.25,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
