@@ -85,20 +85,20 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-2.356, 1.041, 2.29, 0.999, 0.576, 0.527, -2.87, -2.525, 1.589, -2.038),
-        confident_at=0.82,
-        likely_at=0.59,
-        unsure_at=0.37,
-        split_unsure_at=0.2,
+        coef=(-2.879, 1.009, 2.5, 1.147, 0.919, 0.707, -2.824, -2.583, 1.406, -2.022),
+        confident_at=0.78,
+        likely_at=0.61,
+        unsure_at=0.33,
+        split_unsure_at=0.18,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap
-        coef=(-1.398, 0.792, 2.091, 0.753, 0.854, -0.538, -2.998, -2.394, 0.989, -1.814, 0.517, -1.055)
-        + (-0.029, 0.941, 0.69),
-        confident_at=0.8,
+        coef=(-1.815, 0.537, 2.391, 1.106, 0.905, -0.348, -2.809, -2.495, 0.845, -1.852, 0.737, -1.011)
+        + (0.032, 0.712, 0.628),
+        confident_at=0.81,
         likely_at=0.58,
         unsure_at=0.45,
-        split_unsure_at=0.25,
+        split_unsure_at=0.27,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
