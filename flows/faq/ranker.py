@@ -85,20 +85,20 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-2.879, 1.009, 2.5, 1.147, 0.919, 0.707, -2.824, -2.583, 1.406, -2.022),
-        confident_at=0.78,
-        likely_at=0.61,
-        unsure_at=0.33,
-        split_unsure_at=0.18,
+        coef=(-2.921, 0.817, 2.616, 1.155, 1.237, 0.562, -2.651, -2.815, 1.302, -2.039),
+        confident_at=0.75,
+        likely_at=0.6,
+        unsure_at=0.38,
+        split_unsure_at=0.2,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap
-        coef=(-1.815, 0.537, 2.391, 1.106, 0.905, -0.348, -2.809, -2.495, 0.845, -1.852, 0.737, -1.011)
-        + (0.032, 0.712, 0.628),
-        confident_at=0.81,
-        likely_at=0.58,
-        unsure_at=0.45,
-        split_unsure_at=0.27,
+        coef=(-1.96, 0.562, 2.568, 1.031, 0.885, -0.289, -2.815, -2.536, 0.849, -1.857, 0.661, -0.961)
+        + (0.209, 0.778, 0.449),
+        confident_at=0.79,
+        likely_at=0.56,
+        unsure_at=0.39,
+        split_unsure_at=0.22,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
