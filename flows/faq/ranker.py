@@ -85,20 +85,20 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-2.921, 0.817, 2.616, 1.155, 1.237, 0.562, -2.651, -2.815, 1.302, -2.039),
-        confident_at=0.75,
-        likely_at=0.6,
-        unsure_at=0.38,
-        split_unsure_at=0.2,
+        coef=(-3.296, 0.824, 2.741, 1.527, 1.366, 0.453, -2.745, -2.778, 1.096, -2.181),
+        confident_at=0.74,
+        likely_at=0.62,
+        unsure_at=0.33,
+        split_unsure_at=0.17,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap
-        coef=(-1.96, 0.562, 2.568, 1.031, 0.885, -0.289, -2.815, -2.536, 0.849, -1.857, 0.661, -0.961)
-        + (0.209, 0.778, 0.449),
-        confident_at=0.79,
-        likely_at=0.56,
-        unsure_at=0.39,
-        split_unsure_at=0.22,
+        coef=(-2.002, 0.625, 2.605, 1.444, 0.788, -0.341, -3.028, -2.601, 0.661, -1.996, 0.534, -1.023)
+        + (0.225, 0.671, 0.373),
+        confident_at=0.77,
+        likely_at=0.58,
+        unsure_at=0.38,
+        split_unsure_at=0.18,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
