@@ -28,6 +28,7 @@ from flows.faq.normalize import (
 )
 from flows.faq.spelling import ARABIC_SPELLING, Speller
 from flows.faq.vectors import CharTfidf, bm25_matrix
+from flows.faq.verbatim import phrase_key, verbatim_phrasings
 
 _CLAUSE = re.compile(r"[.,!?;:\n\u060c\u061b\u061f]+")
 
@@ -517,6 +518,7 @@ class FaqIndex:
             if encoder is not None and settings.embedding_weight
             else None
         )
+        self._verbatim = verbatim_phrasings(self.entries)
 
     @classmethod
     def build(
@@ -549,6 +551,17 @@ class FaqIndex:
 
     def query(self, text: str) -> FaqResult:
         signals = self.signals(text)
+        if signals is None or signals.content == 0:
+            # Names nothing («من انتم؟», "who are you?"): never answered from the scores, but a question the
+            # guides hold word for word is the editors' own statement of what it means.
+            found = self._verbatim.get(phrase_key(text))
+            if found is not None:
+                entry, lang = self.entries[found], detect_language(text)
+                if not entry.covered:
+                    return FaqResult(
+                        status="none", entry=None, score=1.0, suggestions=(), lang=lang, topic=entry
+                    )
+                return FaqResult(status="confident", entry=entry, score=1.0, suggestions=(), lang=lang)
         if signals is None:
             return FaqResult(status="none", entry=None, score=0.0, suggestions=(), lang=detect_language(text))
         return self.decide(signals)
