@@ -93,3 +93,13 @@ def test_words_of_every_length_get_the_models_features(encoder):
     ours = words._features(groups)
     for group, row in zip(groups, ours, strict=True):
         assert np.allclose(row, _reference_word(words._backend, group), atol=2e-3, rtol=1e-4)
+
+
+def test_without_the_fast_tokenizer_the_port_reads_every_word(encoder):
+    words = encoder._model
+    fast, words._fast = words._fast, None
+    try:
+        plain = words._tokens(WORDS)
+    finally:
+        words._fast = fast
+    assert plain == words._tokens(WORDS)
