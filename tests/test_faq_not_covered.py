@@ -86,6 +86,16 @@ def test_guide_questions_are_still_answered_and_topics_are_never_suggested(index
         assert all(entry.covered for entry in [*shown, *result.suggestions]), question
 
 
+def test_a_guide_entry_with_a_topic_close_behind_is_less_certain(index: FaqIndex) -> None:
+    # The decision sees how far the best guide entry stands above the closest topic the guides do not answer:
+    # a support question that also speaks of a car loan is nearer that topic than a plain support question.
+    plain = index.signals("وش انواع الدعم اللي تقدمونه للاسر")
+    mixed = index.signals("وش انواع الدعم عندكم ابي قرض سياره")
+    assert index.entries[plain.order[0]].id == index.entries[mixed.order[0]].id == "support-types"
+    assert mixed.decoy_gap < plain.decoy_gap
+    assert plain.features() == index.signals("وش انواع الدعم اللي تقدمونه للاسر").features()
+
+
 def test_a_topic_cannot_be_opened_by_its_id(guides: Path) -> None:
     port = FaqPort(load_guides(guides))
     assert port.entry("support-types") is not None

@@ -93,13 +93,14 @@ class RankerSettings:
         split_unsure_at=0.17,
     )
     semantic: Calibration = Calibration(
-        # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap
-        coef=(-2.002, 0.625, 2.605, 1.444, 0.788, -0.341, -3.028, -2.601, 0.661, -1.996, 0.534, -1.023)
-        + (0.225, 0.671, 0.373),
-        confident_at=0.77,
-        likely_at=0.58,
-        unsure_at=0.38,
-        split_unsure_at=0.18,
+        # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap,
+        # the lexical and the embeddings' gap to the closest topic the guides do not answer, whole_lacking
+        coef=(-0.451, 0.299, 1.342, 1.439, 0.706, -0.454, -1.626, -1.617, 0.497, -1.936, 0.181, -1.109)
+        + (0.18, 0.828, -0.297, 0.368, 1.009, -2.532),
+        confident_at=0.73,
+        likely_at=0.64,
+        unsure_at=0.4,
+        split_unsure_at=0.11,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
@@ -164,6 +165,14 @@ class Signals:
     foreign: int = 0
     # False when the best match is a topic the guides do not answer (content/guides/not_covered.yaml).
     covered: bool = True
+    # How far the best entry stands above the closest topic the guides do not answer, lexically (as
+    # lexical_gap) and under the embeddings (as semantic_z_gap): a question about a passport that ranks
+    # «required documents» first but the passports decoy close behind is about the passport.
+    decoy_gap: float = 6.0
+    semantic_decoy_gap: float = 3.0
+    # Unknown and missing words as a share of the whole question's words, even when `unknown` and `missing`
+    # count only the clause that asks: «نسيت رقم الطلب في متجر نون، كيف أسترجعه؟» asks about another store.
+    whole_lacking: float = 0.0
 
     def features(self) -> tuple[float, ...]:
         lexical = (
@@ -186,6 +195,9 @@ class Signals:
             float(self.both_first),
             min(max(self.lexical_gap, -3.0), 6.0) / 6.0,
             min(max(self.semantic_z_gap, -3.0), 3.0) / 3.0,
+            min(max(self.decoy_gap, -3.0), 6.0) / 6.0,
+            min(max(self.semantic_decoy_gap, -3.0), 3.0) / 3.0,
+            self.whole_lacking,
         )
 
 
@@ -232,6 +244,7 @@ class _LanguageIndex:
         self.lang = lang
         self.settings = settings
         self.covered = [entry.covered for entry in entries]
+        self.decoys = np.asarray([not entry.covered for entry in entries], dtype=bool)
         question_words: list[list[str]] = []
         question_terms: list[list[str]] = []
         owner: list[int] = []
@@ -438,14 +451,22 @@ class _LanguageIndex:
             **self._shares(text, terms, best),
             foreign=len(other_organisations(terms, self.lang) - self.entry_terms[best]),
             covered=self.covered[best],
+            decoy_gap=self._decoy_gap(lexical, best) / (1.0 + st.bm25_weight),
+            semantic_decoy_gap=self._decoy_gap(semantic_scores, best) if semantic_scores is not None else 3.0,
         )
 
-    def _shares(self, text: str, terms: list[str], best: int) -> dict[str, int]:
+    def _decoy_gap(self, scores: np.ndarray, best: int) -> float:
+        """The best entry's score minus the best topic's the guides do not answer (large: no such topic)."""
+        if not self.decoys.any():
+            return 6.0
+        return float(scores[best] - scores[self.decoys].max())
+
+    def _shares(self, text: str, terms: list[str], best: int) -> dict[str, float]:
         """Unknown and missing words (counts, with the number of words), over the whole question or, when
         that leaves fewer, over the clause that asks (a long question's story is not what the entry lacks)."""
         known, entry = self.known, self.entry_terms[best]
 
-        def counts(found: list[str]) -> dict[str, int]:
+        def counts(found: list[str]) -> dict[str, float]:
             unique = set(found)
             return {
                 "unknown": sum(1 for t in unique if t not in known),
@@ -454,6 +475,7 @@ class _LanguageIndex:
             }
 
         whole = counts(terms)
+        whole["whole_lacking"] = _lacking(whole)
         clauses = [c for c in _CLAUSE.split(text) if c.strip()]
         if len(set(terms)) < 6 or len(clauses) < 2:
             return whole
@@ -463,6 +485,7 @@ class _LanguageIndex:
         clause = counts(self._query_terms(self._spell(*self._analyze(asking[-1]))[1])[1])
         if clause["words"] < 2:
             return whole
+        clause["whole_lacking"] = whole["whole_lacking"]
         return clause if _lacking(clause) < _lacking(whole) else whole
 
     def _reverse(self, weights: dict[int, float]) -> np.ndarray:
@@ -483,7 +506,7 @@ class _LanguageIndex:
         return ((self.entry_sides * sides[np.newaxis, :]) < 0).any(axis=1).astype(np.float32)
 
 
-def _lacking(counts: dict[str, int]) -> float:
+def _lacking(counts: dict[str, float]) -> float:
     """The share of a question's words that the guides or the entry lack."""
     return (counts["unknown"] + counts["missing"]) / max(counts["words"], 1)
 
