@@ -23,12 +23,16 @@ import numpy as np
 from flows.faq import FaqEntry, FaqIndex
 from flows.faq.ranker import Calibration, RankerSettings, Signals
 
-# What a threshold may cost, measured on out-of-fold DEV probabilities (the targets leave some room for TEST).
+# What a threshold may cost, measured on out-of-fold DEV probabilities. Limits equal to the targets (2% wrong, 5%
+# out of scope answered, 10% near-misses answered) held all four targets on unseen questions only about half the
+# time: with thresholds chosen on 300 bootstrap resamples of DEV and measured on the questions each resample left
+# out (`bootstrap_report`), 52% of resamples met all four (out of scope refused >= 95% in 53-56%). These limits
+# leave room: 82% (lexical; 76% with the sentence model), for 0.5 to 1 point of confident-right.
 CONFIDENT_WRONG = 0.01  # share of in-scope questions answered confidently with the wrong entry
-CONFIDENT_OOS = 0.03  # share of out-of-scope questions answered confidently
-ANSWERED_WRONG = 0.02  # confident or likely, wrong
-ANSWERED_OOS = 0.05  # confident or likely, out of scope
-ANSWERED_NEAR = 0.10  # confident or likely, a near-miss
+CONFIDENT_OOS = 0.025  # share of out-of-scope questions answered confidently
+ANSWERED_WRONG = 0.015  # confident or likely, wrong
+ANSWERED_OOS = 0.03  # confident or likely, out of scope
+ANSWERED_NEAR = 0.07  # confident or likely, a near-miss
 
 
 def signal_rows(index: FaqIndex, items: list[dict]) -> list[tuple[Signals | None, dict, bool, bool]]:
@@ -73,9 +77,9 @@ def _oof_probabilities(
 
 
 def _blocked(signals: Signals) -> bool:
-    """Never answered whatever the probability: an opposite, a question that names nothing, or one closest to
-    a topic the guides do not answer."""
-    return signals.opposite or signals.content == 0 or not signals.covered
+    """Never answered whatever the probability: an opposite, a question that names nothing or another body's
+    programme (that the best entry never mentions), or one closest to a topic the guides do not answer."""
+    return signals.opposite or signals.content == 0 or bool(signals.foreign) or not signals.covered
 
 
 _FLAT = 0.01  # one point of the gain (shares of in-scope offered plus out-of-scope left alone)
@@ -143,6 +147,44 @@ def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
     return confident_at, likely_at, _unsure_at(p, rows, likely_at, np.ones(len(rows), dtype=bool))
 
 
+TARGETS = {"confident_right": 0.90, "answered_wrong": 0.02, "oos_refused": 0.95, "near_miss_fp": 0.10}
+
+
+def bootstrap_report(oof: np.ndarray, rows: list, resamples: int = 300, seed: int = 0) -> dict[str, float]:
+    """How the thresholds do on questions they were not chosen on: chosen on a bootstrap resample of DEV,
+    measured on the questions it left out; the mean figures and the share of resamples meeting every target."""
+    rng = np.random.default_rng(seed)
+    blocked = np.asarray([_blocked(s) for s, *_ in rows])
+    one_word = np.asarray([s.words <= 1 for s, *_ in rows])
+    right = np.asarray([r for _, _, r, _ in rows])
+    in_scope = np.asarray([bool(item["id"]) for _, item, _, _ in rows])
+    near = np.asarray([item["kind"] == "near_miss" for _, item, _, _ in rows])
+    figures: dict[str, list[float]] = {key: [] for key in TARGETS}
+    met = 0
+    for _ in range(resamples):
+        drawn = rng.integers(0, len(rows), len(rows))
+        left = np.setdiff1d(np.arange(len(rows)), drawn)
+        confident_at, likely_at, _ = _thresholds(oof[drawn], [rows[k] for k in drawn])
+        confident = (oof >= confident_at) & ~blocked & ~one_word
+        answered = ((oof >= likely_at) & ~blocked) | confident
+        n_in, n_out = max(in_scope[left].sum(), 1), max((~in_scope[left]).sum(), 1)
+        these = {
+            "confident_right": float((confident & right)[left].sum() / n_in),
+            "answered_wrong": float((answered & in_scope & ~right)[left].sum() / n_in),
+            "oos_refused": 1.0 - float((answered & ~in_scope)[left].sum() / n_out),
+            "near_miss_fp": float((answered & near)[left].sum() / max(near[left].sum(), 1)),
+        }
+        for key, value in these.items():
+            figures[key].append(value)
+        met += all(
+            these[key] >= target if key in ("confident_right", "oos_refused") else these[key] <= target
+            for key, target in TARGETS.items()
+        )
+    report = {key: float(np.mean(values)) for key, values in figures.items()}
+    report["all_targets_met"] = met / resamples
+    return report
+
+
 def out_of_fold_report(oof: np.ndarray, rows: list, dev: list[dict], fitted: Calibration) -> dict[str, float]:
     """What the decision does on DEV when every question's probability comes from a model that did not see
     it (the figures to quote for DEV; the in-sample ones of `bench/faq_eval.py` flatter it)."""
@@ -200,6 +242,12 @@ def _fit(index: FaqIndex, dev: list[dict]) -> tuple[Calibration, float, str]:
             oof[mine], [rows[n] for n in mine], [i for i in dev if i["style"] == style], fitted
         )
         print(f"      {style}: " + " ".join(f"{k} {v:.3f}" for k, v in part.items()), file=sys.stderr)
+    unseen = bootstrap_report(oof, rows)
+    print(
+        "    thresholds on unseen DEV questions (bootstrap): "
+        + " ".join(f"{k} {v:.3f}" for k, v in unseen.items()),
+        file=sys.stderr,
+    )
     value = report["confident_right"] + 0.8 * report["likely_right"]
     assert all(math.isfinite(c) for c in coef)
     return fitted, float(value), "lexical" if rows[0][0].semantic is None else "semantic"

@@ -3,7 +3,7 @@
 .venv/bin/python bench/faq_eval.py                 # DEV figures (with misses), old set, latency; no TEST
 .venv/bin/python bench/faq_eval.py --test          # also the blind TEST figures (aggregates only; logged)
 .venv/bin/python bench/faq_eval.py --calibrate     # fit the decision on blind DEV only and print the settings
-.venv/bin/python bench/faq_eval.py --lexical       # without the sentence embeddings
+.venv/bin/python bench/faq_eval.py --embeddings    # with the sentence model (BOT_FAQ_EMBEDDINGS=1)
 .venv/bin/python bench/faq_eval.py --json          # the same figures as JSON
 
 Every run with --test appends one line (UTC time, git commit) to bench/data/faq_blind_test_looks.log, so the
@@ -286,14 +286,18 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="fit the decision on blind DEV and print it")
     parser.add_argument("--no-grid", action="store_true", help="with --calibrate: keep the ranking weights")
     parser.add_argument("--no-latency", action="store_true", help="skip the 2,000-entry latency part")
-    parser.add_argument("--lexical", action="store_true", help="without the sentence embeddings")
+    parser.add_argument(
+        "--embeddings", action="store_true", help="with the sentence model, as BOT_FAQ_EMBEDDINGS=1 runs it"
+    )
+    parser.add_argument("--lexical", action="store_true", help="without the sentence model (the default)")
     args = parser.parse_args()
 
     limits = threadpool_limits(limits=1) if threadpool_limits else None
     try:
         entries = load_guides(args.guides)
         blind = load_blind()
-        embeddings = not args.lexical
+        # What the assistant runs by default: the lexical ranker (bot/settings.py faq_embeddings).
+        embeddings = args.embeddings and not args.lexical
         if args.calibrate:
             from faq_calibrate import calibrate
 
@@ -317,7 +321,8 @@ def main() -> None:
             "old_test": evaluate(index, [i for i in old if i["split"] == "test"], keep_misses=False),
         }
         if args.test:
-            record_test_look("bench/faq_eval.py --test" + (" --lexical" if args.lexical else ""))
+            # Looks 1-11 (to 2026-12-01T00:15) evaluated the ranker with the sentence model, then the default.
+            record_test_look("bench/faq_eval.py --test" + (" --embeddings" if embeddings else " --lexical"))
             report["blind_test"] = evaluate(index, blind["test"], keep_misses=False)
             report["blind_test_by_style"] = by_group(index, blind["test"])
             report["test_looks"] = test_looks()

@@ -1,7 +1,8 @@
 """Start-up cost of `python -m bot chat`: time to the first prompt and memory (RSS) at that moment, then the
-time and memory after the first question (which builds the FAQ index) and once the sentence model is in.
+time and memory after the first question (which builds the FAQ index).
 
-.venv/bin/python bench/startup.py            # 3 warm runs (after one run to fill the OS file cache)
+.venv/bin/python bench/startup.py                 # 3 warm runs (after one run to fill the OS file cache)
+.venv/bin/python bench/startup.py --embeddings    # with the sentence model (BOT_FAQ_EMBEDDINGS=1)
 
 Runs in a temporary data directory with SQLite; prints the median of the runs.
 """
@@ -43,8 +44,9 @@ def _read_until_prompt(process: subprocess.Popen, timeout: float = 120.0) -> byt
     return seen
 
 
-def one_run(data: Path) -> dict[str, float]:
+def one_run(data: Path, embeddings: bool = False) -> dict[str, float]:
     env = {**os.environ, "BOT_DATA_DIR": str(data), "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{data}/bot.db"}
+    env["BOT_FAQ_EMBEDDINGS"] = "1" if embeddings else "0"
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "bot", "chat", "--lang", "ar"],
@@ -81,10 +83,12 @@ def one_run(data: Path) -> dict[str, float]:
 
 
 def main() -> None:
+    embeddings = "--embeddings" in sys.argv[1:]
+    print(f"FAQ ranker: {'with the sentence model' if embeddings else 'lexical (the default)'}")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        one_run(data)  # fills the OS file cache and the embedding cache file: the runs below are "warm"
-        runs = [one_run(data) for _ in range(3)]
+        one_run(data, embeddings)  # fills the OS file cache (and the embedding cache file): the runs below are warm
+        runs = [one_run(data, embeddings) for _ in range(3)]
     for key in runs[0]:
         values = [run[key] for run in runs]
         unit = "MB" if key.endswith("_mb") else "s"

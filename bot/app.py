@@ -65,7 +65,7 @@ def load_faq(settings: Settings) -> Any:
         raise StartupError(str(exc)) from None
     cache = settings.faq_cache or settings.data_dir / "faq-embeddings.npz"
     cache.parent.mkdir(parents=True, exist_ok=True)
-    return FaqPort(entries, cache)
+    return FaqPort(entries, cache, embeddings=settings.faq_embeddings)
 
 
 _RECENT_ANSWERS = 512
@@ -75,12 +75,13 @@ class FaqPort:
     """What the engine needs from the guides: answer a text, and find an entry by id.
 
     The index is built when first needed. `warm()` builds it in a background thread instead: first the
-    lexical index (a second or two even at 2,000 entries, and it answers at once), then the one with the
-    sentence embeddings, which replaces it when ready. Without `warm()` the first question builds the full
-    index and waits for it, so answers never depend on timing (the tests rely on this).
+    lexical index (a second or two even at 2,000 entries, and it answers at once), then, with `embeddings`
+    (BOT_FAQ_EMBEDDINGS), the one with the sentence embeddings, which replaces it when ready. Without `warm()`
+    the first question builds the full index and waits for it, so answers never depend on timing (the tests
+    rely on this).
     """
 
-    def __init__(self, entries: list, cache: Any = None, index: Any = None) -> None:
+    def __init__(self, entries: list, cache: Any = None, index: Any = None, embeddings: bool = False) -> None:
         import threading
 
         # True (set by `python -m bot chat`): a question before the index exists starts `warm()` and is
@@ -88,6 +89,7 @@ class FaqPort:
         self.background = False
         self.progress: Any = None  # progress(done, total) while a build embeds texts (a terminal's bar)
         self.entries = entries
+        self.embeddings = embeddings
         self._cache = cache
         self._by_id = {entry.id: entry for entry in entries if entry.covered}  # never a decoy topic
         self._index = index
@@ -110,7 +112,10 @@ class FaqPort:
                     from flows.faq import FaqIndex
 
                     self._index = FaqIndex.build(
-                        self.entries, embedding_cache=self._cache, progress=self.progress
+                        self.entries,
+                        embeddings=self.embeddings,
+                        embedding_cache=self._cache,
+                        progress=self.progress,
                     )
         return self._index
 
@@ -132,6 +137,8 @@ class FaqPort:
             if self._index is None:
                 self._index = lexical
         self._lexical_ready.set()
+        if not self.embeddings:
+            return
         full = FaqIndex.build(self.entries, embedding_cache=self._cache)
         with self._lock:
             self._index = full

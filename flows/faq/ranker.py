@@ -86,20 +86,20 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-3.296, 0.824, 2.741, 1.527, 1.366, 0.453, -2.745, -2.778, 1.096, -2.181),
-        confident_at=0.74,
-        likely_at=0.62,
-        unsure_at=0.33,
-        split_unsure_at=0.17,
+        coef=(-2.251, 0.968, 1.3, 1.05, 2.405, 1.171, -1.783, -1.632, 1.28, -2.321, -2.596),
+        confident_at=0.6,
+        likely_at=0.55,
+        unsure_at=0.35,
+        split_unsure_at=0.24,
     )
     semantic: Calibration = Calibration(
-        # bias, the lexical features' weights, then cosine, semantic_z, both_first, lexical_gap, semantic_z_gap,
-        # the lexical and the embeddings' gap to the closest topic the guides do not answer, whole_lacking
-        coef=(-0.451, 0.299, 1.342, 1.439, 0.706, -0.454, -1.626, -1.617, 0.497, -1.936, 0.181, -1.109)
-        + (0.18, 0.828, -0.297, 0.368, 1.009, -2.532),
-        confident_at=0.73,
-        likely_at=0.64,
-        unsure_at=0.4,
+        # bias, the lexical features' weights (the last: whole_lacking), then cosine, semantic_z, both_first,
+        # lexical_gap, semantic_z_gap, and the lexical and the embeddings' gap to the closest topic not answered
+        coef=(-0.959, 0.673, 1.189, 1.062, 0.286, -0.122, -1.773, -1.098, 1.04, -1.804, -2.344, -0.193)
+        + (-0.438, 0.625, 1.545, -0.655, 1.474, 1.63),
+        confident_at=0.64,
+        likely_at=0.57,
+        unsure_at=0.41,
         split_unsure_at=0.11,
     )
 
@@ -185,6 +185,7 @@ class Signals:
             self.missing / max(self.words, 1),
             min(max(self.word_gap, 0.0), 3.0) / 3.0,
             min(self.foreign, 1),
+            self.whole_lacking,
         )
         if self.semantic is None:
             return lexical
@@ -197,7 +198,6 @@ class Signals:
             min(max(self.semantic_z_gap, -3.0), 3.0) / 3.0,
             min(max(self.decoy_gap, -3.0), 6.0) / 6.0,
             min(max(self.semantic_decoy_gap, -3.0), 3.0) / 3.0,
-            self.whole_lacking,
         )
 
 
@@ -605,11 +605,13 @@ class FaqIndex:
         # One meaningful word («الاوراق», "documents") names a topic, not a question: at most "likely", so
         # the person sees the answer with «is this what you mean?» and the neighbouring entries.
         one_word = signals.words <= 1
-        # A question that names nothing («هل يمكن؟», "can I?") is never answered: at most suggestions.
-        named = signals.content > 0
-        if named and not signals.opposite and not one_word and score >= calibration.confident_at:
+        # A question that names nothing («هل يمكن؟», "can I?"), one about the opposite of the best entry, or one
+        # naming another body's programme the entry never mentions («كيف اتبرع لجمعية البر») is never answered:
+        # at most suggestions.
+        answerable = signals.content > 0 and not signals.opposite and not signals.foreign
+        if answerable and not one_word and score >= calibration.confident_at:
             return FaqResult(status="confident", entry=best, score=score, suggestions=(), lang=lang)
-        if named and not signals.opposite and score >= calibration.likely_at:
+        if answerable and score >= calibration.likely_at:
             others = self._suggestions(signals.order[1:], 2)
             return FaqResult(status="likely", entry=best, score=score, suggestions=others, lang=lang)
         split = signals.word_gap < 0 and calibration.split_unsure_at is not None
