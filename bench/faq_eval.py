@@ -3,7 +3,7 @@
 .venv/bin/python bench/faq_eval.py                 # DEV figures (with misses), old set, latency; no TEST
 .venv/bin/python bench/faq_eval.py --test          # also the blind TEST figures (aggregates only; logged)
 .venv/bin/python bench/faq_eval.py --calibrate     # fit the decision on blind DEV only and print the settings
-.venv/bin/python bench/faq_eval.py --embeddings    # with the sentence model (BOT_FAQ_EMBEDDINGS=1)
+.venv/bin/python bench/faq_eval.py --lexical       # without the sentence model (BOT_FAQ_EMBEDDINGS=0)
 .venv/bin/python bench/faq_eval.py --json          # the same figures as JSON
 
 Every run with --test appends one line (UTC time, git commit) to bench/data/faq_blind_test_looks.log, so the
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from faq_data import TEST_LOOKS, load_blind, load_labelled  # noqa: E402
+from faq_data import TEST_LOOKS, TEST_PART, load_blind, load_labelled  # noqa: E402
 
 from flows.faq import FaqEntry, FaqIndex, load_guides  # noqa: E402
 from flows.faq.embedding import shared_encoder  # noqa: E402
@@ -137,7 +137,10 @@ def record_test_look(note: str) -> None:
 
 
 def test_looks() -> int:
-    return len(TEST_LOOKS.read_text(encoding="utf-8").splitlines()) if TEST_LOOKS.exists() else 0
+    """Looks at the current TEST part (the log also holds the twelve at the retired A/B part)."""
+    if not TEST_LOOKS.exists():
+        return 0
+    return sum(TEST_PART in line.split() for line in TEST_LOOKS.read_text(encoding="utf-8").splitlines())
 
 
 def synthetic_entries(real: list[FaqEntry], total: int, seed: int = 7) -> list[FaqEntry]:
@@ -246,7 +249,10 @@ def print_report(report: dict, show_misses: bool) -> None:
             for style, r in report.get(f"{name}_by_style", {}).items():
                 print(_line(f"  {style}", r))
     if "blind_test" in report:
-        print(f"blind TEST looked at {report['test_looks']} time(s) (bench/data/faq_blind_test_looks.log)")
+        print(
+            f"blind TEST (writer E) looked at {report['test_looks']} time(s) (bench/data/faq_blind_test_looks.log; "
+            "the retired A/B TEST part, now DEV, was looked at 12 times)"
+        )
     lat = report.get("latency")
     if lat:
         print(
@@ -286,18 +292,16 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="fit the decision on blind DEV and print it")
     parser.add_argument("--no-grid", action="store_true", help="with --calibrate: keep the ranking weights")
     parser.add_argument("--no-latency", action="store_true", help="skip the 2,000-entry latency part")
-    parser.add_argument(
-        "--embeddings", action="store_true", help="with the sentence model, as BOT_FAQ_EMBEDDINGS=1 runs it"
-    )
-    parser.add_argument("--lexical", action="store_true", help="without the sentence model (the default)")
+    parser.add_argument("--lexical", action="store_true", help="without the sentence model (BOT_FAQ_EMBEDDINGS=0)")
+    parser.add_argument("--embeddings", action="store_true", help="with the sentence model (the default)")
     args = parser.parse_args()
 
     limits = threadpool_limits(limits=1) if threadpool_limits else None
     try:
         entries = load_guides(args.guides)
         blind = load_blind()
-        # What the assistant runs by default: the lexical ranker (bot/settings.py faq_embeddings).
-        embeddings = args.embeddings and not args.lexical
+        # What the assistant runs by default: with the sentence model (bot/settings.py faq_embeddings).
+        embeddings = not args.lexical
         if args.calibrate:
             from faq_calibrate import calibrate
 
@@ -322,7 +326,8 @@ def main() -> None:
         }
         if args.test:
             # Looks 1-11 (to 2026-12-01T00:15) evaluated the ranker with the sentence model, then the default.
-            record_test_look("bench/faq_eval.py --test" + (" --embeddings" if embeddings else " --lexical"))
+            mode = " --embeddings" if embeddings else " --lexical"
+            record_test_look(f"bench/faq_eval.py --test{mode} {TEST_PART}")
             report["blind_test"] = evaluate(index, blind["test"], keep_misses=False)
             report["blind_test_by_style"] = by_group(index, blind["test"])
             report["test_looks"] = test_looks()

@@ -2,7 +2,7 @@
 time and memory after the first question (which builds the FAQ index).
 
 .venv/bin/python bench/startup.py                 # 3 warm runs (after one run to fill the OS file cache)
-.venv/bin/python bench/startup.py --embeddings    # with the sentence model (BOT_FAQ_EMBEDDINGS=1)
+.venv/bin/python bench/startup.py --lexical       # without the sentence model (BOT_FAQ_EMBEDDINGS=0)
 
 Runs in a temporary data directory with SQLite; prints the median of the runs.
 """
@@ -44,7 +44,7 @@ def _read_until_prompt(process: subprocess.Popen, timeout: float = 120.0) -> byt
     return seen
 
 
-def one_run(data: Path, embeddings: bool = False) -> dict[str, float]:
+def one_run(data: Path, embeddings: bool = True) -> dict[str, float]:
     env = {**os.environ, "BOT_DATA_DIR": str(data), "BOT_DATABASE_URL": f"sqlite+aiosqlite:///{data}/bot.db"}
     env["BOT_FAQ_EMBEDDINGS"] = "1" if embeddings else "0"
     started = time.perf_counter()
@@ -83,11 +83,13 @@ def one_run(data: Path, embeddings: bool = False) -> dict[str, float]:
 
 
 def main() -> None:
-    embeddings = "--embeddings" in sys.argv[1:]
-    print(f"FAQ ranker: {'with the sentence model' if embeddings else 'lexical (the default)'}")
+    embeddings = "--lexical" not in sys.argv[1:]
+    print(f"FAQ ranker: {'with the sentence model (the default)' if embeddings else 'lexical (BOT_FAQ_EMBEDDINGS=0)'}")
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
-        one_run(data, embeddings)  # fills the OS file cache (and the embedding cache file): the runs below are warm
+        one_run(
+            data, embeddings
+        )  # fills the OS file cache (and the embedding cache file): the runs below are warm
         runs = [one_run(data, embeddings) for _ in range(3)]
     for key in runs[0]:
         values = [run[key] for run in runs]

@@ -81,7 +81,7 @@ class FaqPort:
     rely on this).
     """
 
-    def __init__(self, entries: list, cache: Any = None, index: Any = None, embeddings: bool = False) -> None:
+    def __init__(self, entries: list, cache: Any = None, index: Any = None, embeddings: bool = True) -> None:
         import threading
 
         # True (set by `python -m bot chat`): a question before the index exists starts `warm()` and is

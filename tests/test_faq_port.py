@@ -12,8 +12,8 @@ QUESTION = "متى يطلع الرد على طلبي"
 def test_an_answer_given_while_the_model_loaded_is_not_repeated_once_the_full_index_is_ready(
     shared_faq, tmp_path
 ):
-    port = FaqPort(shared_faq.entries, cache=tmp_path / "faq-embeddings.npz", embeddings=True)
-    port.background = True  # as `python -m bot chat` runs it with BOT_FAQ_EMBEDDINGS=1
+    port = FaqPort(shared_faq.entries, cache=tmp_path / "faq-embeddings.npz")
+    port.background = True  # as `python -m bot chat` runs it
     early = port(QUESTION)
     port._warming.join(timeout=300)  # the background build: lexical first, then the full index
     full = port.index
@@ -28,8 +28,8 @@ def test_an_answer_given_while_the_model_loaded_is_not_repeated_once_the_full_in
     assert port(QUESTION) is again  # asked once more: the same answer, not ranked again
 
 
-def test_by_default_the_port_answers_with_the_lexical_index_and_never_loads_the_sentence_model(shared_faq):
-    port = FaqPort(shared_faq.entries)
+def test_without_the_sentence_model_the_port_answers_with_the_lexical_index_alone(shared_faq):
+    port = FaqPort(shared_faq.entries, embeddings=False)  # BOT_FAQ_EMBEDDINGS=0
     port.background = True
     answer = port(QUESTION)
     port._warming.join(timeout=300)

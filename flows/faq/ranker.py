@@ -86,21 +86,21 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-2.251, 0.968, 1.3, 1.05, 2.405, 1.171, -1.783, -1.632, 1.28, -2.321, -2.596),
-        confident_at=0.6,
-        likely_at=0.55,
+        coef=(-2.407, 0.928, 1.558, 1.215, 2.229, 1.4, -1.559, -1.768, 1.262, -2.534, -2.547),
+        confident_at=0.66,
+        likely_at=0.61,
         unsure_at=0.35,
-        split_unsure_at=0.24,
+        split_unsure_at=0.23,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights (the last: whole_lacking), then cosine, semantic_z, both_first,
         # lexical_gap, semantic_z_gap, and the lexical and the embeddings' gap to the closest topic not answered
-        coef=(-0.959, 0.673, 1.189, 1.062, 0.286, -0.122, -1.773, -1.098, 1.04, -1.804, -2.344, -0.193)
-        + (-0.438, 0.625, 1.545, -0.655, 1.474, 1.63),
-        confident_at=0.64,
+        coef=(-1.349, 0.769, 1.366, 1.164, 0.5, 0.066, -1.797, -1.136, 1.041, -1.973, -2.378, -0.252)
+        + (-0.295, 0.236, 1.783, -0.814, 1.561, 1.84),
+        confident_at=0.59,
         likely_at=0.57,
         unsure_at=0.41,
-        split_unsure_at=0.11,
+        split_unsure_at=0.39,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
