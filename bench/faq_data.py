@@ -1,8 +1,8 @@
 """The FAQ evaluation sets: the blind set (bench/data/blind/) split into DEV and TEST, and the older labelled set.
 
-TEST is writer E's file (TEST_FILES), written on 2026-12-01 and never used for tuning. DEV is everything else:
-writers A and B (whose 60% had been the TEST part until its twelfth look; since then it is tuning data like the
-rest), C and D. Nothing here prints an item.
+TEST is one writer's file (TEST_FILES), looked at once and then retired into DEV when a new writer's file takes its
+place: writer F since 2026-12-01 03:45. DEV is everything else: writers A and B (whose 60% was the TEST part until
+its twelfth look), C, D and E (the TEST part for one look). Nothing here prints an item.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 BLIND = ROOT / "bench" / "data" / "blind"
-BLIND_FILES = ("blind_a.yaml", "blind_b.yaml", "blind_c.yaml", "blind_d.yaml", "blind_e.yaml")
-TEST_FILES = frozenset({"blind_e.yaml"})  # the TEST part; every other file is DEV
+BLIND_FILES = ("blind_a.yaml", "blind_b.yaml", "blind_c.yaml", "blind_d.yaml", "blind_e.yaml", "blind_f.yaml")
+TEST_FILES = frozenset({"blind_f.yaml"})  # the TEST part; every other file is DEV
 TEST_LOOKS = ROOT / "bench" / "data" / "faq_blind_test_looks.log"
 # Each TEST part's looks are counted on the lines that name it (the log also holds the retired A/B part's).
-TEST_PART = "test=E"
+TEST_PART = "test=F"
 
 
 def load_blind(directory: Path = BLIND) -> dict[str, list[dict]]:

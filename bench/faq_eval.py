@@ -137,7 +137,7 @@ def record_test_look(note: str) -> None:
 
 
 def test_looks() -> int:
-    """Looks at the current TEST part (the log also holds the twelve at the retired A/B part)."""
+    """Looks at the current TEST part (the log also holds the retired parts': A/B twelve, E one)."""
     if not TEST_LOOKS.exists():
         return 0
     return sum(TEST_PART in line.split() for line in TEST_LOOKS.read_text(encoding="utf-8").splitlines())
@@ -250,8 +250,8 @@ def print_report(report: dict, show_misses: bool) -> None:
                 print(_line(f"  {style}", r))
     if "blind_test" in report:
         print(
-            f"blind TEST (writer E) looked at {report['test_looks']} time(s) (bench/data/faq_blind_test_looks.log; "
-            "the retired A/B TEST part, now DEV, was looked at 12 times)"
+            f"blind TEST (writer F) looked at {report['test_looks']} time(s) (bench/data/faq_blind_test_looks.log; "
+            "the retired TEST parts, now DEV: A/B looked at 12 times, E once)"
         )
     lat = report.get("latency")
     if lat:
@@ -292,7 +292,9 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true", help="fit the decision on blind DEV and print it")
     parser.add_argument("--no-grid", action="store_true", help="with --calibrate: keep the ranking weights")
     parser.add_argument("--no-latency", action="store_true", help="skip the 2,000-entry latency part")
-    parser.add_argument("--lexical", action="store_true", help="without the sentence model (BOT_FAQ_EMBEDDINGS=0)")
+    parser.add_argument(
+        "--lexical", action="store_true", help="without the sentence model (BOT_FAQ_EMBEDDINGS=0)"
+    )
     parser.add_argument("--embeddings", action="store_true", help="with the sentence model (the default)")
     args = parser.parse_args()
 

@@ -84,7 +84,9 @@ def one_run(data: Path, embeddings: bool = True) -> dict[str, float]:
 
 def main() -> None:
     embeddings = "--lexical" not in sys.argv[1:]
-    print(f"FAQ ranker: {'with the sentence model (the default)' if embeddings else 'lexical (BOT_FAQ_EMBEDDINGS=0)'}")
+    print(
+        f"FAQ ranker: {'with the sentence model (the default)' if embeddings else 'lexical (BOT_FAQ_EMBEDDINGS=0)'}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp)
         one_run(

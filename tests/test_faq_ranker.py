@@ -254,6 +254,24 @@ def test_questions_about_another_organisations_programme_are_not_answered_confid
     assert index.query(question).status not in ("confident",)
 
 
+@pytest.mark.parametrize(
+    ("theirs", "ours", "entry_id"),
+    [
+        ("دوام المستشفى متى يبدا", "متى يبدأ دوامكم؟", "office-hours"),
+        ("what are the hospital visiting hours?", "what are your working hours?", "office-hours"),
+        ("كم رسوم فتح حساب في البنك", "هل تحولون الدعم على حساب البنك؟", "support-delivery"),
+    ],
+)
+def test_a_question_about_another_body_is_not_answered_with_the_associations_own(
+    index, theirs, ours, entry_id
+):
+    # The same words about a hospital or a bank are not about the association's hours or support; a bank the
+    # association's own entry speaks of is no other body.
+    assert index.query(theirs).status not in ("confident", "likely")
+    result = index.query(ours)
+    assert result.status == "confident" and result.entry.id == entry_id
+
+
 def test_a_question_about_social_security_and_this_associations_support_is_still_answered(index):
     result = index.query("هل الضمان الاجتماعي يمنعني من دعمكم")
     # Registering for social security itself is a topic the guides do not answer (not_covered.yaml), so this

@@ -553,12 +553,23 @@ def opposite_sides(terms: list[str] | set[str], lang: str) -> list[int]:
     return [next(iter(seen[n])) if len(seen.get(n, ())) == 1 else 0 for n in range(len(OPPOSITES[lang]))]
 
 
-# Other organisations' programmes and services, general public knowledge (Saudi government platforms and
-# support programmes, other charities): a question naming one that the best entry never mentions is most
-# likely about that organisation, not this association («كيف اسجل في حافز» is not how to apply here).
+# Other bodies and their programmes and services, general public knowledge (Saudi government platforms, ministries
+# and agencies, courts and police, hospitals and universities, banks, large companies, shops and apps, clubs, other
+# charities): a question naming one that the best entry never mentions is about that body, not this association
+# («كيف اسجل في حافز» is not how to apply here; «دوام الاحوال المدنيه متى يبدا» is not our office hours). Only names
+# that mean the body and nothing else once stemmed («الشرطة» stems to «شرط», a condition; «سكني» to «سكن»; «مرور»
+# is also time passing; «الأحوال», «الأمانة», «جاهز», «كريم», "noon" mean other things; «المدرسة» can be our
+# support for school costs), and never a channel the association itself uses (WhatsApp, the website).
 _OTHER_ORGANISATIONS = {
-    "ar": "الضمان ريف ابشر توكلنا نفاذ حافز البر",
-    "en": "absher tawakkalna sakani hafiz taqat nafath sehhaty",
+    "ar": (
+        "الضمان ريف ابشر توكلنا نفاذ حافز البر جدارات ناجز الجوازات المحكمة الوزارة وزارة المستشفى مستشفى"
+        " البنك بنك الراجحي الانماء ارامكو سابك نون امازون هنقرستيشن مرسول اوبر الهلال نتفلكس سناب تيك انستقرام"
+    ),
+    "en": (
+        "absher tawakkalna sakani hafiz taqat nafath sehhaty ehsan jadarat najiz madrasati balady qiwa muqeem gosi"
+        " ministry municipality court police hospital university embassy bank aramco sabic stc amazon jahez"
+        " hungerstation careem uber hilal nassr netflix snapchat tiktok instagram"
+    ),
 }
 
 

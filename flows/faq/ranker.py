@@ -86,21 +86,21 @@ class RankerSettings:
     # Confidence with the lexical signals only, and with the embeddings (their cosine and z-score, and whether
     # the lexical and embedding rankers agree and by how much each prefers the best entry, are more features).
     lexical: Calibration = Calibration(
-        coef=(-2.407, 0.928, 1.558, 1.215, 2.229, 1.4, -1.559, -1.768, 1.262, -2.534, -2.547),
-        confident_at=0.66,
-        likely_at=0.61,
-        unsure_at=0.35,
-        split_unsure_at=0.23,
+        coef=(-1.536, 0.618, 1.125, 1.477, 1.7, 1.217, -1.786, -2.06, 1.053, -2.934, -2.558),
+        confident_at=0.69,
+        likely_at=0.59,
+        unsure_at=0.51,
+        split_unsure_at=0.18,
     )
     semantic: Calibration = Calibration(
         # bias, the lexical features' weights (the last: whole_lacking), then cosine, semantic_z, both_first,
         # lexical_gap, semantic_z_gap, and the lexical and the embeddings' gap to the closest topic not answered
-        coef=(-1.349, 0.769, 1.366, 1.164, 0.5, 0.066, -1.797, -1.136, 1.041, -1.973, -2.378, -0.252)
-        + (-0.295, 0.236, 1.783, -0.814, 1.561, 1.84),
-        confident_at=0.59,
-        likely_at=0.57,
-        unsure_at=0.41,
-        split_unsure_at=0.39,
+        coef=(-1.372, 0.731, 1.279, 1.456, 0.289, 0.123, -1.693, -1.385, 0.922, -2.695, -2.098, 0.042)
+        + (-0.423, 0.18, 1.101, -1.306, 1.116, 2.269),
+        confident_at=0.61,
+        likely_at=0.52,
+        unsure_at=0.37,
+        split_unsure_at=0.23,
     )
 
     def calibration(self, signals: Signals) -> Calibration:
