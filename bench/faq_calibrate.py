@@ -21,7 +21,7 @@ from dataclasses import replace
 import numpy as np
 
 from flows.faq import FaqEntry, FaqIndex
-from flows.faq.ranker import Calibration, RankerSettings, Signals
+from flows.faq.decision import Calibration, RankerSettings, Signals
 
 # What a threshold may cost, measured on out-of-fold DEV probabilities. Limits equal to the targets (2% wrong, 5%
 # out of scope answered, 10% near-misses answered) held all four targets on unseen questions only about half the

@@ -21,7 +21,7 @@ _WHERE = {
     "normalize_arabic": "flows.faq.normalize",
     "FaqIndex": "flows.faq.ranker",
     "FaqResult": "flows.faq.ranker",
-    "RankerSettings": "flows.faq.ranker",
+    "RankerSettings": "flows.faq.decision",
 }
 
 __all__ = sorted(_WHERE)
