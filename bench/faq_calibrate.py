@@ -151,38 +151,33 @@ def _thresholds(p: np.ndarray, rows: list) -> tuple[float, float, float]:
 TARGETS = {"confident_right": 0.90, "answered_wrong": 0.02, "oos_refused": 0.95, "near_miss_fp": 0.10}
 
 
+def meets_targets(figures: dict[str, float]) -> bool:
+    return all(
+        figures[key] >= target if key in ("confident_right", "oos_refused") else figures[key] <= target
+        for key, target in TARGETS.items()
+    )
+
+
+def _held_out(oof: np.ndarray, rows: list, chosen_on: list[int], measured_on: list[int]) -> dict[str, float]:
+    """The target figures on `measured_on` for the thresholds chosen on `chosen_on` (row positions)."""
+    confident_at, likely_at, _ = _thresholds(oof[chosen_on], [rows[k] for k in chosen_on])
+    fitted = Calibration(coef=(), confident_at=confident_at, likely_at=likely_at, unsure_at=likely_at)
+    mine = [rows[k] for k in measured_on]
+    figures = out_of_fold_report(oof[measured_on], mine, [row[1] for row in mine], fitted)
+    return {key: figures[key] for key in TARGETS}
+
+
 def bootstrap_report(oof: np.ndarray, rows: list, resamples: int = 300, seed: int = 0) -> dict[str, float]:
     """How the thresholds do on questions they were not chosen on: chosen on a bootstrap resample of DEV,
     measured on the questions it left out; the mean figures and the share of resamples meeting every target."""
     rng = np.random.default_rng(seed)
-    blocked = np.asarray([_blocked(s) for s, *_ in rows])
-    one_word = np.asarray([s.words <= 1 for s, *_ in rows])
-    right = np.asarray([r for _, _, r, _ in rows])
-    in_scope = np.asarray([bool(item["id"]) for _, item, _, _ in rows])
-    near = np.asarray([item["kind"] == "near_miss" for _, item, _, _ in rows])
-    figures: dict[str, list[float]] = {key: [] for key in TARGETS}
-    met = 0
+    runs = []
     for _ in range(resamples):
         drawn = rng.integers(0, len(rows), len(rows))
         left = np.setdiff1d(np.arange(len(rows)), drawn)
-        confident_at, likely_at, _ = _thresholds(oof[drawn], [rows[k] for k in drawn])
-        confident = (oof >= confident_at) & ~blocked & ~one_word
-        answered = ((oof >= likely_at) & ~blocked) | confident
-        n_in, n_out = max(in_scope[left].sum(), 1), max((~in_scope[left]).sum(), 1)
-        these = {
-            "confident_right": float((confident & right)[left].sum() / n_in),
-            "answered_wrong": float((answered & in_scope & ~right)[left].sum() / n_in),
-            "oos_refused": 1.0 - float((answered & ~in_scope)[left].sum() / n_out),
-            "near_miss_fp": float((answered & near)[left].sum() / max(near[left].sum(), 1)),
-        }
-        for key, value in these.items():
-            figures[key].append(value)
-        met += all(
-            these[key] >= target if key in ("confident_right", "oos_refused") else these[key] <= target
-            for key, target in TARGETS.items()
-        )
-    report = {key: float(np.mean(values)) for key, values in figures.items()}
-    report["all_targets_met"] = met / resamples
+        runs.append(_held_out(oof, rows, list(drawn), list(left)))
+    report = {key: float(np.mean([run[key] for run in runs])) for key in TARGETS}
+    report["all_targets_met"] = sum(meets_targets(run) for run in runs) / resamples
     return report
 
 
@@ -190,16 +185,16 @@ def by_writer_report(oof: np.ndarray, rows: list) -> dict[str, dict[str, float]]
     """How the thresholds do for a writer they were not chosen on: for each writer, the thresholds are chosen on
     the other writers' questions and measured on that writer's (a new writer is what the TEST part is; random
     folds mix one writer's habits into both sides and flatter the out-of-scope figures)."""
-    writers = np.asarray([item["writer"] for _, item, _, _ in rows])
-    report = {}
-    for writer in sorted(set(writers)):
-        others = [k for k in range(len(rows)) if writers[k] != writer]
-        mine = [k for k in range(len(rows)) if writers[k] == writer]
-        confident_at, likely_at, _ = _thresholds(oof[others], [rows[k] for k in others])
-        fitted = Calibration(coef=(), confident_at=confident_at, likely_at=likely_at, unsure_at=likely_at)
-        these = out_of_fold_report(oof[mine], [rows[k] for k in mine], [rows[k][1] for k in mine], fitted)
-        report[writer] = {key: these[key] for key in TARGETS}
-    return report
+    writers = [item["writer"] for _, item, _, _ in rows]
+    return {
+        writer: _held_out(
+            oof,
+            rows,
+            [k for k, w in enumerate(writers) if w != writer],
+            [k for k, w in enumerate(writers) if w == writer],
+        )
+        for writer in sorted(set(writers))
+    }
 
 
 def out_of_fold_report(oof: np.ndarray, rows: list, dev: list[dict], fitted: Calibration) -> dict[str, float]:
@@ -260,10 +255,7 @@ def _fit(index: FaqIndex, dev: list[dict]) -> tuple[Calibration, float, str]:
         )
         print(f"      {style}: " + " ".join(f"{k} {v:.3f}" for k, v in part.items()), file=sys.stderr)
     for writer, figures in by_writer_report(oof, rows).items():
-        met = all(
-            figures[k] >= t if k in ("confident_right", "oos_refused") else figures[k] <= t
-            for k, t in TARGETS.items()
-        )
+        met = meets_targets(figures)
         print(
             f"      writer {writer} (thresholds from the others): "
             + " ".join(f"{k} {v:.3f}" for k, v in figures.items())
